@@ -1,0 +1,196 @@
+"""The simulator's ASGI app: routing, auth, the request log, fault injection,
+and dispatch to one handler per OpenAI endpoint."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from .api_call import ApiCall, Handler, Upload
+from .catalog import list_models
+from .chat_api import create_chat_completion
+from .embeddings_api import create_embeddings
+from .errors import SimError
+from .faults import ERROR_FAULTS, FaultBook, apply_output_fault, fault_error, hold
+from .image_api import create_image, edit_image
+from .images import ImageCache
+from .json_bytes import dumps, loads
+from .markers import HEADER, request_markers
+from .paths import Target, parse_path
+from .replies import BodyReply, Headers, NoReply, Reply, transmit
+from .request_log import Entry, RequestLog, multipart_summary
+from .responses_api import create_response
+
+HANDLERS: Final[dict[str, tuple[str, Handler]]] = {
+    "images/generations": ("POST", create_image),
+    "images/edits": ("POST", edit_image),
+    "responses": ("POST", create_response),
+    "chat/completions": ("POST", create_chat_completion),
+    "embeddings": ("POST", create_embeddings),
+    "models": ("GET", list_models),
+}
+
+# Bodies up to this size are kept in the request log (multipart: the text fields,
+# always); larger ones would make the bounded log hold megabytes of image data.
+LOGGED_BODY_LIMIT: Final = 32 * 1024
+
+_NO_KEY_MESSAGE: Final = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+_BAD_JSON_MESSAGE: Final = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+    "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+class Simulator:
+    """An OpenAI-compatible upstream for tests, demos and benchmarks."""
+
+    def __init__(self, *, log_limit: int = 1000, images: ImageCache | None = None) -> None:
+        self.requests = RequestLog(log_limit)
+        self.faults = FaultBook()
+        self.images = images or ImageCache()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith("/_sim/"):
+            await transmit(send, self._admin(scope["method"], path, scope["query_string"]), [])
+            return
+        request_id = "req_sim_" + os.urandom(12).hex()
+        target = parse_path(path)
+        upstream = target.upstream if target else "default"
+        request = Request(scope, receive)
+        body = await request.body()
+        entry = self.requests.record(
+            request_id=request_id,
+            method=scope["method"],
+            path=path,
+            query=scope["query_string"].decode("latin-1"),
+            upstream=upstream,
+            raw_headers=scope["headers"],
+            body_size=len(body),
+        )
+        reply = await self._answer(request, body, target, request_id, entry, receive)
+        entry["status"] = reply.status
+        headers: Headers = [(b"x-request-id", request_id.encode()), (b"x-simulator-upstream", upstream.encode())]
+        await transmit(send, reply, headers)
+
+    async def _answer(
+        self, request: Request, body: bytes, target: Target | None, request_id: str, entry: Entry, receive: Receive
+    ) -> Reply:
+        try:
+            method, path = request.method, request.scope["path"]
+            if target is None:
+                raise SimError(404, f"Invalid URL ({method} {path})")
+            handler = _handler(method, path, target.endpoint)
+            # Credentials first: a request the proxy sent without a key is refused as the
+            # real upstream would refuse it, whatever fault its text asks for.
+            if not _authorized(request):
+                raise SimError(401, _NO_KEY_MESSAGE, code="invalid_api_key")
+            call = await _parse_call(request, body, target, request_id, entry)
+            markers = request_markers(request.headers.get(HEADER), call.fields)
+            entry["markers"] = [found.source for found in markers]
+            marker = self.faults.select(markers, target.upstream)
+            if marker is None:
+                return await handler(call, self.images)
+            entry["fault"], entry["marker"] = marker.fault, marker.text
+            if marker.wait and not await hold(marker.wait, receive):
+                return NoReply()
+            if marker.fault in ERROR_FAULTS:
+                size = call.fields.get("size")
+                raise fault_error(marker, request_id, size if isinstance(size, str) else None)
+            return apply_output_fault(marker, await handler(call, self.images))
+        except SimError as error:
+            headers = [(name.encode(), value.encode()) for name, value in error.headers.items()]
+            return BodyReply(error.status, error.body(), headers=headers)
+
+    def _admin(self, method: str, path: str, query_string: bytes) -> Reply:
+        """`GET /_sim/requests[?upstream=name]` and `POST /_sim/reset`."""
+        if path == "/_sim/requests" and method == "GET":
+            upstream = parse_qs(query_string.decode("latin-1")).get("upstream", [None])[0]
+            return BodyReply(200, dumps({"requests": self.requests.entries(upstream)}))
+        if path == "/_sim/reset" and method == "POST":
+            self.requests.clear()
+            self.faults.reset()
+            return BodyReply(200, dumps({"reset": True}))
+        return BodyReply(404, SimError(404, f"Invalid URL ({method} {path})").body())
+
+
+def _handler(method: str, path: str, endpoint: str) -> Handler:
+    route = HANDLERS.get(endpoint)
+    if route is None or route[0] != method:
+        raise SimError(404, f"Invalid URL ({method} {path})")
+    return route[1]
+
+
+def _authorized(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return True
+    return bool(request.headers.get("api-key", "").strip())
+
+
+async def _parse_call(request: Request, body: bytes, target: Target, request_id: str, entry: Entry) -> ApiCall:
+    entry["endpoint"] = target.endpoint
+    uploads: list[Upload] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        fields, uploads = await _read_form(request, entry)
+    else:
+        fields = {} if request.method == "GET" else _json_fields(body)
+    model = fields.get("model")
+    model = model if isinstance(model, str) and model else target.deployment
+    entry["model"] = model
+    if len(body) <= LOGGED_BODY_LIMIT or uploads:
+        entry["fields"] = fields
+    return ApiCall(target.endpoint, target.upstream, request_id, model, fields, uploads)
+
+
+def _json_fields(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = loads(body)
+    except ValueError:
+        raise SimError(400, _BAD_JSON_MESSAGE) from None
+    if not isinstance(parsed, dict):
+        raise SimError(400, _BAD_JSON_MESSAGE)
+    return parsed
+
+
+async def _read_form(request: Request, entry: Entry) -> tuple[dict[str, Any], list[Upload]]:
+    """Text fields and file parts of a multipart body (the body is already read)."""
+    fields: dict[str, Any] = {}
+    uploads: list[Upload] = []
+    try:
+        async with request.form(max_files=64) as form:
+            names = [name for name, _ in form.multi_items()]
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    uploads.append(Upload(name, value.filename, value.content_type, await value.read()))
+                else:
+                    fields[name] = value
+    except MultiPartException as error:
+        raise SimError(400, f"Could not parse the multipart body: {error.message}") from None
+    entry["multipart"] = multipart_summary(names, uploads)
+    return fields, uploads
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,72 @@
+"""The ASGI application: endpoints, the one place errors are rendered, and the
+lifespan that builds the gateway at start-up and closes it at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from providers.errors import InternalError, InvalidRequest, ProxyError
+
+from .endpoints import routes
+from .gateway import Gateway
+from .ids import new_request_id
+
+log = logging.getLogger("tollgate")
+
+GatewayFactory = Callable[[], Gateway]
+
+
+def create_app(build_gateway: GatewayFactory) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.gateway = build_gateway()
+        app.state.draining = False
+        yield
+        app.state.draining = True
+        await app.state.gateway.aclose()
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
+    )
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProxyError)
+    headers = {"x-request-id": _request_id(request), **exc.headers}
+    if route := getattr(request.state, "route", None):
+        headers["x-tollgate-route"] = route
+    return Response(exc.body(), status_code=exc.status, headers=headers, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 for paths we do not serve, in OpenAI's shape."""
+    assert isinstance(exc, HTTPException)
+    error = InvalidRequest(
+        f"{request.method} {request.url.path} is not served here. Tollgate serves OpenAI's API under /v1 "
+        "(images/generations, images/edits, responses, chat/completions, embeddings, models).",
+        code="unknown_url",
+    )
+    error.status = exc.status_code
+    return await render_error(request, error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = _request_id(request)
+    log.error("unexpected error outside a request handler", exc_info=exc, extra={"request_id": request_id})
+    return await render_error(request, InternalError(f"Tollgate failed (request id {request_id}); it has been logged."))
+
+
+def _request_id(request: Request) -> str:
+    request_id = getattr(request.state, "request_id", None)
+    if request_id is None:
+        request.state.request_id = request_id = new_request_id()
+    return request_id

@@ -1,0 +1,70 @@
+"""Client keys: who is calling. Keys are held only as SHA-256 digests and
+compared in constant time; without a `keys:` section the proxy runs open."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from providers.errors import AuthenticationFailed, PermissionDenied
+
+from .config.schema import ClientKey
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str | None  # None when the proxy runs open
+    team: str | None
+    routes: frozenset[str] | None  # None: every route
+    stage: str = "production"
+
+    def check_route(self, route: str) -> None:
+        if self.routes is not None and route not in self.routes:
+            raise PermissionDenied(
+                f"Key '{self.key_id}' may not use route '{route}'; it may use: {', '.join(sorted(self.routes))}. "
+                "Ask the operator to add the route to the key's `routes`.",
+                param="model",
+            )
+
+
+ANONYMOUS = Principal(key_id=None, team=None, routes=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: bytes
+    principal: Principal
+
+
+class KeyRing:
+    def __init__(self, keys: Sequence[ClientKey] | None) -> None:
+        self.open = keys is None
+        self._entries = tuple(_entry(key) for key in keys or ())
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if self.open:
+            return ANONYMOUS
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed(
+                "No API key given. Send your Tollgate key as `Authorization: Bearer <key>` (the SDK's `api_key`)."
+            )
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        found: Principal | None = None
+        for entry in self._entries:  # no early exit: the time taken says nothing about which key matched
+            if hmac.compare_digest(entry.digest, digest):
+                found = entry.principal
+        if found is None:
+            raise AuthenticationFailed("The API key is not valid for this proxy. Check the key you were given.")
+        return found
+
+
+def _entry(key: ClientKey) -> _Entry:
+    if key.key is not None:
+        digest = hashlib.sha256(key.key.get_secret_value().encode()).digest()
+    else:
+        digest = bytes.fromhex(key.key_sha256 or "")
+    routes = frozenset(key.routes) if key.routes is not None else None
+    return _Entry(digest, Principal(key_id=key.id, team=key.team, routes=routes, stage=key.stage))

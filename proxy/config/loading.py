@@ -1,0 +1,279 @@
+"""Reading `config.yaml`: YAML with exact decimals, `${VAR}` / `${VAR:-default}`
+from the environment, the typed schema, and the cross-references between sections.
+Every problem is collected with its location, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from providers.price_tables import BUILTIN_TABLE_NAMES
+
+from .schema import Config
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    location: str  # e.g. routes.gpt-image-2.targets[0].provider
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        super().__init__(f"{source}: {len(issues)} error(s)\n" + "\n".join(f"  {issue}" for issue in issues))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    config: Config
+    version: str  # a digest of the file's text: which config a request ran under
+    source: str
+
+
+def load_config(path: str | Path, env: Mapping[str, str]) -> LoadedConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from None
+    return parse_config(text, env, source=str(path))
+
+
+def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>") -> LoadedConfig:
+    try:
+        raw = yaml.load(text, Loader=ExactYamlLoader) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [ConfigIssue(_yaml_position(exc), _yaml_problem(exc))]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [ConfigIssue("", "the file must be a mapping of sections (server, providers, routes, …)")])
+
+    issues: list[ConfigIssue] = []
+    raw = _interpolate(raw, env, "", issues)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_schema_issues(exc))
+    issues.extend(_reference_issues(raw))
+    if issues or config is None:
+        raise ConfigError(source, issues)
+    return LoadedConfig(config=config, version=hashlib.sha256(text.encode()).hexdigest()[:12], source=source)
+
+
+# --- YAML --------------------------------------------------------------------------------
+
+
+class ExactYamlLoader(yaml.SafeLoader):
+    """Floats load as Decimal, so `0.009` is exactly 0.009 dollars; duplicate keys are errors."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    return Decimal(loader.construct_scalar(node).replace("_", ""))
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}': the second would silently replace the first", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+ExactYamlLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+ExactYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    return f"not valid YAML: {getattr(exc, 'problem', None) or exc}"
+
+
+# --- ${VAR} interpolation ------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], location: str, issues: list[ConfigIssue]) -> Any:
+    if isinstance(value, dict):
+        return {key: _interpolate(item, env, _join(location, key), issues) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(item, env, f"{location}[{index}]", issues) for index, item in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        issues.append(
+            ConfigIssue(location, f"environment variable {name} is not set; set it, or write ${{{name}:-default}}")
+        )
+        return ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def _join(location: str, key: object) -> str:
+    return f"{location}.{key}" if location else str(key)
+
+
+# --- schema errors, made readable ----------------------------------------------------------
+
+
+def _schema_issues(exc: ValidationError) -> Iterator[ConfigIssue]:
+    for error in exc.errors():
+        loc = error["loc"]
+        location = ""
+        for part in loc:
+            location = f"{location}[{part}]" if isinstance(part, int) else _join(location, part)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            yield ConfigIssue(location, _unknown_key_message(loc))
+        elif kind == "missing":
+            yield ConfigIssue(location, "required, but missing")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            yield ConfigIssue(location, f"{message} (got {_shown(error['input'])})" if _showable(error) else message)
+
+
+def _unknown_key_message(loc: tuple) -> str:
+    key = str(loc[-1])
+    known = _keys_at(loc[:-1])
+    hint = difflib.get_close_matches(key, known, n=1)
+    if hint:
+        return f"unknown key '{key}'; did you mean '{hint[0]}'?"
+    return f"unknown key '{key}'; known keys here: {', '.join(known)}" if known else f"unknown key '{key}'"
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the schema allows at `loc`, found by walking the model types."""
+    node: Any = Config
+    for part in loc:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return []
+            node = field.annotation
+        elif typing.get_origin(node) in (dict, list):
+            node = typing.get_args(node)[-1]
+        else:
+            return []
+    node = _unwrap(node)
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`Route | None` → `Route`; `Annotated[X, …]` → X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            annotation = members[0] if len(members) == 1 else annotation
+            if len(members) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+_SECRET_FIELDS = {"key", "api_key", "admin_key", "headers"}
+
+
+def _showable(error: Any) -> bool:
+    """Echo a bad value only when it is a plain scalar outside any secret field."""
+    value = error.get("input")
+    secret = any(part in _SECRET_FIELDS for part in error["loc"])
+    return isinstance(value, (str, int, float, Decimal, bool)) and not secret
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- references between sections -----------------------------------------------------------
+
+
+def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
+    """Names that must point at something. Works on the raw file, so these show
+    together with schema errors instead of after they are fixed."""
+    providers = _mapping(raw.get("providers"))
+    routes = _mapping(raw.get("routes"))
+    tables = _mapping(raw.get("price_tables"))
+
+    for name in tables:
+        if name in BUILTIN_TABLE_NAMES:
+            yield ConfigIssue(f"price_tables.{name}", f"'{name}' is built in; give your table another name")
+    known_tables = set(tables) | BUILTIN_TABLE_NAMES
+    for name, provider in providers.items():
+        table = _mapping(provider).get("price_table")
+        if isinstance(table, str) and table not in known_tables:
+            yield ConfigIssue(f"providers.{name}.price_table", f"unknown price table '{table}'{_choices(table, known_tables)}")
+
+    for route_name, route in routes.items():
+        for field in ("targets", "fallbacks"):
+            for index, target in enumerate(_list(_mapping(route).get(field))):
+                provider = _mapping(target).get("provider")
+                if isinstance(provider, str) and provider not in providers:
+                    yield ConfigIssue(
+                        f"routes.{route_name}.{field}[{index}].provider",
+                        f"unknown provider '{provider}'{_choices(provider, providers)}",
+                    )
+
+    seen_ids: set[str] = set()
+    for index, key in enumerate(_list(raw.get("keys"))):
+        key = _mapping(key)
+        key_id = key.get("id")
+        if isinstance(key_id, str) and key_id in seen_ids:
+            yield ConfigIssue(f"keys[{index}].id", f"'{key_id}' is used by an earlier key; ids must be unique")
+        seen_ids.add(key_id)
+        for route_index, route in enumerate(_list(key.get("routes"))):
+            if isinstance(route, str) and route not in routes:
+                yield ConfigIssue(f"keys[{index}].routes[{route_index}]", f"unknown route '{route}'{_choices(route, routes)}")
+
+
+def _choices(name: str, known: typing.Iterable[str]) -> str:
+    known = sorted(known)
+    hint = difflib.get_close_matches(name, known, n=1)
+    if hint:
+        return f"; did you mean '{hint[0]}'?"
+    return f"; known: {', '.join(known)}" if known else ""
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []

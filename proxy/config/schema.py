@@ -1,0 +1,256 @@
+"""The typed shape of `config.yaml`. Every section of CONTRACT.md is here, validated
+once at load; unknown keys are errors, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ProviderKind = Literal["openai", "azure", "openai_compatible", "litellm", "simulator"]
+PriceSource = Literal["official", "provider", "catalog"]
+Quality = Literal["low", "medium", "high", "auto", "xhigh", "max", "standard", "hd"]
+TokenKind = Literal[
+    "text_input", "cached_text_input", "text_output", "image_input", "cached_image_input", "image_output"
+]
+
+Usd = Annotated[Decimal, Field(ge=0)]
+Name = Annotated[str, Field(min_length=1)]
+SIZE_PATTERN = re.compile(r"^(auto|\d+x\d+)$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- server, ledger, state, files ------------------------------------------------------
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    admin_key: SecretStr | None = None
+    max_body_mb: int = Field(default=64, ge=1, description="larger request bodies get 413")
+    drain_timeout_s: float = Field(default=30, gt=0, description="how long SIGTERM waits for requests in flight")
+    watch_config: bool = False
+    log: LogSettings = LogSettings()
+
+
+class LedgerSettings(Section):
+    url: str = "sqlite:///tollgate.db"
+    journal: str = "tollgate.journal"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("use sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+        return url
+
+
+class StateSettings(Section):
+    url: str = "memory://"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("use memory:// (one replica) or redis://HOST:PORT/DB (several)")
+        return url
+
+
+class FileSettings(Section):
+    dir: str
+    url_base: str | None = None
+
+
+# --- price tables -----------------------------------------------------------------------
+
+
+class TokenPrices(Section):
+    """USD per 1M tokens, by token kind."""
+
+    text_input: Usd | None = None
+    cached_text_input: Usd | None = None
+    text_output: Usd | None = None
+    image_input: Usd | None = None
+    cached_image_input: Usd | None = None
+    image_output: Usd | None = None
+
+
+class ModelPrices(Section):
+    """A model's prices: per image by quality and size (USD), per 1M tokens, or both."""
+
+    image: dict[Quality, dict[str, Usd]] | None = None
+    tokens: TokenPrices | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _sizes_are_sizes(cls, image: dict[str, dict[str, Decimal]] | None) -> dict | None:
+        for quality, by_size in (image or {}).items():
+            for size in by_size:
+                if not SIZE_PATTERN.match(size):
+                    raise ValueError(f"'{quality}.{size}' is not a size; write WIDTHxHEIGHT, e.g. 1024x1024")
+        return image
+
+    @model_validator(mode="after")
+    def _has_a_price(self) -> ModelPrices:
+        if self.image is None and self.tokens is None:
+            raise ValueError("give `image` (per image by quality and size) or `tokens` (per 1M tokens), or both")
+        return self
+
+
+class PriceTable(Section):
+    source: PriceSource
+    provider: Name  # who publishes these prices
+    effective: dt.date
+    url: Name
+    models: dict[Name, ModelPrices]
+
+
+# --- providers ----------------------------------------------------------------------------
+
+
+class VerifiedRecord(Section):
+    """What the launch rules require to be known before a wrapper or reseller carries traffic."""
+
+    owner: Name
+    quota: Name
+    export_rights: Name
+    privacy: Name
+    failed_call_billing: Name
+    checked: dt.date | None = None
+    notes: str | None = None
+
+
+class ProviderSettings(Section):
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None  # azure
+    headers: dict[str, SecretStr] = {}
+    billing_owner: Name
+    price_table: Name | None = None
+    support: str | None = None
+    verified: VerifiedRecord | None = None
+    max_connections: int = Field(default=100, ge=1)
+    litellm_params: dict[str, str | int | float | bool] = {}
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> ProviderSettings:
+        if self.kind in ("openai_compatible", "azure") and not self.base_url:
+            raise ValueError(f"a provider of kind '{self.kind}' needs `base_url`")
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError("a provider of kind 'azure' needs `api_version`, e.g. 2025-04-01-preview")
+        return self
+
+    @property
+    def needs_api_key(self) -> bool:
+        return self.kind != "simulator"
+
+    @property
+    def key_is_missing(self) -> bool:
+        """Declared but empty, e.g. `${OPENAI_API_KEY:-}` with the variable unset."""
+        return self.api_key is not None and not self.api_key.get_secret_value()
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+class Target(Section):
+    provider: Name
+    model: Name
+    weight: float = Field(default=1.0, ge=0)
+
+
+class LaunchTarget(Section):
+    """The settings a route is launched with (checked by `tollgate launch-check`)."""
+
+    size: str | None = Field(default=None, pattern=SIZE_PATTERN.pattern)
+    quality: Quality | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    background: Literal["transparent", "opaque", "auto"] | None = None
+
+
+class Route(Section):
+    owner: str | None = None
+    targets: list[Target] = Field(min_length=1)
+    fallbacks: list[Target] = []
+    timeout_s: float = Field(default=600, gt=0, description="bound on each attempt")
+    retries: int = Field(default=1, ge=0, description="extra tries per target on retryable failures")
+    max_retry_wait_s: float = Field(default=10, ge=0, description="a longer retry-after falls back instead")
+    target: LaunchTarget | None = None
+    max_request_usd: Usd | None = None
+    cost_tolerance: Decimal = Field(default=Decimal("0.25"), ge=0)
+    review: Literal["required", "none"] = "none"
+    unpriced: bool = False
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Route:
+        if not any(target.weight > 0 for target in self.targets):
+            raise ValueError("at least one target needs a weight above 0")
+        return self
+
+
+# --- client keys and teams ---------------------------------------------------------------
+
+
+class Budgets(Section):
+    daily_usd: Usd | None = None
+    monthly_usd: Usd | None = None
+
+
+class RateLimits(Section):
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    images_per_minute: int | None = Field(default=None, ge=1)
+
+
+class ClientKey(Section):
+    id: Name
+    key: SecretStr | None = None
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    team: str | None = None
+    routes: list[Name] | None = None  # None: every route
+    stage: Literal["validation", "production"] = "production"
+    budgets: Budgets | None = None
+    rate_limits: RateLimits | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ClientKey:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of `key` (e.g. ${WEB_APP_KEY}) or `key_sha256`")
+        if self.key is not None and not self.key.get_secret_value():
+            raise ValueError("`key` is empty; set its environment variable or use `key_sha256`")
+        return self
+
+
+class Team(Section):
+    budgets: Budgets | None = None
+    rate_limits: RateLimits | None = None
+
+
+# --- the whole file ------------------------------------------------------------------------
+
+
+class Config(Section):
+    server: ServerSettings = ServerSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    state: StateSettings = StateSettings()
+    files: FileSettings | None = None
+    price_tables: dict[Name, PriceTable] = {}
+    providers: dict[Name, ProviderSettings] = Field(min_length=1)
+    routes: dict[Name, Route] = Field(min_length=1)
+    keys: list[ClientKey] | None = None
+    teams: dict[Name, Team] = {}

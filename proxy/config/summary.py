@@ -1,0 +1,59 @@
+"""What `tollgate check` prints: where each route sends traffic, who is billed,
+and which price table applies with its source."""
+
+from __future__ import annotations
+
+from .loading import LoadedConfig
+from .schema import Config, Target
+from .tables import builtin_price_tables, price_table
+
+
+def describe(loaded: LoadedConfig) -> str:
+    config = loaded.config
+    lines = [f"{loaded.source}: valid (version {loaded.version})", "", "routes"]
+    for name, route in config.routes.items():
+        owner = route.owner or "NO OWNER"
+        lines.append(f"  {name}  owner: {owner}  timeout {route.timeout_s:g}s  retries {route.retries}")
+        for target in route.targets:
+            lines.append(f"    -> {_target(config, target, f'weight {target.weight:g}')}")
+        for target in route.fallbacks:
+            lines.append(f"    -> {_target(config, target, 'fallback')}")
+
+    lines += ["", "providers"]
+    for name, provider in config.providers.items():
+        verified = "  verified" if provider.verified else ""
+        where = provider.base_url or "(default URL)"
+        lines.append(f"  {name}  {provider.kind}  {where}  billing {provider.billing_owner}{verified}")
+
+    lines += ["", "billing owners"]
+    owners: dict[str, list[str]] = {}
+    for name, provider in config.providers.items():
+        owners.setdefault(provider.billing_owner, []).append(name)
+    lines += [f"  {owner}  <- {', '.join(names)}" for owner, names in owners.items()]
+
+    lines += ["", "price tables"]
+    used = {provider.price_table for provider in config.providers.values() if provider.price_table}
+    for name in sorted(used | set(config.price_tables)):
+        table = price_table(config, name)
+        origin = "built in" if name in builtin_price_tables() and name not in config.price_tables else "config"
+        lines.append(
+            f"  {name}  {table.source}  published by {table.provider}, effective {table.effective}, "
+            f"{origin}, {len(table.models)} models  {table.url}"
+        )
+
+    lines += ["", f"client keys: {len(config.keys)}" if config.keys is not None else "client keys: none (the proxy runs OPEN)"]
+    warnings = [f"providers.{name}.api_key is empty: the simulator answers for it until it is set"
+                for name, provider in config.providers.items() if provider.key_is_missing]
+    if warnings:
+        lines += ["", "warnings", *(f"  {warning}" for warning in warnings)]
+    return "\n".join(lines)
+
+
+def _target(config: Config, target: Target, role: str) -> str:
+    provider = config.providers[target.provider]
+    if provider.price_table:
+        table = price_table(config, provider.price_table)
+        prices = f"{provider.price_table} ({table.source})"
+    else:
+        prices = "no price table"
+    return f"{target.provider}/{target.model}  {role}  billing {provider.billing_owner}  prices {prices}"

@@ -1,0 +1,90 @@
+"""`tollgate serve`: load the config, start the simulator where providers need it,
+and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes.
+SIGTERM stops accepting, lets requests in flight finish, then closes providers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+
+from .app import create_app
+from .config import Config, LoadedConfig, load_config
+from .gateway import Gateway
+from .logs import configure_logging
+from .simulation import InProcessSimulator, banner, providers_to_simulate
+
+log = logging.getLogger("tollgate")
+
+# How the supervisor hands its decisions to worker processes (`--workers N`).
+_ENV_CONFIG = "TOLLGATE_CONFIG"
+_ENV_SIMULATED = "TOLLGATE_SIMULATED"
+_ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
+
+
+def serve(
+    config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool
+) -> None:
+    loaded = load_config(config_path, os.environ)
+    config = loaded.config
+    configure_logging(config.server.log.level, config.server.log.format)
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    workers = workers or config.server.workers
+
+    simulated = providers_to_simulate(config, simulate_all=simulate_all)
+    simulator_url = None
+    if _needs_in_process_simulator(config, simulated):
+        simulator_url = InProcessSimulator().start()
+    if simulated:
+        print(banner(simulated, simulator_url), file=sys.stderr, flush=True)
+        log.warning("simulated upstreams", extra={"simulated_providers": sorted(simulated)})
+    if config.keys is None:
+        log.warning("no `keys:` section in the config: the proxy is OPEN, any client may call it")
+
+    options = dict(
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+        log_level=config.server.log.level,
+        timeout_graceful_shutdown=int(config.server.drain_timeout_s),
+        lifespan="on",
+    )
+    log.info(
+        "serving",
+        extra={"url": f"http://{host}:{port}", "workers": workers, "config": loaded.source, "config_version": loaded.version},
+    )
+    if workers == 1:
+        app = _app(loaded, simulated, simulator_url)
+        uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
+        return
+    os.environ[_ENV_CONFIG] = str(Path(config_path).resolve())
+    os.environ[_ENV_SIMULATED] = orjson.dumps(simulated).decode()
+    os.environ[_ENV_SIMULATOR_URL] = simulator_url or ""
+    uvicorn.run("proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options)
+
+
+def app_for_worker() -> Starlette:
+    """Each worker process builds its own app from what the supervisor decided."""
+    loaded = load_config(os.environ[_ENV_CONFIG], os.environ)
+    configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
+    simulated = orjson.loads(os.environ.get(_ENV_SIMULATED, "{}"))
+    return _app(loaded, simulated, os.environ.get(_ENV_SIMULATOR_URL) or None)
+
+
+def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | None) -> Starlette:
+    return create_app(lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url))
+
+
+def _needs_in_process_simulator(config: Config, simulated: dict[str, str]) -> bool:
+    return any(
+        not (config.providers[name].kind == "simulator" and config.providers[name].base_url) for name in simulated
+    )

@@ -1,0 +1,69 @@
+"""Which providers the built-in simulator answers for, and the simulator itself
+when it runs inside the proxy's process (`serve --simulate-upstreams`, or a
+provider whose api_key is declared but empty)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Mapping
+
+import uvicorn
+
+from .config import Config
+
+
+def providers_to_simulate(config: Config, *, simulate_all: bool) -> dict[str, str]:
+    """Provider name → why the simulator answers for it."""
+    reasons: dict[str, str] = {}
+    for name, provider in config.providers.items():
+        if simulate_all:
+            reasons[name] = "--simulate-upstreams"
+        elif provider.kind == "simulator":
+            reasons[name] = "kind: simulator"
+        elif provider.key_is_missing:
+            reasons[name] = "its api_key is empty"
+    return reasons
+
+
+def banner(simulated: Mapping[str, str], simulator_url: str | None) -> str:
+    lines = [
+        "SIMULATED UPSTREAMS - these providers are answered by Tollgate's simulator:",
+        *(f"  {name}: {why}" for name, why in simulated.items()),
+        f"  simulator: {simulator_url}" if simulator_url else "",
+        "No real model is called and nothing is billed; their ledger rows are marked simulated.",
+    ]
+    width = max(len(line) for line in lines) + 4
+    rule = "!" * width
+    return "\n".join([rule, *(f"! {line.ljust(width - 4)} !" for line in lines if line), rule])
+
+
+class InProcessSimulator:
+    """The simulator on a loopback port, served from its own thread and event loop so
+    that a slow simulated answer never holds up the proxy's loop."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        from providers.simulator import create_app  # only when something is simulated
+        from providers.simulator.server import quiet_intentional_cuts, server_config
+
+        self._socket = socket.socket()
+        self._socket.bind((host, 0))
+        port = self._socket.getsockname()[1]
+        self.url = f"http://{host}:{port}"
+        self._server = uvicorn.Server(server_config(create_app(), host, port, log_level="warning", log_config=None))
+        quiet_intentional_cuts()
+        self._thread = threading.Thread(target=self._run, name="tollgate-simulator", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def start(self) -> str:
+        self._thread.start()
+        while not self._server.started and self._thread.is_alive():
+            threading.Event().wait(0.01)
+        return self.url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)

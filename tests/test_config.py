@@ -1,0 +1,169 @@
+"""The config loader: typed sections, ${VAR} interpolation, and errors that name
+their location and what to change — all of them in one run."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from proxy.cli import main
+from proxy.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """
+providers:
+  openai:
+    kind: openai
+    api_key: sk-test
+    billing_owner: openai/org-1
+    price_table: openai-official
+routes:
+  gpt-image-2:
+    targets: [{provider: openai, model: gpt-image-2}]
+"""
+
+
+def errors_of(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env or {})
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_the_example_config_loads_with_every_section():
+    loaded = load_config(ROOT / "config.yaml", {})
+    config = loaded.config
+    assert set(config.routes) == {"gpt-image-2", "gpt-5.4", "gpt-5.4-mini"}
+    assert config.providers["openai"].kind == "openai"
+    assert config.providers["acme"].kind == "openai_compatible"
+    assert config.providers["acme"].verified is not None
+    assert config.routes["gpt-image-2"].fallbacks[0].provider == "acme"
+    assert config.price_tables["acme-2026-11"].source == "provider"
+    assert len(loaded.version) == 12
+
+
+def test_prices_load_as_exact_decimals():
+    config = load_config(ROOT / "config.yaml", {}).config
+    low = config.price_tables["acme-2026-11"].models["gpt-image-2"].image["low"]
+    assert low["1024x1024"] == Decimal("0.009")
+    assert isinstance(low["1024x1024"], Decimal)
+
+
+def test_environment_variables_and_defaults_are_interpolated():
+    text = MINIMAL.replace("sk-test", "${OPENAI_KEY}").replace("openai/org-1", "${OWNER:-openai/org-default}")
+    config = parse_config(text, {"OPENAI_KEY": "sk-from-env"}).config
+    assert config.providers["openai"].api_key.get_secret_value() == "sk-from-env"
+    assert config.providers["openai"].billing_owner == "openai/org-default"
+
+
+def test_a_missing_variable_names_itself_and_where_it_is_used():
+    assert errors_of(MINIMAL.replace("sk-test", "${OPENAI_KEY}")) == [
+        "providers.openai.api_key: environment variable OPENAI_KEY is not set; set it, or write ${OPENAI_KEY:-default}"
+    ]
+
+
+def test_a_double_dollar_is_a_literal_dollar():
+    config = parse_config(MINIMAL.replace("openai/org-1", "'cost$$center'"), {}).config
+    assert config.providers["openai"].billing_owner == "cost$center"
+
+
+def test_unknown_keys_are_errors_with_a_suggestion():
+    text = MINIMAL.replace("targets: [{provider: openai, model: gpt-image-2}]",
+                           "targets: [{provider: openai, model: gpt-image-2, wieght: 2}]\n    timeout: 10")
+    assert errors_of(text) == [
+        "routes.gpt-image-2.targets[0].wieght: unknown key 'wieght'; did you mean 'weight'?",
+        "routes.gpt-image-2.timeout: unknown key 'timeout'; did you mean 'timeout_s'?",
+    ]
+
+
+def test_every_error_is_reported_in_one_run():
+    text = """
+server: {prot: 4000}
+providers:
+  openai: {kind: openai, billing_owner: o, price_table: openai-oficial}
+  acme: {kind: openai_compatible, billing_owner: a}
+routes:
+  gpt-image-2:
+    targets: [{provider: opnai, model: gpt-image-2}]
+    retries: -1
+"""
+    assert errors_of(text) == [
+        "server.prot: unknown key 'prot'; did you mean 'port'?",
+        "providers.acme: a provider of kind 'openai_compatible' needs `base_url`",
+        "routes.gpt-image-2.retries: Input should be greater than or equal to 0 (got -1)",
+        "providers.openai.price_table: unknown price table 'openai-oficial'; did you mean 'openai-official'?",
+        "routes.gpt-image-2.targets[0].provider: unknown provider 'opnai'; did you mean 'openai'?",
+    ]
+
+
+def test_a_key_may_only_name_existing_routes_and_ids_are_unique():
+    text = MINIMAL + """
+keys:
+  - {id: web, key: k1, routes: [gpt-image-3]}
+  - {id: web, key: k2}
+"""
+    assert errors_of(text) == [
+        "keys[0].routes[0]: unknown route 'gpt-image-3'; did you mean 'gpt-image-2'?",
+        "keys[1].id: 'web' is used by an earlier key; ids must be unique",
+    ]
+
+
+def test_secrets_never_appear_in_errors():
+    text = MINIMAL + f"""
+keys:
+  - {{id: web, key: super-secret-value, key_sha256: {'a' * 64}}}
+  - {{id: app, key: [another-secret]}}
+"""
+    errors = errors_of(text)
+    assert any("keys[0]" in error and "exactly one of" in error for error in errors)
+    assert not any("secret" in error for error in errors)
+
+
+def test_duplicate_yaml_keys_are_refused():
+    text = MINIMAL + "routes:\n  other: {targets: [{provider: openai, model: x}]}\n"
+    (error,) = errors_of(text)
+    assert "duplicate key 'routes'" in error and error.startswith("line ")
+
+
+def test_yaml_syntax_errors_say_where():
+    (error,) = errors_of("routes: [unclosed\n")
+    assert error.startswith("line 2") and "not valid YAML" in error
+
+
+def test_built_in_table_names_cannot_be_redefined():
+    text = MINIMAL + """
+price_tables:
+  openai-official:
+    {source: provider, provider: me, effective: 2026-01-01, url: x, models: {m: {tokens: {text_input: 1}}}}
+"""
+    assert errors_of(text) == ["price_tables.openai-official: 'openai-official' is built in; give your table another name"]
+
+
+def test_a_price_needs_image_or_tokens():
+    text = MINIMAL + """
+price_tables:
+  mine: {source: provider, provider: me, effective: 2026-01-01, url: x, models: {m: {}}}
+"""
+    assert errors_of(text) == [
+        "price_tables.mine.models.m: give `image` (per image by quality and size) or `tokens` (per 1M tokens), or both"
+    ]
+
+
+def test_check_prints_a_summary_and_exits_0(capsys):
+    assert main(["check", "--config", str(ROOT / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "gpt-image-2  owner: platform-team" in out
+    assert "acme/gpt-image-2  fallback  billing acme/acct-42  prices acme-2026-11 (provider)" in out
+    assert "openai-official  official  published by openai" in out
+    assert "openai/org-acme  <- openai" in out
+
+
+def test_check_prints_every_error_and_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("provider: openai,", "provider: opnai,").replace("api_key", "apikey"))
+    assert main(["check", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "providers.openai.apikey: unknown key 'apikey'; did you mean 'api_key'?" in err
+    assert "routes.gpt-image-2.targets[0].provider: unknown provider 'opnai'" in err
