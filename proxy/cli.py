@@ -74,6 +74,9 @@ def _check(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from providers.simulator import run
 
+    from .server import exit_cleanly_after_drain
+
+    exit_cleanly_after_drain()
     print(f"simulator: OpenAI-compatible upstream on http://{args.host}:{args.port}/v1", file=sys.stderr)
     run(args.host, args.port)
     return EXIT_OK

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def serve(
         "serving",
         extra={"url": f"http://{host}:{port}", "workers": workers, "config": loaded.source, "config_version": loaded.version},
     )
+    exit_cleanly_after_drain()
     if workers == 1:
         app = _app(loaded, simulated, simulator_url)
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
@@ -70,6 +72,13 @@ def serve(
     os.environ[_ENV_SIMULATED] = orjson.dumps(simulated).decode()
     os.environ[_ENV_SIMULATOR_URL] = simulator_url or ""
     uvicorn.run("proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options)
+
+
+def exit_cleanly_after_drain() -> None:
+    """After draining, uvicorn re-raises the stop signal to reach the handler that was
+    there before it. A no-op there makes a drained shutdown exit 0, not "killed by SIGTERM"."""
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
 
 
 def app_for_worker() -> Starlette:

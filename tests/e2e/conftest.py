@@ -1,78 +1,13 @@
 """End-to-end fixtures: the simulator and the proxy as real processes on loopback,
-started with the same `tollgate` commands a user runs, and driven with the
-official OpenAI SDK."""
+driven with the official OpenAI SDK."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import httpx
 import pytest
-from openai import OpenAI
 
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT_KEY = "sk-client-never-forwarded"
-OPENAI_UPSTREAM_KEY = "sk-upstream-openai"
-ACME_UPSTREAM_KEY = "sk-upstream-acme"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, *, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after {timeout_s}s")
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def tollgate(*args: str, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", *args],
-        cwd=ROOT,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
+from .harness import Proxy, Server, free_port, routed_config, tollgate, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -84,15 +19,6 @@ def simulator(tmp_path_factory) -> Iterator[Server]:
     wait_until_ready(f"{server.url}/_sim/requests", process)
     yield server
     server.stop()
-
-
-@dataclass
-class Proxy(Server):
-    config_path: Path = field(default=Path())
-
-    def client(self, **options) -> OpenAI:
-        options.setdefault("api_key", CLIENT_KEY)
-        return OpenAI(base_url=f"{self.url}/v1", max_retries=0, **options)
 
 
 @pytest.fixture(scope="session")
@@ -121,58 +47,9 @@ def start_proxy(tmp_path_factory) -> Iterator:
         proxy.stop()
 
 
-def routed_config(simulator_url: str, **overrides: str) -> str:
-    """Two providers on the simulator, told apart by path, and a route per surface."""
-    settings = {"image_timeout_s": "30", "retries": "1", "max_body_mb": "2", **overrides}
-    return f"""
-server:
-  max_body_mb: {settings["max_body_mb"]}
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: {ACME_UPSTREAM_KEY}
-    billing_owner: acme/acct-7
-    verified: {{owner: Acme, quota: "100/min", export_rights: customer, privacy: no retention, failed_call_billing: not billed}}
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    timeout_s: {settings["image_timeout_s"]}
-    retries: {settings["retries"]}
-  gpt-5.4:
-    owner: assistants-team
-    targets: [{{provider: openai, model: gpt-5.4}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4}}]
-    retries: {settings["retries"]}
-  gpt-5.4-mini:
-    targets: [{{provider: openai, model: gpt-5.4-mini}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4-mini}}]
-    retries: {settings["retries"]}
-  text-embedding-3-small:
-    targets: [{{provider: openai, model: text-embedding-3-small}}]
-"""
 
 
-def marker(fault: str, **options: object) -> str:
-    """A simulator fault marker, unique to the test that writes it."""
-    fields = " ".join(f"{key}={value}" for key, value in options.items())
-    return f"[sim fault={fault} {fields} id={uuid.uuid4().hex[:10]}]".replace("  ", " ")
-
-
-def upstream_requests(simulator: Server, containing: str | None = None) -> list[dict]:
-    requests = httpx.get(f"{simulator.url}/_sim/requests").json()
-    requests = requests["requests"] if isinstance(requests, dict) else requests
-    if containing is None:
-        return requests
-    return [r for r in requests if containing in str(r)]
+@pytest.fixture(scope="session")
+def proxy(simulator, start_proxy) -> Proxy:
+    """The proxy most tests share: providers `openai` and `acme` on the simulator."""
+    return start_proxy(routed_config(simulator.url))
