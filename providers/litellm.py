@@ -17,11 +17,11 @@ import orjson
 
 from .base import Provider, UpstreamReply
 from .errors import UpstreamConnectError, UpstreamTimeout
-from .types import Call, MultipartBody, Surface
+from .types import Call, MultipartBody, Surface, UploadedFile
 
 # LiteLLM fetches its price map over the network at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm  # noqa: E402
+import litellm
 
 _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": "text/event-stream"}
@@ -69,13 +69,7 @@ class LiteLLMProvider(Provider):
                 return await litellm.aimage_generation(**arguments)
             case Surface.IMAGES_EDIT:
                 if isinstance(call.body, MultipartBody):
-                    files = [
-                        (file.filename or "image.png", call.body.file_bytes(file), file.content_type or "image/png")
-                        for file in call.body.files
-                    ]
-                    arguments["image"] = [f for f, part in zip(files, call.body.files) if part.field != "mask"]
-                    if mask := [f for f, part in zip(files, call.body.files) if part.field == "mask"]:
-                        arguments["mask"] = mask[0]
+                    arguments |= _edit_files(call.body)
                 return await litellm.aimage_edit(**arguments)
 
     async def _events(self, stream: Any, surface: Surface) -> AsyncIterator[bytes]:
@@ -104,3 +98,15 @@ class LiteLLMProvider(Provider):
         """The vendor's message, without our key should a vendor echo it."""
         message = str(getattr(exc, "message", None) or exc)
         return message.replace(self._secret, "***") if self._secret else message
+
+
+def _edit_files(body: MultipartBody) -> dict[str, Any]:
+    """The edit's files as LiteLLM takes them: (filename, bytes, content type) tuples."""
+
+    def as_tuple(file: UploadedFile) -> tuple[str, bytes, str]:
+        return file.filename or "image.png", body.file_bytes(file), file.content_type or "image/png"
+
+    files: dict[str, Any] = {"image": [as_tuple(file) for file in body.files if file.field != "mask"]}
+    if mask := next((file for file in body.files if file.field == "mask"), None):
+        files["mask"] = as_tuple(mask)
+    return files

@@ -29,7 +29,11 @@ class OpenAIProvider(Provider):
     ) -> None:
         super().__init__(name)
         self.base_url = base_url.rstrip("/")
-        self._headers = {"accept": "application/json, text/event-stream", **(headers or {}), **self.auth_headers(api_key)}
+        self._headers = {
+            "accept": "application/json, text/event-stream",
+            **(headers or {}),
+            **self.auth_headers(api_key),
+        }
         self._client = httpx.AsyncClient(
             transport=AiohttpTransport(max_connections=max_connections), follow_redirects=False
         )
@@ -73,7 +77,9 @@ class OpenAIProvider(Provider):
             if response is not None:
                 await response.aclose()
         if response.is_success and not _looks_like_json(body):
-            raise BadUpstreamResponse(f"provider '{self.name}' answered {response.status_code} with a body that is not JSON")
+            raise BadUpstreamResponse(
+                f"provider '{self.name}' answered {response.status_code} with a body that is not JSON"
+            )
         return UpstreamReply(response.status_code, response.headers, body=body)
 
     async def _stream(self, response: httpx.Response, timeout_s: float) -> AsyncIterator[bytes]:

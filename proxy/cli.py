@@ -22,7 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tollgate", description="An OpenAI-compatible proxy that accounts for every request.")
+    parser = argparse.ArgumentParser(
+        prog="tollgate", description="An OpenAI-compatible proxy that accounts for every request."
+    )
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", help="serve the proxy until SIGTERM/SIGINT")

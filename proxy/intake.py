@@ -70,7 +70,7 @@ def _too_large(limit: int) -> BodyTooLarge:
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     if not raw:
-        raise InvalidRequest("The request body is empty; send a JSON object such as {\"model\": …}.")
+        raise InvalidRequest('The request body is empty; send a JSON object such as {"model": …}.')
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

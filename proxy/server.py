@@ -28,9 +28,7 @@ _ENV_SIMULATED = "TOLLGATE_SIMULATED"
 _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
 
 
-def serve(
-    config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool
-) -> None:
+def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
     loaded = load_config(config_path, os.environ)
     config = loaded.config
     configure_logging(config.server.log.level, config.server.log.format)
@@ -61,7 +59,12 @@ def serve(
     )
     log.info(
         "serving",
-        extra={"url": f"http://{host}:{port}", "workers": workers, "config": loaded.source, "config_version": loaded.version},
+        extra={
+            "url": f"http://{host}:{port}",
+            "workers": workers,
+            "config": loaded.source,
+            "config_version": loaded.version,
+        },
     )
     exit_cleanly_after_drain()
     if workers == 1:

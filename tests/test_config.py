@@ -70,8 +70,10 @@ def test_a_double_dollar_is_a_literal_dollar():
 
 
 def test_unknown_keys_are_errors_with_a_suggestion():
-    text = MINIMAL.replace("targets: [{provider: openai, model: gpt-image-2}]",
-                           "targets: [{provider: openai, model: gpt-image-2, wieght: 2}]\n    timeout: 10")
+    text = MINIMAL.replace(
+        "targets: [{provider: openai, model: gpt-image-2}]",
+        "targets: [{provider: openai, model: gpt-image-2, wieght: 2}]\n    timeout: 10",
+    )
     assert errors_of(text) == [
         "routes.gpt-image-2.targets[0].wieght: unknown key 'wieght'; did you mean 'weight'?",
         "routes.gpt-image-2.timeout: unknown key 'timeout'; did you mean 'timeout_s'?",
@@ -99,11 +101,14 @@ routes:
 
 
 def test_a_key_may_only_name_existing_routes_and_ids_are_unique():
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 keys:
   - {id: web, key: k1, routes: [gpt-image-3]}
   - {id: web, key: k2}
 """
+    )
     assert errors_of(text) == [
         "keys[0].routes[0]: unknown route 'gpt-image-3'; did you mean 'gpt-image-2'?",
         "keys[1].id: 'web' is used by an earlier key; ids must be unique",
@@ -111,11 +116,14 @@ keys:
 
 
 def test_secrets_never_appear_in_errors():
-    text = MINIMAL + f"""
+    text = (
+        MINIMAL
+        + f"""
 keys:
-  - {{id: web, key: super-secret-value, key_sha256: {'a' * 64}}}
+  - {{id: web, key: super-secret-value, key_sha256: {"a" * 64}}}
   - {{id: app, key: [another-secret]}}
 """
+    )
     errors = errors_of(text)
     assert any("keys[0]" in error and "exactly one of" in error for error in errors)
     assert not any("secret" in error for error in errors)
@@ -133,19 +141,27 @@ def test_yaml_syntax_errors_say_where():
 
 
 def test_built_in_table_names_cannot_be_redefined():
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 price_tables:
   openai-official:
     {source: provider, provider: me, effective: 2026-01-01, url: x, models: {m: {tokens: {text_input: 1}}}}
 """
-    assert errors_of(text) == ["price_tables.openai-official: 'openai-official' is built in; give your table another name"]
+    )
+    assert errors_of(text) == [
+        "price_tables.openai-official: 'openai-official' is built in; give your table another name"
+    ]
 
 
 def test_a_price_needs_image_or_tokens():
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 price_tables:
   mine: {source: provider, provider: me, effective: 2026-01-01, url: x, models: {m: {}}}
 """
+    )
     assert errors_of(text) == [
         "price_tables.mine.models.m: give `image` (per image by quality and size) or `tokens` (per 1M tokens), or both"
     ]

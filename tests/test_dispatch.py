@@ -11,8 +11,13 @@ from providers.types import Call, JsonBody, Surface
 from proxy.dispatch import RouteExhausted, dispatch
 from proxy.routing import PlannedTarget, RoutePlan
 
-CALL = Call(request_id="req_1", surface=Surface.CHAT, model="chat", stream=False,
-            body=JsonBody(b'{"model":"chat"}', {"model": "chat"}))
+CALL = Call(
+    request_id="req_1",
+    surface=Surface.CHAT,
+    model="chat",
+    stream=False,
+    body=JsonBody(b'{"model":"chat"}', {"model": "chat"}),
+)
 
 
 class ScriptedProvider(Provider):
@@ -51,7 +56,9 @@ async def test_a_5xx_is_retried_on_the_same_provider_then_succeeds():
     exchange = await dispatch(CALL, plan("a"), {"a": a}, sleep=sleeps)
     assert exchange.reply.status == 200 and exchange.target.provider == "a"
     assert [(t.provider, t.status, t.error) for t in exchange.attempts] == [
-        ("a", 503, FailureReason.UPSTREAM_5XX), ("a", 200, None)]
+        ("a", 503, FailureReason.UPSTREAM_5XX),
+        ("a", 200, None),
+    ]
     assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.25  # jittered backoff
 
 
@@ -81,7 +88,9 @@ async def test_when_retries_are_spent_the_fallback_answers_with_its_own_model_na
 
 
 async def test_a_client_fault_is_relayed_without_retry_or_fallback():
-    moderation = UpstreamReply(400, {"content-type": "application/json"}, body=b'{"error": {"code": "moderation_blocked"}}')
+    moderation = UpstreamReply(
+        400, {"content-type": "application/json"}, body=b'{"error": {"code": "moderation_blocked"}}'
+    )
     a = ScriptedProvider("a", moderation)
     b = ScriptedProvider("b", reply(200))
     exchange = await dispatch(CALL, plan("a", "b"), {"a": a, "b": b}, sleep=Sleeps())

@@ -22,13 +22,19 @@ def encoded(fields: dict[str, str], files: list[tuple[str, tuple[str, bytes, str
 def test_fields_and_files_are_found_and_file_bytes_are_exact():
     raw, content_type = encoded(
         {"model": "gpt-image-2", "prompt": "make the sky purple", "n": "2", "stream": "false"},
-        [("image[]", ("a.png", PNG_A, "image/png")), ("image[]", ("b.png", PNG_B, "image/png")),
-         ("mask", ("mask.png", MASK, "image/png"))],
+        [
+            ("image[]", ("a.png", PNG_A, "image/png")),
+            ("image[]", ("b.png", PNG_B, "image/png")),
+            ("mask", ("mask.png", MASK, "image/png")),
+        ],
     )
     body = parse_multipart(raw, content_type)
     assert body.fields == {"model": "gpt-image-2", "prompt": "make the sky purple", "n": "2", "stream": "false"}
     assert [(f.field, f.filename, f.content_type) for f in body.files] == [
-        ("image[]", "a.png", "image/png"), ("image[]", "b.png", "image/png"), ("mask", "mask.png", "image/png")]
+        ("image[]", "a.png", "image/png"),
+        ("image[]", "b.png", "image/png"),
+        ("mask", "mask.png", "image/png"),
+    ]
     assert [body.file_bytes(f) for f in body.files] == [PNG_A, PNG_B, MASK]
 
 
@@ -48,7 +54,11 @@ def test_renaming_the_model_changes_only_the_model_field():
     [
         ("multipart/form-data", b"--x\r\n", "no boundary"),
         ("multipart/form-data; boundary=x", b"hello", "does not contain its boundary"),
-        ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nvalue', "ends before"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nvalue',
+            "ends before",
+        ),
         ("multipart/form-data; boundary=x", b"--x\r\nno-blank-line", "no header block"),
     ],
 )

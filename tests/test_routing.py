@@ -14,8 +14,11 @@ from proxy.routing import Router
 
 def route(targets, fallbacks=(), **settings) -> Route:
     return Route.model_validate(
-        {"targets": [{"provider": p, "model": "m", "weight": w} for p, w in targets],
-         "fallbacks": [{"provider": p, "model": "m"} for p in fallbacks], **settings}
+        {
+            "targets": [{"provider": p, "model": "m", "weight": w} for p, w in targets],
+            "fallbacks": [{"provider": p, "model": "m"} for p in fallbacks],
+            **settings,
+        }
     )
 
 

@@ -73,7 +73,9 @@ async def test_a_complete_stream_passes_through_unchanged_and_is_closed():
 
 
 async def test_a_broken_stream_ends_with_an_error_event_the_sdk_raises():
-    reply = UpstreamReply(200, {}, stream=stream_of(IMAGE_EVENTS[:90], UpstreamConnectError("provider 'acme' broke off")))
+    reply = UpstreamReply(
+        200, {}, stream=stream_of(IMAGE_EVENTS[:90], UpstreamConnectError("provider 'acme' broke off"))
+    )
     out, (outcome,) = await relayed(reply, Surface.IMAGES_GENERATE)
     assert out[0] == IMAGE_EVENTS[:90]
     assert out[-1].startswith(b"event: error\ndata: ")

@@ -62,7 +62,9 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
     except yaml.YAMLError as exc:
         raise ConfigError(source, [ConfigIssue(_yaml_position(exc), _yaml_problem(exc))]) from None
     if not isinstance(raw, dict):
-        raise ConfigError(source, [ConfigIssue("", "the file must be a mapping of sections (server, providers, routes, …)")])
+        raise ConfigError(
+            source, [ConfigIssue("", "the file must be a mapping of sections (server, providers, routes, …)")]
+        )
 
     issues: list[ConfigIssue] = []
     raw = _interpolate(raw, env, "", issues)
@@ -239,7 +241,9 @@ def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
     for name, provider in providers.items():
         table = _mapping(provider).get("price_table")
         if isinstance(table, str) and table not in known_tables:
-            yield ConfigIssue(f"providers.{name}.price_table", f"unknown price table '{table}'{_choices(table, known_tables)}")
+            yield ConfigIssue(
+                f"providers.{name}.price_table", f"unknown price table '{table}'{_choices(table, known_tables)}"
+            )
 
     for route_name, route in routes.items():
         for field in ("targets", "fallbacks"):
@@ -260,7 +264,9 @@ def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
         seen_ids.add(key_id)
         for route_index, route in enumerate(_list(key.get("routes"))):
             if isinstance(route, str) and route not in routes:
-                yield ConfigIssue(f"keys[{index}].routes[{route_index}]", f"unknown route '{route}'{_choices(route, routes)}")
+                yield ConfigIssue(
+                    f"keys[{index}].routes[{route_index}]", f"unknown route '{route}'{_choices(route, routes)}"
+                )
 
 
 def _choices(name: str, known: typing.Iterable[str]) -> str:

@@ -41,9 +41,15 @@ def describe(loaded: LoadedConfig) -> str:
             f"{origin}, {len(table.models)} models  {table.url}"
         )
 
-    lines += ["", f"client keys: {len(config.keys)}" if config.keys is not None else "client keys: none (the proxy runs OPEN)"]
-    warnings = [f"providers.{name}.api_key is empty: the simulator answers for it until it is set"
-                for name, provider in config.providers.items() if provider.key_is_missing]
+    lines += [
+        "",
+        f"client keys: {len(config.keys)}" if config.keys is not None else "client keys: none (the proxy runs OPEN)",
+    ]
+    warnings = [
+        f"providers.{name}.api_key is empty: the simulator answers for it until it is set"
+        for name, provider in config.providers.items()
+        if provider.key_is_missing
+    ]
     if warnings:
         lines += ["", "warnings", *(f"  {warning}" for warning in warnings)]
     return "\n".join(lines)

@@ -33,7 +33,13 @@ def start_proxy(tmp_path_factory) -> Iterator:
         port = free_port()
         log_path = folder / "proxy.log"
         process = tollgate(
-            "serve", "--config", str(config_path), "--port", str(port), *args, log_path=log_path,
+            "serve",
+            "--config",
+            str(config_path),
+            "--port",
+            str(port),
+            *args,
+            log_path=log_path,
             env={"TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
         )
         proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
@@ -45,8 +51,6 @@ def start_proxy(tmp_path_factory) -> Iterator:
     yield start
     for proxy in started:
         proxy.stop()
-
-
 
 
 @pytest.fixture(scope="session")

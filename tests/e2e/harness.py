@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 from openai import OpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +102,12 @@ providers:
     base_url: {simulator_url}/acme/v1
     api_key: {ACME_UPSTREAM_KEY}
     billing_owner: acme/acct-7
-    verified: {{owner: Acme, quota: "100/min", export_rights: customer, privacy: no retention, failed_call_billing: not billed}}
+    verified:
+      owner: Acme
+      quota: 100/min
+      export_rights: customer
+      privacy: no retention
+      failed_call_billing: not billed
 routes:
   gpt-image-2:
     owner: platform-team
@@ -141,4 +145,3 @@ def upstream_requests(simulator: Server, containing: str | None = None) -> list[
     if containing is None:
         return requests
     return [r for r in requests if containing in str(r)]
-

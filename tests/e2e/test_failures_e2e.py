@@ -44,7 +44,10 @@ def test_a_failing_provider_falls_back_to_the_next(proxy, simulator):
     seen = upstream_requests(simulator, marker_id(prompt))
     assert [r["upstream"] for r in seen] == ["openai", "openai", "acme"]
     assert [r["headers"]["authorization"] for r in seen] == [
-        f"Bearer {OPENAI_UPSTREAM_KEY}", f"Bearer {OPENAI_UPSTREAM_KEY}", f"Bearer {ACME_UPSTREAM_KEY}"]
+        f"Bearer {OPENAI_UPSTREAM_KEY}",
+        f"Bearer {OPENAI_UPSTREAM_KEY}",
+        f"Bearer {ACME_UPSTREAM_KEY}",
+    ]
 
 
 def test_a_malformed_success_body_is_not_relayed_but_failed_over(proxy):
@@ -87,7 +90,8 @@ def test_an_invalid_size_from_upstream_names_size(proxy):
 @pytest.mark.timeout(20)
 def test_a_stream_cut_midway_raises_in_the_client_instead_of_hanging(proxy):
     stream = proxy.client().chat.completions.create(
-        model="gpt-5.4-mini", stream=True,
+        model="gpt-5.4-mini",
+        stream=True,
         messages=[{"role": "user", "content": f"tell me a story {marker('cut_stream', upstream='openai')}"}],
     )
     received = []
@@ -125,7 +129,9 @@ def test_an_unknown_model_is_a_404_listing_the_routes(proxy):
     ],
 )
 def test_a_malformed_request_is_a_400_that_says_what_to_change(proxy, body, expected):
-    response = httpx.post(f"{proxy.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{proxy.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert expected in error["message"] and error["type"] == "invalid_request_error"
@@ -133,7 +139,9 @@ def test_a_malformed_request_is_a_400_that_says_what_to_change(proxy, body, expe
 
 
 def test_a_bad_image_field_type_is_a_400_naming_the_field(proxy):
-    response = httpx.post(f"{proxy.url}/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x", "n": "two"})
+    response = httpx.post(
+        f"{proxy.url}/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x", "n": "two"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "n"
 
@@ -163,4 +171,7 @@ def test_the_clients_key_never_reaches_an_upstream(proxy, simulator):
         assert CLIENT_KEY not in str(request["headers"])
         assert "openai-organization" not in request["headers"] and "openai-project" not in request["headers"]
     assert {r["headers"].get("authorization") for r in seen} <= {
-        f"Bearer {OPENAI_UPSTREAM_KEY}", f"Bearer {ACME_UPSTREAM_KEY}", None}
+        f"Bearer {OPENAI_UPSTREAM_KEY}",
+        f"Bearer {ACME_UPSTREAM_KEY}",
+        None,
+    }

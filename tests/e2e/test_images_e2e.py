@@ -58,7 +58,10 @@ def test_edit_sends_two_images_and_a_mask_byte_for_byte(proxy, simulator):
     (seen,) = upstream_requests(simulator, containing=marker_id(prompt))
     files = seen["multipart"]["files"]
     assert [(f["field"], f["filename"], f["size"]) for f in files] == [
-        ("image[]", "first.png", len(first)), ("image[]", "second.png", len(second)), ("mask", "mask.png", len(mask))]
+        ("image[]", "first.png", len(first)),
+        ("image[]", "second.png", len(second)),
+        ("mask", "mask.png", len(mask)),
+    ]
     assert seen["headers"]["authorization"] == f"Bearer {OPENAI_UPSTREAM_KEY}"
 
 
@@ -70,6 +73,9 @@ def test_image_stream_events_are_relayed_as_they_arrive(proxy):
     for event in stream:
         arrivals.append((event.type, time.monotonic()))
     assert [kind for kind, _ in arrivals] == [
-        "image_generation.partial_image", "image_generation.partial_image", "image_generation.completed"]
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
     # Buffering would deliver all three together; relayed events keep the upstream's 0.4 s spacing.
     assert arrivals[-1][1] - arrivals[0][1] > 0.6

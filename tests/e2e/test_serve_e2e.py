@@ -50,7 +50,7 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
                 model="gpt-5.4-mini", messages=[{"role": "user", "content": f"slow {marker(delay=1.5)}"}]
             )
             outcome["content"] = reply.choices[0].message.content
-        except Exception as error:  # noqa: BLE001 - the assertion below reports it
+        except Exception as error:  # the assertion below reports it
             outcome["error"] = error
 
     worker = threading.Thread(target=slow_request)
@@ -64,7 +64,9 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
 
 def with_keys(simulator_url: str) -> str:
     batch_digest = hashlib.sha256(b"sk-batch-key").hexdigest()
-    return routed_config(simulator_url) + f"""
+    return (
+        routed_config(simulator_url)
+        + f"""
 keys:
   - id: web-app
     key: ${{WEB_APP_KEY}}
@@ -74,6 +76,7 @@ keys:
     key_sha256: {batch_digest}
     team: data
 """
+    )
 
 
 def test_with_keys_configured_only_known_keys_get_through(simulator, start_proxy):
@@ -136,8 +139,11 @@ def test_litellm_reaches_a_vendor_for_chat_streams_and_embeddings(simulator, sta
     assert "hello vendor" in reply.choices[0].message.content
     (seen,) = upstream_requests(simulator, text.split("id=")[1][:12])
     assert seen["upstream"] == "vendor" and seen["headers"]["authorization"] == "Bearer sk-vendor-upstream"
-    chunks = list(client.chat.completions.create(
-        model="claude-like", messages=[{"role": "user", "content": "stream please"}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="claude-like", messages=[{"role": "user", "content": "stream please"}], stream=True
+        )
+    )
     assert "stream please" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     vectors = client.embeddings.create(model="vendor-embeddings", input="x", dimensions=4)
     assert len(vectors.data[0].embedding) == 4
@@ -147,12 +153,15 @@ def test_litellm_relays_a_vendors_client_error(simulator, start_proxy):
     proxy = start_proxy(other_kinds(simulator.url))
     with pytest.raises(openai.BadRequestError):
         proxy.client().chat.completions.create(
-            model="claude-like", messages=[{"role": "user", "content": f"no {marker('moderation')}"}])
+            model="claude-like", messages=[{"role": "user", "content": f"no {marker('moderation')}"}]
+        )
 
 
 def test_several_workers_serve_together(simulator, start_proxy):
     proxy = start_proxy(routed_config(simulator.url), "--workers", "2")
     client = proxy.client()
     for _ in range(6):
-        assert client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}]).choices
+        assert client.chat.completions.create(
+            model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}]
+        ).choices
     assert proxy.stop() == 0

@@ -13,7 +13,8 @@ from .harness import marker, marker_id, upstream_requests
 
 def test_responses_with_the_image_generation_tool(proxy):
     raw = proxy.client().responses.with_raw_response.create(
-        model="gpt-5.4", input="draw a lighthouse",
+        model="gpt-5.4",
+        input="draw a lighthouse",
         tools=[{"type": "image_generation", "quality": "low", "size": "1024x1536", "output_format": "jpeg"}],
     )
     response = raw.parse()
@@ -26,9 +27,11 @@ def test_responses_with_the_image_generation_tool(proxy):
 
 
 def test_responses_stream_end_with_completed_and_usage(proxy):
-    events = list(proxy.client().responses.create(
-        model="gpt-5.4", input="draw a cat", stream=True, tools=[{"type": "image_generation", "quality": "low"}]
-    ))
+    events = list(
+        proxy.client().responses.create(
+            model="gpt-5.4", input="draw a cat", stream=True, tools=[{"type": "image_generation", "quality": "low"}]
+        )
+    )
     types = [event.type for event in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert "response.image_generation_call.completed" in types
@@ -36,10 +39,14 @@ def test_responses_stream_end_with_completed_and_usage(proxy):
 
 
 def test_chat_streams_chunks_and_the_usage_chunk(proxy):
-    chunks = list(proxy.client().chat.completions.create(
-        model="gpt-5.4-mini", messages=[{"role": "user", "content": "hello there"}],
-        stream=True, stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        proxy.client().chat.completions.create(
+            model="gpt-5.4-mini",
+            messages=[{"role": "user", "content": "hello there"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert "hello there" in text
     assert chunks[-1].usage.total_tokens > 0
@@ -48,7 +55,10 @@ def test_chat_streams_chunks_and_the_usage_chunk(proxy):
 def test_chat_body_reaches_the_upstream_unchanged(proxy, simulator):
     text = f"keep my fields {marker()}"
     proxy.client().chat.completions.create(
-        model="gpt-5.4-mini", messages=[{"role": "user", "content": text}], temperature=0.25, seed=7,
+        model="gpt-5.4-mini",
+        messages=[{"role": "user", "content": text}],
+        temperature=0.25,
+        seed=7,
         metadata={"prompt_version": "v3"},
     )
     (seen,) = upstream_requests(simulator, marker_id(text))
