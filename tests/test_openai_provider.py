@@ -1,0 +1,109 @@
+"""The OpenAI provider and its transport against a live simulator: what comes
+back for each kind of answer, and which failure each broken answer becomes."""
+
+from __future__ import annotations
+
+import socket
+
+import orjson
+import pytest
+
+from providers.errors import BadUpstreamResponse, UpstreamConnectError, UpstreamTimeout
+from providers.openai import AzureOpenAIProvider, OpenAIProvider
+from providers.types import Call, JsonBody, Surface
+from proxy.simulation import InProcessSimulator
+
+
+@pytest.fixture(scope="module")
+def simulator_url():
+    simulator = InProcessSimulator()
+    yield simulator.start()
+    simulator.stop()
+
+
+def chat_call(text: str, *, stream: bool = False, model: str = "gpt-5.4-mini") -> Call:
+    fields = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
+    return Call(
+        request_id="req_t",
+        surface=Surface.CHAT,
+        model=model,
+        stream=stream,
+        body=JsonBody(orjson.dumps(fields), fields),
+    )
+
+
+@pytest.fixture
+async def provider(simulator_url):
+    provider = OpenAIProvider("openai", f"{simulator_url}/openai/v1", api_key="sk-up")
+    yield provider
+    await provider.aclose()
+
+
+async def test_a_success_comes_back_as_bytes_with_the_upstreams_headers(provider):
+    reply = await provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=5)
+    assert reply.status == 200 and reply.request_id.startswith("req_sim_")
+    assert orjson.loads(reply.body)["object"] == "chat.completion"
+
+
+async def test_the_upstream_model_name_replaces_the_clients(provider):
+    reply = await provider.send(chat_call("hello", model="my-alias"), "gpt-5.4-mini", timeout_s=5)
+    assert orjson.loads(reply.body)["model"] == "gpt-5.4-mini"
+
+
+async def test_an_error_status_is_a_reply_not_an_exception(provider):
+    reply = await provider.send(chat_call("[sim fault=server_error]"), "gpt-5.4-mini", timeout_s=5)
+    assert reply.status == 500 and orjson.loads(reply.body)["error"]["code"] == "server_error"
+
+
+async def test_a_stream_comes_back_as_chunks(provider):
+    reply = await provider.send(chat_call("hello", stream=True), "gpt-5.4-mini", timeout_s=5)
+    body = b"".join([chunk async for chunk in reply.stream])
+    await reply.aclose()
+    assert body.rstrip().endswith(b"data: [DONE]")
+
+
+async def test_no_answer_in_time_is_a_timeout(provider):
+    with pytest.raises(UpstreamTimeout) as caught:
+        await provider.send(chat_call("[sim fault=timeout delay=3]"), "gpt-5.4-mini", timeout_s=0.3)
+    assert "within 0.3s" in caught.value.message
+
+
+async def test_a_body_cut_short_is_a_broken_connection_not_a_timeout(provider):
+    with pytest.raises(UpstreamConnectError):
+        await provider.send(chat_call("[sim fault=cut_stream]"), "gpt-5.4-mini", timeout_s=5)
+
+
+async def test_a_stream_cut_short_raises_a_connection_failure_while_reading(provider):
+    reply = await provider.send(chat_call("[sim fault=cut_stream]", stream=True), "gpt-5.4-mini", timeout_s=5)
+    with pytest.raises(UpstreamConnectError):
+        async for _ in reply.stream:
+            pass
+    await reply.aclose()
+
+
+async def test_a_success_body_that_is_not_json_is_a_bad_response(provider):
+    with pytest.raises(BadUpstreamResponse):
+        await provider.send(chat_call("[sim fault=malformed]"), "gpt-5.4-mini", timeout_s=5)
+
+
+async def test_nobody_listening_is_a_connection_failure():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    provider = OpenAIProvider("gone", f"http://127.0.0.1:{port}/v1", api_key="sk-up")
+    with pytest.raises(UpstreamConnectError) as caught:
+        await provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=2)
+    assert "sk-up" not in caught.value.message
+    await provider.aclose()
+
+
+async def test_azure_puts_the_deployment_in_the_url_and_the_key_in_api_key(simulator_url):
+    provider = AzureOpenAIProvider("azure", f"{simulator_url}/azure", api_version="2025-04-01-preview", api_key="k")
+    call = chat_call("hello")
+    assert provider.url_for(call, "my-deployment") == (
+        f"{simulator_url}/azure/openai/deployments/my-deployment/chat/completions?api-version=2025-04-01-preview"
+    )
+    assert provider.auth_headers("k") == {"api-key": "k"}
+    reply = await provider.send(call, "my-deployment", timeout_s=5)
+    assert reply.status == 200
+    await provider.aclose()
