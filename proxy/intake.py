@@ -128,7 +128,9 @@ def _typed_image_fields(fields: dict[str, Any], *, location: str) -> dict[str, A
     except ValidationError as exc:
         error = exc.errors()[0]
         name = f"{location}{error['loc'][0]}"
-        raise InvalidRequest(f"`{name}`: {error['msg'].lower()} (got {error['input']!r})", param=name) from None
+        shown = repr(error["input"])
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise InvalidRequest(f"`{name}`: {error['msg'].lower()} (got {shown})", param=name) from None
 
 
 def _image_tool(tools: Any) -> dict[str, Any] | None:

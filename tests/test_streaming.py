@@ -89,3 +89,16 @@ async def test_a_stream_that_stops_short_is_an_error_too():
     out, (outcome,) = await relayed(reply, Surface.CHAT)
     assert b"ended the stream before it completed" in out[-1]
     assert outcome.reason == FailureReason.BAD_UPSTREAM_RESPONSE
+
+
+async def test_a_client_that_goes_away_closes_the_upstream_stream():
+    closed = []
+
+    async def close():
+        closed.append(True)
+
+    reply = UpstreamReply(200, {}, stream=stream_of(*chunks(IMAGE_EVENTS, 20)), closer=close)
+    relay = relay_stream(reply, Surface.IMAGES_GENERATE, "acme")
+    assert await relay.__anext__() == IMAGE_EVENTS[:20]
+    await relay.aclose()  # what Starlette does when the client disconnects
+    assert closed == [True]
