@@ -1,15 +1,15 @@
-"""Relaying a streamed (SSE) answer: every chunk goes to the client as it arrives,
-while a scanner follows the event boundaries to see whether the stream reached
-its end. A stream that breaks, stalls or stops short ends with an `error` event,
-which the OpenAI SDK raises, so the client sees an error instead of a hang or a
-silently truncated answer.
+"""Relaying a streamed (SSE) answer event by event: each event goes to the client
+as soon as it is whole, while the relay notes whether the stream reached its end
+and keeps the events that carry usage. A stream that breaks, stalls or stops
+short ends with an `error` event, which the OpenAI SDK raises, so the client sees
+an error instead of a hang or a silently truncated answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -26,6 +26,8 @@ _TERMINAL_EVENTS: dict[Surface, frozenset[bytes]] = {
     Surface.EMBEDDINGS: frozenset(),
 }
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"]+)"')
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 @dataclass(slots=True)
@@ -34,39 +36,51 @@ class StreamOutcome:
 
     events: int = 0
     completed: bool = False  # the surface's terminal event (or the upstream's own error) arrived
-    final_event: bytes | None = None  # its bytes: where the usage is
+    usage_events: list[bytes] = field(default_factory=list)  # where the usage is
     error: str | None = None  # what we told the client went wrong
     reason: FailureReason | None = None
 
 
 class SseScanner:
-    """Finds whole events in a byte stream without holding more than the event in progress."""
+    """Cuts a byte stream into whole events, holding only the event in progress."""
 
     def __init__(self, surface: Surface) -> None:
+        self._surface = surface
         self._terminal = _TERMINAL_EVENTS[surface]
         self._pending = bytearray()
         self.outcome = StreamOutcome()
 
-    def feed(self, chunk: bytes) -> None:
-        search_from = max(len(self._pending) - 2, 0)
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events this chunk completes, each with the blank line that ends it."""
+        search_from = max(len(self._pending) - 3, 0)
         self._pending += chunk
+        events = []
         while True:
             end, gap = _event_end(self._pending, search_from)
             if end < 0:
-                return
-            event = bytes(self._pending[:end])
+                return events
+            event = bytes(self._pending[: end + gap])
             del self._pending[: end + gap]
             search_from = 0
-            self._on_event(event)
+            self._note(event)
+            events.append(event)
 
-    def _on_event(self, event: bytes) -> None:
+    def _note(self, event: bytes) -> None:
         if not event.strip():
             return
         self.outcome.events += 1
         name = _event_name(event)
-        if name in self._terminal or name == b"error" or name == b"[DONE]":
+        if name in self._terminal or name in (b"error", b"[DONE]"):
             self.outcome.completed = True
-            self.outcome.final_event = event
+        if self._carries_usage(name, event):
+            self.outcome.usage_events.append(event)
+
+    def _carries_usage(self, name: bytes | None, event: bytes) -> bool:
+        if self._surface is Surface.CHAT:
+            return _USAGE_OBJECT.search(event) is not None  # chat events are small
+        if self._surface.makes_images:
+            return name is not None and name.endswith(b".completed")  # one per image
+        return name in self._terminal
 
 
 def _event_end(buffer: bytearray, start: int) -> tuple[int, int]:
@@ -96,6 +110,11 @@ def _event_name(event: bytes) -> bytes | None:
     return None
 
 
+def is_usage_only_chunk(event: bytes) -> bool:
+    """The chat chunk that `stream_options.include_usage` adds: usage and no choices."""
+    return _USAGE_OBJECT.search(event) is not None and _NO_CHOICES.search(event) is not None
+
+
 def error_event(message: str, code: str) -> bytes:
     """An SSE error the OpenAI SDK raises as APIError (it raises on any `error` key)."""
     error = {"message": message, "type": "server_error", "param": None, "code": code}
@@ -107,16 +126,22 @@ async def relay_stream(
     reply: UpstreamReply,
     surface: Surface,
     provider: str,
+    *,
+    hide: Callable[[bytes], bool] | None = None,
     on_end: Callable[[StreamOutcome], None] | None = None,
 ) -> AsyncIterator[bytes]:
+    """The client's copy of the upstream's stream; `hide` drops events the client did not ask for."""
     assert reply.stream is not None
     scanner = SseScanner(surface)
     outcome = scanner.outcome
     try:
         try:
             async for chunk in reply.stream:
-                scanner.feed(chunk)
-                yield chunk
+                events = scanner.feed(chunk)
+                if hide is not None:
+                    events = [event for event in events if not hide(event)]
+                if events:
+                    yield b"".join(events)
         except UpstreamFailure as failure:
             outcome.error, outcome.reason = f"{failure.message}; the answer is incomplete", failure.reason
         else:

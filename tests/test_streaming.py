@@ -9,7 +9,7 @@ import pytest
 from providers.base import UpstreamReply
 from providers.errors import FailureReason, UpstreamConnectError
 from providers.types import Surface
-from proxy.streaming import SseScanner, relay_stream
+from proxy.streaming import SseScanner, is_usage_only_chunk, relay_stream
 
 IMAGE_EVENTS = (
     b'event: image_generation.partial_image\ndata: {"type":"image_generation.partial_image","b64_json":"AAAA"}\n\n'
@@ -28,7 +28,8 @@ def test_events_are_found_whatever_the_chunking(size):
     for chunk in chunks(IMAGE_EVENTS, size):
         scanner.feed(chunk)
     assert scanner.outcome.events == 2 and scanner.outcome.completed
-    assert b'"usage"' in scanner.outcome.final_event
+    (usage_event,) = scanner.outcome.usage_events
+    assert b'"usage"' in usage_event
 
 
 def test_crlf_framing_and_events_without_an_event_line():
@@ -68,16 +69,18 @@ async def test_a_complete_stream_passes_through_unchanged_and_is_closed():
 
     reply = UpstreamReply(200, {}, stream=stream_of(*chunks(IMAGE_EVENTS, 50)), closer=close)
     out, (outcome,) = await relayed(reply, Surface.IMAGES_GENERATE)
-    assert b"".join(out) == IMAGE_EVENTS and out == chunks(IMAGE_EVENTS, 50)
+    assert b"".join(out) == IMAGE_EVENTS
+    first, second = IMAGE_EVENTS.split(b"\n\n")[:2]
+    assert out == [first + b"\n\n", second + b"\n\n"]  # event by event, each whole
     assert outcome.completed and outcome.error is None and closed == [True]
 
 
 async def test_a_broken_stream_ends_with_an_error_event_the_sdk_raises():
-    reply = UpstreamReply(
-        200, {}, stream=stream_of(IMAGE_EVENTS[:90], UpstreamConnectError("provider 'acme' broke off"))
-    )
+    broken = UpstreamConnectError("provider 'acme' broke off")
+    reply = UpstreamReply(200, {}, stream=stream_of(IMAGE_EVENTS[:130], broken))
     out, (outcome,) = await relayed(reply, Surface.IMAGES_GENERATE)
-    assert out[0] == IMAGE_EVENTS[:90]
+    assert out[0] == IMAGE_EVENTS.split(b"\n\n")[0] + b"\n\n"  # the whole event before the break
+    assert len(out) == 2  # and not the half event after it
     assert out[-1].startswith(b"event: error\ndata: ")
     error = orjson.loads(out[-1].split(b"data: ", 1)[1])["error"]
     assert "broke off" in error["message"] and error["code"] == "upstream_stream_interrupted"
@@ -99,6 +102,17 @@ async def test_a_client_that_goes_away_closes_the_upstream_stream():
 
     reply = UpstreamReply(200, {}, stream=stream_of(*chunks(IMAGE_EVENTS, 20)), closer=close)
     relay = relay_stream(reply, Surface.IMAGES_GENERATE, "acme")
-    assert await relay.__anext__() == IMAGE_EVENTS[:20]
+    assert (await relay.__anext__()).startswith(b"event: image_generation.partial_image")
     await relay.aclose()  # what Starlette does when the client disconnects
     assert closed == [True]
+
+
+async def test_a_usage_chunk_the_client_did_not_ask_for_is_hidden():
+    usage_chunk = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+    stream = CHAT_EVENTS.replace(b"data: [DONE]", usage_chunk + b"data: [DONE]")
+    reply = UpstreamReply(200, {}, stream=stream_of(*chunks(stream, 9)))
+    outcomes = []
+    relay = relay_stream(reply, Surface.CHAT, "a", hide=is_usage_only_chunk, on_end=outcomes.append)
+    out = [chunk async for chunk in relay]
+    assert b"".join(out) == CHAT_EVENTS
+    assert outcomes[0].usage_events == [usage_chunk]
