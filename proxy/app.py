@@ -17,6 +17,7 @@ from providers.errors import InternalError, InvalidRequest, ProxyError
 from .endpoints import routes
 from .gateway import Gateway
 from .ids import new_request_id
+from .ledger import Ledger
 
 log = logging.getLogger("tollgate")
 
@@ -26,11 +27,18 @@ GatewayFactory = Callable[[], Gateway]
 def create_app(build_gateway: GatewayFactory) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.gateway = build_gateway()
+        app.state.gateway = gateway = build_gateway()
+        app.state.ledger = Ledger(gateway.config.ledger)
         app.state.draining = False
         yield
+        # uvicorn has let the requests in flight finish; now the rows they wrote go in.
         app.state.draining = True
         await app.state.gateway.aclose()
+        if not await app.state.ledger.close():
+            log.warning(
+                "the ledger database did not take every row before shutdown; "
+                "they stay in the journal and go in at the next start"
+            )
 
     return Starlette(
         routes=routes,

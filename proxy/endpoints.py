@@ -11,11 +11,13 @@ from starlette.routing import Route
 from providers.errors import InternalError, ProxyError
 from providers.types import Surface
 
-from .dispatch import Exchange, dispatch
+from .dispatch import Exchange, RouteExhausted, dispatch
 from .gateway import Gateway
 from .ids import new_request_id
-from .intake import read_call
-from .streaming import relay_stream
+from .intake import estimate_only, purpose, read_call, with_stream_usage
+from .pricing.document import estimate_document
+from .recording import Recording
+from .streaming import is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
 
@@ -24,33 +26,59 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
     # One gateway for the whole request: a reload mid-request does not change its config.
     gateway: Gateway = request.app.state.gateway
     request.state.request_id = request_id = new_request_id()
+    recording = Recording(request.app.state.ledger, gateway, request_id, surface)
     try:
         principal = gateway.keys.authenticate(request.headers.get("authorization"))
+        recording.identify(principal)
         call = await read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
         plan = gateway.router.plan(call.model, timeout_s=call.timeout_s)
-        request.state.route = plan.route
+        request.state.route = recording.row.route = plan.route
         principal.check_route(plan.route)
+        if estimate_only(request):
+            return JSONResponse(estimate_document(call, plan, gateway.pricer), headers={"x-request-id": request_id})
+        call, hide_usage = with_stream_usage(call)
+        first = plan.targets[0]
+        estimate = gateway.pricer.estimate(call, plan.route, first.provider, first.model)
+        recording.planned(call, plan, estimate, purpose=purpose(request))
         exchange = await dispatch(call, plan, gateway.providers)
-    except ProxyError:
+    except RouteExhausted as exhausted:
+        recording.failed(exhausted, exhausted.attempts)
+        raise
+    except ProxyError as error:
+        recording.failed(error)
         raise
     except Exception as exc:
         log.exception("unexpected error", extra={"request_id": request_id})
-        raise InternalError(
+        error = InternalError(
             f"Tollgate failed while handling this request (request id {request_id}). "
             "It has been logged; retry, and report the request id if it persists."
-        ) from exc
+        )
+        recording.failed(error)
+        raise error from exc
 
     reply = exchange.reply
     headers = _tollgate_headers(gateway, exchange, request_id, plan.route)
     if reply.stream is not None:
+        answering = gateway.pricer.estimate(call, plan.route, exchange.target.provider, exchange.target.model)
+        headers |= _price_headers(answering.priced.table, answering.priced.source)
         headers |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(
-            relay_stream(reply, surface, exchange.target.provider),
-            status_code=reply.status,
-            headers=headers,
-            media_type=reply.content_type,
+        relay = relay_stream(
+            reply,
+            surface,
+            exchange.target.provider,
+            hide=is_usage_only_chunk if hide_usage else None,
+            on_end=lambda outcome: recording.streamed(exchange, outcome),
         )
+        return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
+    recording.answered(exchange)
+    headers |= _price_headers(recording.row.price_table, recording.row.price_source)
+    if (cost := recording.cost_usd) is not None:
+        headers["x-tollgate-cost-usd"] = format(cost, "f")
     return Response(reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type)
+
+
+def _price_headers(table: str | None, source: str | None) -> dict[str, str]:
+    return {"x-tollgate-price-table": table, "x-tollgate-price-source": source} if table and source else {}
 
 
 def _tollgate_headers(gateway: Gateway, exchange: Exchange, request_id: str, route: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from providers.base import Provider
 
 from .auth import KeyRing
 from .config import LoadedConfig
+from .pricing import Pricer
 from .routing import Router
 from .upstreams import build_providers
 
@@ -19,6 +20,7 @@ class Gateway:
         self.config = config
         self.version = loaded.version
         self.router = Router(config.routes)
+        self.pricer = Pricer(config)
         self.keys = KeyRing(config.keys)
         self.providers = dict(providers)
         self.simulated = dict(simulated)

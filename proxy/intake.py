@@ -5,6 +5,7 @@ Everything else in the body passes through untouched.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -18,6 +19,8 @@ from .multipart import parse_multipart
 
 TIMEOUT_HEADER = "x-tollgate-timeout-s"
 PROMPT_VERSION_HEADER = "x-prompt-version"
+PURPOSE_HEADER = "x-tollgate-purpose"
+ESTIMATE_ONLY_HEADER = "x-tollgate-estimate-only"
 
 
 async def read_call(request: Request, surface: Surface, request_id: str, *, max_body_bytes: int) -> Call:
@@ -170,3 +173,26 @@ def _timeout_override(request: Request) -> float | None:
     if not seconds > 0:
         raise InvalidRequest(f"`{TIMEOUT_HEADER}` must be a number of seconds above 0 (got {value!r})")
     return seconds
+
+
+def with_stream_usage(call: Call) -> tuple[Call, bool]:
+    """A chat stream reports its usage only when asked to. Ask on the client's
+    behalf, so its cost comes from usage and not from a guess; the returned flag
+    says the client did not ask, so the usage chunk must not reach it."""
+    if call.surface is not Surface.CHAT or not call.stream or not isinstance(call.body, JsonBody):
+        return call, False
+    options = call.body.fields.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        return call, False
+    fields = {**call.body.fields, "stream_options": {**(options or {}), "include_usage": True}}
+    return replace(call, body=JsonBody(orjson.dumps(fields), fields)), True
+
+
+def purpose(request: Request) -> str | None:
+    """What the request is for (e.g. launch_check), kept in the ledger; not a metric label."""
+    value = request.headers.get(PURPOSE_HEADER)
+    return value[:64] if value else None
+
+
+def estimate_only(request: Request) -> bool:
+    return request.headers.get(ESTIMATE_ONLY_HEADER, "").lower() in ("true", "1", "yes")

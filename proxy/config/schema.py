@@ -49,7 +49,8 @@ class ServerSettings(Section):
 
 class LedgerSettings(Section):
     url: str = "sqlite:///tollgate.db"
-    journal: str = "tollgate.journal"
+    journal_dir: str = Field(default="tollgate-journal", description="rows are journaled here before the database")
+    drain_timeout_s: float = Field(default=30, gt=0, description="how long shutdown waits for the database")
 
     @field_validator("url")
     @classmethod
@@ -90,10 +91,24 @@ class TokenPrices(Section):
 
 
 class ModelPrices(Section):
-    """A model's prices: per image by quality and size (USD), per 1M tokens, or both."""
+    """A model's prices: per image by quality and size (USD), per 1M tokens, or both.
+
+    `billing` says which one the bill follows. `per_token`: every token kind at its
+    token price (per-image figures, if any, serve only estimates: OpenAI's own table).
+    `per_image`: each image at its size x quality price, plus input tokens where
+    token prices are given (a reseller's table). Unset: per_image when there are
+    image prices and no image_output token price, else per_token.
+    """
 
     image: dict[Quality, dict[str, Usd]] | None = None
     tokens: TokenPrices | None = None
+    billing: Literal["per_token", "per_image"] | None = None
+
+    @property
+    def bills_per_image(self) -> bool:
+        if self.billing is not None:
+            return self.billing == "per_image"
+        return self.image is not None and (self.tokens is None or self.tokens.image_output is None)
 
     @field_validator("image")
     @classmethod
@@ -108,6 +123,10 @@ class ModelPrices(Section):
     def _has_a_price(self) -> ModelPrices:
         if self.image is None and self.tokens is None:
             raise ValueError("give `image` (per image by quality and size) or `tokens` (per 1M tokens), or both")
+        if self.billing == "per_image" and self.image is None:
+            raise ValueError("`billing: per_image` needs `image` prices by quality and size")
+        if self.billing == "per_token" and self.tokens is None:
+            raise ValueError("`billing: per_token` needs `tokens` prices")
         return self
 
 
@@ -146,6 +165,9 @@ class ProviderSettings(Section):
     verified: VerifiedRecord | None = None
     max_connections: int = Field(default=100, ge=1)
     litellm_params: dict[str, str | int | float | bool] = {}
+    # What the provider bills for an attempt that fails or is refused: nothing, the
+    # input tokens (OpenAI bills a refused image request's input), or the full estimate.
+    failed_attempts: Literal["not_billed", "input_tokens", "estimate"] = "not_billed"
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ProviderSettings:
@@ -196,6 +218,7 @@ class Route(Section):
     cost_tolerance: Decimal = Field(default=Decimal("0.25"), ge=0)
     review: Literal["required", "none"] = "none"
     unpriced: bool = False
+    estimate_output_tokens: int = Field(default=1000, ge=0, description="assumed when a request sets no max")
 
     @model_validator(mode="after")
     def _some_weight(self) -> Route:

@@ -63,9 +63,10 @@ class Server:
 
 
 def tollgate(*args: str, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`tollgate …` run from the log's folder, so each process keeps its ledger and journal to itself."""
     return subprocess.Popen(
         [sys.executable, "-m", "proxy.cli", *args],
-        cwd=ROOT,
+        cwd=log_path.parent,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

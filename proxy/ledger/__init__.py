@@ -1,0 +1,64 @@
+"""The ledger: one row per client request, journaled before the upstream is called
+and batched into SQLite or PostgreSQL off the request path, so that a SIGTERM, a
+`kill -9` or a database outage loses no row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ..config.schema import LedgerSettings
+from .journal import Journal
+from .row import Charge, LedgerRow, from_nano, to_nano, utc_now
+from .sql import GROUPS, Filters, SpendGroup, SqlLedger
+from .writer import LedgerWriter
+
+__all__ = ["GROUPS", "Charge", "Filters", "Ledger", "LedgerRow", "SpendGroup", "from_nano", "to_nano", "utc_now"]
+
+T = TypeVar("T")
+
+
+class Ledger:
+    def __init__(self, settings: LedgerSettings) -> None:
+        self.settings = settings
+        self.sql = SqlLedger(settings.url)
+        self.journal = Journal(Path(settings.journal_dir))
+        self.writer = LedgerWriter(self.journal, self.sql)
+        self.writer.start()
+
+    def write(self, row: LedgerRow) -> None:
+        """Journal the row's current state; the database follows in the background."""
+        row.owner = self.journal.owner
+        self.journal.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+
+    async def close(self) -> bool:
+        """Apply everything journaled, then release the journal. False if the
+        database could not take it all in time: the journal stays, for the next start."""
+        drained = await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout_s)
+        self.journal.close(remove=drained)
+        return drained
+
+    # Reads run on a worker thread with their own connection: the event loop never waits on the database.
+
+    async def get(self, request_id: str) -> LedgerRow | None:
+        return await self._read(lambda connection: self.sql.get(connection, request_id))
+
+    async def find(self, filters: Filters, limit: int) -> list[LedgerRow]:
+        return await self._read(lambda connection: self.sql.find(connection, filters, limit))
+
+    async def spend(self, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
+        return await self._read(lambda connection: self.sql.spend(connection, group_by, filters))
+
+    async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        return await self._read(lambda connection: self.sql.set_review(connection, request_id, status, review))
+
+    async def _read(self, work: Callable[[Any], T]) -> T:
+        def run() -> T:
+            with self.sql.connect() as connection:
+                return work(connection)
+
+        return await asyncio.to_thread(run)

@@ -1,0 +1,116 @@
+"""The ledger row: one per client request, every field of CONTRACT.md.
+
+A row also lists its charges: what each provider bills for the request, each on
+that provider's own table. Usually one charge (the provider that answered); a
+failed attempt that its provider bills adds one more, under that provider's
+billing owner, so no charge is ever priced on another provider's table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+Status = Literal["started", "ok", "error", "abandoned"]
+CostBasis = Literal["usage", "estimate", "unpriced"]
+ReviewStatus = Literal["not_required", "pending", "approved", "rejected"]
+NANO = Decimal("0.000000001")  # costs are stored as integer nano-dollars: exact sums in SQL
+
+
+def to_nano(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount.quantize(NANO) / NANO)
+
+
+def from_nano(nano: int | None) -> Decimal | None:
+    return None if nano is None else (Decimal(nano) * NANO).normalize()
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Charge:
+    provider: str
+    billing_owner: str
+    price_table: str | None
+    price_source: str | None
+    cost_nanousd: int
+    cost_basis: CostBasis
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    request_id: str
+    created_at: str
+    surface: str
+    status: Status = "started"
+    finished_at: str | None = None
+    http_status: int | None = None
+    error_type: str | None = None
+    key_id: str | None = None
+    team: str | None = None
+    route: str | None = None
+    route_owner: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    billing_owner: str | None = None
+    price_table: str | None = None
+    price_source: str | None = None
+    cost_nanousd: int | None = None
+    estimated_cost_nanousd: int | None = None
+    cost_basis: CostBasis | None = None
+    input_text_tokens: int | None = None
+    input_image_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    output_text_tokens: int | None = None
+    output_image_tokens: int | None = None
+    images: int | None = None
+    size: str | None = None
+    quality: str | None = None
+    output_format: str | None = None
+    prompt_version: str | None = None
+    file_urls: list[str] = field(default_factory=list)
+    review_status: ReviewStatus = "not_required"
+    review: dict[str, Any] | None = None  # who reviewed, when, and their note
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    upstream_request_id: str | None = None
+    latency_ms: float | None = None
+    simulated: bool = False
+    # beyond CONTRACT.md's list
+    config_version: str | None = None
+    purpose: str | None = None  # e.g. launch_check
+    cost_lines: list[dict[str, Any]] = field(default_factory=list)  # where the cost came from
+    charges: list[Charge] = field(default_factory=list)
+    owner: str | None = None  # the journal that wrote it: who may declare it abandoned
+
+    @property
+    def day(self) -> str:
+        return self.created_at[:10]
+
+    def record(self) -> dict[str, Any]:
+        """The row as stored: a flat mapping, JSON-ready."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LedgerRow:
+        charges = [Charge(**charge) for charge in record.get("charges") or ()]
+        return cls(**{**record, "charges": charges})
+
+    def public(self) -> dict[str, Any]:
+        """The row as the admin API shows it: dollars as decimal strings, no internals."""
+        shown = {key: value for key, value in self.record().items() if key not in ("owner", "charges")}
+        shown["cost_usd"] = _usd(shown.pop("cost_nanousd"))
+        shown["estimated_cost_usd"] = _usd(shown.pop("estimated_cost_nanousd"))
+        shown["charges"] = [
+            {**{k: v for k, v in asdict(charge).items() if k != "cost_nanousd"}, "cost_usd": _usd(charge.cost_nanousd)}
+            for charge in self.charges
+        ]
+        return shown
+
+
+def _usd(nano: int | None) -> str | None:
+    amount = from_nano(nano)
+    return None if amount is None else format(amount, "f")

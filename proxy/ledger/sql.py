@@ -1,0 +1,257 @@
+"""The ledger in SQL: SQLite by default, PostgreSQL for several replicas. One
+implementation over DB-API; the dialects differ only in placeholders and types.
+
+Writes are upserts of whole rows and never move a row backwards: a replayed
+"started" snapshot cannot undo a finished row, nor a replay undo a review. So
+replaying a journal twice is harmless, which is what makes recovery simple.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .row import Charge, LedgerRow
+
+_JSON = ("file_urls", "attempts", "cost_lines", "review")
+_ROW_COLUMNS = tuple(f.name for f in fields(LedgerRow) if f.name != "charges")
+_COLUMNS = (*_ROW_COLUMNS, "day")
+_KEPT_ON_UPDATE = ("request_id", "created_at", "review_status", "review")
+_CHARGE_COLUMNS = ("provider", "billing_owner", "price_table", "price_source", "cost_nanousd", "cost_basis")
+_TYPES = {
+    "created_at": "TEXT NOT NULL",
+    "day": "TEXT NOT NULL",
+    "surface": "TEXT NOT NULL",
+    "status": "TEXT NOT NULL",
+    "http_status": "INTEGER",
+    "cost_nanousd": "BIGINT",
+    "estimated_cost_nanousd": "BIGINT",
+    "input_text_tokens": "BIGINT",
+    "input_image_tokens": "BIGINT",
+    "cached_input_tokens": "BIGINT",
+    "output_text_tokens": "BIGINT",
+    "output_image_tokens": "BIGINT",
+    "images": "INTEGER",
+    "latency_ms": "DOUBLE PRECISION",
+    "simulated": "BOOLEAN NOT NULL",
+}
+# Fields a spend report may group by, and the SQL that yields each: charge-level
+# fields come from the charge, so a billed failed attempt counts under its own provider.
+GROUPS = {
+    "billing_owner": "COALESCE(c.billing_owner, l.billing_owner)",
+    "price_table": "COALESCE(c.price_table, l.price_table)",
+    "price_source": "COALESCE(c.price_source, l.price_source)",
+    "provider": "COALESCE(c.provider, l.provider)",
+    "route": "l.route",
+    "team": "l.team",
+    "key_id": "l.key_id",
+    "model": "COALESCE(l.upstream_model, l.route)",
+    "day": "l.day",
+    "surface": "l.surface",
+    "status": "l.status",
+    "purpose": "l.purpose",
+    "simulated": "l.simulated",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    since: str | None = None  # created_at bounds, ISO 8601 (a date works)
+    until: str | None = None
+    route: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    review_status: str | None = None
+    purpose: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendGroup:
+    key: dict[str, Any]
+    requests: int
+    cost_nanousd: int
+
+
+class SqlLedger:
+    """The ledger tables, reached through a DB-API connection factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.postgres = url.startswith(("postgresql://", "postgres://"))
+        self._mark = "%s" if self.postgres else "?"
+
+    def open(self) -> Any:
+        """A new connection; the caller commits and closes it."""
+        if self.postgres:
+            import psycopg  # only when a PostgreSQL ledger is configured
+
+            return psycopg.connect(self.url, connect_timeout=5)
+        path = self.url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """One unit of work on a fresh connection: committed, or rolled back on error."""
+        connection = self.open()
+        try:
+            yield connection
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    # --- schema and writes (the writer thread) --------------------------------------------
+
+    def create_schema(self, connection: Any) -> None:
+        columns = ", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in _COLUMNS if name != "request_id")
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS ledger (request_id TEXT PRIMARY KEY, {columns})",
+            "CREATE INDEX IF NOT EXISTS ledger_created_at ON ledger (created_at)",
+            "CREATE INDEX IF NOT EXISTS ledger_status_owner ON ledger (status, owner)",
+            "CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route)",
+            "CREATE TABLE IF NOT EXISTS ledger_charges (request_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "provider TEXT, billing_owner TEXT, price_table TEXT, price_source TEXT, "
+            "cost_nanousd BIGINT NOT NULL, cost_basis TEXT, PRIMARY KEY (request_id, seq))",
+        ]
+        cursor = connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+
+    def upsert(self, connection: Any, rows: Sequence[LedgerRow]) -> None:
+        cursor = connection.cursor()
+        cursor.executemany(self._upsert_sql, [self._values(row) for row in rows])
+        final = [row for row in rows if row.status != "started"]
+        if final:
+            cursor.executemany(
+                f"DELETE FROM ledger_charges WHERE request_id = {self._mark}", [(row.request_id,) for row in final]
+            )
+            charges = [
+                (row.request_id, seq, *(getattr(charge, name) for name in _CHARGE_COLUMNS))
+                for row in final
+                for seq, charge in enumerate(row.charges)
+            ]
+            if charges:
+                marks = ", ".join([self._mark] * (2 + len(_CHARGE_COLUMNS)))
+                cursor.executemany(
+                    f"INSERT INTO ledger_charges (request_id, seq, {', '.join(_CHARGE_COLUMNS)}) VALUES ({marks})",
+                    charges,
+                )
+
+    @property
+    def _upsert_sql(self) -> str:
+        marks = ", ".join([self._mark] * len(_COLUMNS))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name not in _KEPT_ON_UPDATE)
+        return (
+            f"INSERT INTO ledger ({', '.join(_COLUMNS)}) VALUES ({marks}) "
+            f"ON CONFLICT (request_id) DO UPDATE SET {updates}, "
+            "review_status = CASE WHEN ledger.review_status IN ('approved', 'rejected') "
+            "THEN ledger.review_status ELSE excluded.review_status END, "
+            "review = CASE WHEN ledger.review_status IN ('approved', 'rejected') "
+            "THEN ledger.review ELSE excluded.review END "
+            "WHERE NOT (ledger.status <> 'started' AND excluded.status = 'started')"
+        )
+
+    def _values(self, row: LedgerRow) -> tuple:
+        values = []
+        for name in _ROW_COLUMNS:
+            value = getattr(row, name)
+            values.append(orjson.dumps(value).decode() if name in _JSON and value is not None else value)
+        return (*values, row.day)
+
+    # --- reads (admin API, reports, recovery) ---------------------------------------------
+
+    def get(self, connection: Any, request_id: str) -> LedgerRow | None:
+        rows = self._select(connection, f"request_id = {self._mark}", [request_id])
+        return rows[0] if rows else None
+
+    def started_by(self, connection: Any, owner: str) -> list[LedgerRow]:
+        return self._select(connection, f"status = 'started' AND owner = {self._mark}", [owner])
+
+    def find(self, connection: Any, filters: Filters, limit: int) -> list[LedgerRow]:
+        where, params = self._where(filters, alias="")
+        return self._select(connection, where, params, order="created_at DESC", limit=limit)
+
+    def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        cursor = connection.cursor()
+        cursor.execute(
+            f"UPDATE ledger SET review_status = {self._mark}, review = {self._mark} WHERE request_id = {self._mark}",
+            (status, orjson.dumps(review).decode(), request_id),
+        )
+        return cursor.rowcount == 1
+
+    def spend(self, connection: Any, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
+        selected = [f"{GROUPS[name]} AS {name}" for name in group_by]
+        where, params = self._where(filters, alias="l.")
+        group = f"GROUP BY {', '.join(GROUPS[name] for name in group_by)} ORDER BY 1" if group_by else ""
+        sql = (
+            f"SELECT {', '.join([*selected, 'COUNT(DISTINCT l.request_id)', 'COALESCE(SUM(c.cost_nanousd), 0)'])} "
+            f"FROM ledger l LEFT JOIN ledger_charges c ON c.request_id = l.request_id WHERE {where} {group}"
+        )
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        groups = []
+        for record in cursor.fetchall():
+            key = dict(zip(group_by, record[: len(group_by)], strict=True))
+            if "simulated" in key:
+                key["simulated"] = bool(key["simulated"])
+            groups.append(SpendGroup(key, int(record[-2]), int(record[-1])))
+        return groups
+
+    def _where(self, filters: Filters, *, alias: str) -> tuple[str, list[Any]]:
+        clauses, params = ["1 = 1"], []
+        if filters.since:
+            clauses.append(f"{alias}created_at >= {self._mark}")
+            params.append(filters.since)
+        if filters.until:
+            clauses.append(f"{alias}created_at < {self._mark}")
+            params.append(filters.until)
+        for name in ("route", "provider", "status", "review_status", "purpose"):
+            value = getattr(filters, name)
+            if value is not None:
+                clauses.append(f"{alias}{name} = {self._mark}")
+                params.append(value)
+        return " AND ".join(clauses), params
+
+    def _select(
+        self, connection: Any, where: str, params: Sequence[Any], *, order: str = "created_at", limit: int | None = None
+    ) -> list[LedgerRow]:
+        cursor = connection.cursor()
+        suffix = f" LIMIT {int(limit)}" if limit else ""
+        cursor.execute(f"SELECT {', '.join(_ROW_COLUMNS)} FROM ledger WHERE {where} ORDER BY {order}{suffix}", params)
+        rows = [self._row(record) for record in cursor.fetchall()]
+        if rows:
+            self._attach_charges(cursor, rows)
+        return rows
+
+    def _row(self, record: Sequence[Any]) -> LedgerRow:
+        values = dict(zip(_ROW_COLUMNS, record, strict=True))
+        for name in _JSON:
+            values[name] = orjson.loads(values[name]) if values[name] is not None else None
+        values["file_urls"] = values["file_urls"] or []
+        values["attempts"] = values["attempts"] or []
+        values["cost_lines"] = values["cost_lines"] or []
+        values["simulated"] = bool(values["simulated"])
+        return LedgerRow(**values)
+
+    def _attach_charges(self, cursor: Any, rows: list[LedgerRow]) -> None:
+        by_id = {row.request_id: row for row in rows}
+        marks = ", ".join([self._mark] * len(by_id))
+        cursor.execute(
+            f"SELECT request_id, {', '.join(_CHARGE_COLUMNS)} FROM ledger_charges "
+            f"WHERE request_id IN ({marks}) ORDER BY request_id, seq",
+            list(by_id),
+        )
+        for request_id, *values in cursor.fetchall():
+            by_id[request_id].charges.append(Charge(**dict(zip(_CHARGE_COLUMNS, values, strict=True))))

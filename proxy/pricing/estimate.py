@@ -1,0 +1,116 @@
+"""The pre-flight estimate: what a request will consume, read from the request
+alone, before any upstream is called. Where the request leaves a choice to the
+upstream (`quality: auto`, no output limit), the estimate takes the dear side,
+since budgets are reserved from it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from providers.image_tokens import image_input_tokens, image_output_tokens, is_gpt_image_model, text_tokens
+from providers.types import Call, ImageSettings, MultipartBody, Surface
+
+from ..usage import Metered, Usage
+
+AUTO_QUALITY_ESTIMATE = "high"  # the dearest of what `auto` may resolve to
+AUTO_SIZE_ESTIMATE = "1024x1024"  # the dearest of the standard sizes
+PARTIAL_IMAGE_TOKENS = 100  # each partial image adds 100 image output tokens (OpenAI's guide)
+_DEFAULT_INPUT_SIZE = (1024, 1024)  # an input we cannot measure (a file id, a URL)
+
+
+def estimate_usage(call: Call, *, model: str, image_model: str | None, output_tokens: int) -> Usage:
+    """`model`: the upstream's name for the route's model; `output_tokens`: assumed
+    when the request sets no maximum."""
+    fields = call.body.fields
+    if call.surface.makes_images:
+        assert call.image is not None
+        prompt = fields.get("prompt")
+        return (_image(call, model, text_tokens(prompt) if isinstance(prompt, str) else 0),)
+    if call.surface is Surface.EMBEDDINGS:
+        return (Metered(model, text_input=sum(text_tokens(text) for text in _texts(fields.get("input")))),)
+    if call.surface is Surface.RESPONSES:
+        texts = [*_texts(fields.get("input")), *_texts(fields.get("instructions"))]
+        limit = fields.get("max_output_tokens")
+    else:
+        texts = list(_texts(fields.get("messages")))
+        limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
+    prompt_tokens = sum(text_tokens(text) for text in texts)
+    output = limit if isinstance(limit, int) and limit > 0 else output_tokens
+    main = Metered(model, text_input=prompt_tokens, text_output=output)
+    if call.surface is Surface.RESPONSES and call.image is not None:
+        tool_model = call.image.model or image_model or "gpt-image-2"
+        return (main, _image(call, tool_model, prompt_tokens))
+    return (main,)
+
+
+def _image(call: Call, model: str, prompt_tokens: int) -> Metered:
+    settings = call.image
+    assert settings is not None
+    quality = settings.quality if settings.quality in ("low", "medium", "high") else AUTO_QUALITY_ESTIMATE
+    size = _output_size(call, settings, model)
+    per_image = _output_tokens(model, size, quality)
+    images = max(settings.n, 1)
+    return Metered(
+        model,
+        text_input=prompt_tokens,
+        image_input=sum(image_input_tokens(*dims) for dims in _input_sizes(call, settings)),
+        image_output=images * (per_image + settings.partial_images * PARTIAL_IMAGE_TOKENS),
+        images=images,
+        size=size,
+        quality=quality,
+    )
+
+
+def _output_tokens(model: str, size: str, quality: str) -> int:
+    """0 where OpenAI's arithmetic does not apply (another vendor's model, a size the
+    model cannot make): such a request is priced per image or refused upstream."""
+    if not is_gpt_image_model(model):
+        return 0
+    try:
+        return image_output_tokens(model, size, quality)
+    except ValueError:
+        return 0
+
+
+def _output_size(call: Call, settings: ImageSettings, model: str) -> str:
+    if settings.size and settings.size != "auto":
+        return settings.size
+    if call.surface is Surface.IMAGES_EDIT and model.startswith("gpt-image-2"):
+        first = next(_input_sizes(call, settings), None)
+        if first and first[0] % 16 == 0 and first[1] % 16 == 0:
+            return f"{first[0]}x{first[1]}"  # an edit at size auto keeps its input's size
+    return AUTO_SIZE_ESTIMATE
+
+
+def _input_sizes(call: Call, settings: ImageSettings) -> Iterator[tuple[int, int]]:
+    if isinstance(call.body, MultipartBody):
+        for file in settings.inputs:
+            yield _dimensions(call.body.file_bytes(file))
+    else:
+        for _ in range(settings.input_images):
+            yield _DEFAULT_INPUT_SIZE
+
+
+def _dimensions(data: bytes) -> tuple[int, int]:
+    """Read from the image's header only; the pixels are never decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return _DEFAULT_INPUT_SIZE
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every piece of text in a prompt, a message list or a Responses input."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for key in ("content", "text", "input"):
+            yield from _texts(value.get(key))

@@ -1,0 +1,80 @@
+"""Pricing a request on the table of the provider that serves it: an estimate
+before the call, the actual cost from the upstream's usage after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from providers.types import Call
+
+from ..config import Config
+from ..usage import Usage
+from .book import PriceBook, PricedTable
+from .cost import Cost, Unpriced, cost_of
+from .estimate import estimate_usage
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A cost on one table, or why there is none."""
+
+    cost: Cost | None
+    unpriced: str | None = None  # the reason, when cost is None
+
+    @property
+    def usd(self) -> Decimal | None:
+        return self.cost.total_usd if self.cost else None
+
+    @property
+    def table(self) -> str | None:
+        return self.cost.table if self.cost else None
+
+    @property
+    def source(self) -> str | None:
+        return self.cost.source if self.cost else None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetEstimate:
+    provider: str
+    model: str
+    billing_owner: str
+    priced: Priced
+    failed_attempt_usd: Decimal  # what this provider bills for a try that fails
+
+
+class Pricer:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._book = PriceBook(config)
+
+    def estimate(self, call: Call, route: str, provider: str, model: str) -> TargetEstimate:
+        settings = self._config.providers[provider]
+        route_config = self._config.routes[route]
+        usage = estimate_usage(call, model=model, image_model=None, output_tokens=route_config.estimate_output_tokens)
+        priced = self.price(usage, route, provider, model)
+        failed = ZERO
+        if priced.cost is not None and settings.failed_attempts == "estimate":
+            failed = priced.cost.total_usd
+        elif priced.cost is not None and settings.failed_attempts == "input_tokens":
+            failed = priced.cost.inputs_only().total_usd
+        return TargetEstimate(provider, model, settings.billing_owner, priced, failed)
+
+    def price(self, usage: Usage, route: str, provider: str, model: str) -> Priced:
+        """`usage` on the table `provider` bills by; `model` is the route's upstream model."""
+        if self._config.routes[route].unpriced:
+            return Priced(None, f"route '{route}' is marked unpriced")
+        table = self._table(provider, usage, route, model)
+        if table is None:
+            models = ", ".join(sorted({metered.model for metered in usage}))
+            return Priced(None, f"no price table of provider '{provider}' (nor the catalog) prices {models}")
+        try:
+            return Priced(cost_of(usage, table.name, table.table, table.prices_for))
+        except Unpriced as gap:
+            return Priced(None, str(gap))
+
+    def _table(self, provider: str, usage: Usage, route: str, model: str) -> PricedTable | None:
+        return self._book.table_for(provider, [metered.model for metered in usage], {model: route})
