@@ -61,11 +61,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .config import ConfigError, load_config
+    from .config import ConfigError
     from .config.summary import describe
+    from .configuration import load_checked
 
     try:
-        loaded = load_config(args.config, os.environ)
+        loaded = load_checked(args.config, os.environ)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR

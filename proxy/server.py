@@ -15,7 +15,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import create_app
-from .config import Config, LoadedConfig, load_config
+from .config import Config, LoadedConfig
+from .configuration import load_checked
 from .gateway import Gateway
 from .logs import configure_logging
 from .simulation import InProcessSimulator, banner, providers_to_simulate
@@ -29,7 +30,7 @@ _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
 
 
 def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
-    loaded = load_config(config_path, os.environ)
+    loaded = load_checked(config_path, os.environ)
     config = loaded.config
     configure_logging(config.server.log.level, config.server.log.format)
     host = host or config.server.host
@@ -86,7 +87,7 @@ def exit_cleanly_after_drain() -> None:
 
 def app_for_worker() -> Starlette:
     """Each worker process builds its own app from what the supervisor decided."""
-    loaded = load_config(os.environ[_ENV_CONFIG], os.environ)
+    loaded = load_checked(os.environ[_ENV_CONFIG], os.environ)
     configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
     simulated = orjson.loads(os.environ.get(_ENV_SIMULATED, "{}"))
     return _app(loaded, simulated, os.environ.get(_ENV_SIMULATOR_URL) or None)

@@ -159,3 +159,25 @@ def test_an_auto_quality_is_estimated_at_the_dearest(pricer):
 
 def test_usd_strings_are_plain_decimals():
     assert (usd(Decimal("0.00613000")), usd(Decimal("17.5000")), usd(Decimal("0E-9"))) == ("0.00613", "17.5", "0")
+
+
+def test_check_refuses_a_route_nobody_prices_unless_it_is_marked_unpriced(tmp_path, capsys):
+    from proxy.cli import main
+
+    text = """
+providers:
+  p:
+    kind: openai
+    api_key: k
+    billing_owner: o
+routes:
+  house: {targets: [{provider: p, model: house-model}]}
+  free: {targets: [{provider: p, model: house-model}], unpriced: true}
+  gpt-5.4: {targets: [{provider: p, model: gpt-5.4}]}
+"""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "routes.house.targets[0]: provider 'p' (no price table) has no price for 'house-model'" in err
+    assert "routes.free" not in err and "routes.gpt-5.4" not in err  # unpriced by choice; priced by the catalog
