@@ -38,6 +38,7 @@ class LedgerWriter:
         self.rows_written = 0
         self.write_failures = 0
         self.connected = threading.Event()
+        self.recovered = threading.Event()  # the journals of dead processes are in
 
     def start(self) -> None:
         self._thread.start()
@@ -47,7 +48,7 @@ class LedgerWriter:
         self._stop.set()
         self._journal.appended.set()
         self._thread.join(timeout_s)
-        drained = not self._thread.is_alive() and self.pending_bytes == 0
+        drained = not self._thread.is_alive() and self.recovered.is_set() and self.pending_bytes == 0
         if self._connection is not None and not self._thread.is_alive():
             self._connection.close()
         return drained
@@ -57,7 +58,10 @@ class LedgerWriter:
         return self._journal.bytes_appended - self.bytes_applied
 
     def wait_until_applied(self, timeout_s: float) -> bool:
+        """Until every journaled row, this process's and any replayed ones, is in the database."""
         deadline = time.monotonic() + timeout_s
+        if not self.recovered.wait(timeout_s):
+            return False
         while self.pending_bytes and time.monotonic() < deadline:
             time.sleep(0.01)
         return self.pending_bytes == 0
@@ -69,10 +73,15 @@ class LedgerWriter:
         self.connected.set()
         for orphan in orphans(self._journal.directory, own=self._journal.owner):
             self._replay(orphan)
+        self.recovered.set()
         while True:
             stopping = self._stop.is_set()
-            if self._apply_next():
-                continue
+            try:
+                if self._apply_next():
+                    continue
+            except Exception:  # a bug here must not silently end the ledger: log it and keep going
+                log.exception("ledger writer failed; retrying")
+                time.sleep(1)
             if stopping:
                 return
             self._journal.appended.wait(_IDLE_WAIT_S)

@@ -4,6 +4,7 @@ driven with the official OpenAI SDK."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,12 +27,15 @@ def start_proxy(tmp_path_factory) -> Iterator:
     """Start `tollgate serve` on a config; every proxy started is stopped at the end."""
     started: list[Proxy] = []
 
-    def start(config: str, *args: str, env: dict[str, str] | None = None, ready: bool = True) -> Proxy:
-        folder = tmp_path_factory.mktemp("proxy")
+    def start(
+        config: str, *args: str, env: dict[str, str] | None = None, ready: bool = True, folder: Path | None = None
+    ) -> Proxy:
+        """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart)."""
+        folder = folder or tmp_path_factory.mktemp("proxy")
         config_path = folder / "config.yaml"
         config_path.write_text(config)
         port = free_port()
-        log_path = folder / "proxy.log"
+        log_path = folder / f"proxy-{port}.log"
         process = tollgate(
             "serve",
             "--config",

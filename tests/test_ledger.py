@@ -1,0 +1,130 @@
+"""The ledger on both backends: rows go in through the journal, upserts never move
+a row backwards, a dead process's journal is replayed and its unfinished rows
+abandoned, and an unavailable database loses nothing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from proxy.config.schema import LedgerSettings
+from proxy.ledger import Charge, Filters, Ledger, LedgerRow, utc_now
+
+from .databases import postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ledger.db"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+def settings(url: str, journal: Path) -> LedgerSettings:
+    return LedgerSettings(url=url, journal_dir=str(journal), drain_timeout_s=10)
+
+
+def started(request_id: str, **fields) -> LedgerRow:
+    values = dict(
+        surface="images.generate",
+        route="gpt-image-2",
+        provider="openai",
+        billing_owner="openai/org",
+        price_table="openai-official",
+        price_source="official",
+        estimated_cost_nanousd=41_175_000,
+    )
+    return LedgerRow(request_id=request_id, created_at=utc_now(), **{**values, **fields})
+
+
+def finish(row: LedgerRow, cost_nanousd: int, provider: str = "openai") -> LedgerRow:
+    row.status, row.finished_at, row.http_status, row.cost_basis = "ok", utc_now(), 200, "usage"
+    row.cost_nanousd = cost_nanousd
+    row.charges = [Charge(provider, f"{provider}/org", "openai-official", "official", cost_nanousd, "usage")]
+    return row
+
+
+async def test_rows_reach_the_database_in_their_latest_state(ledger_url, tmp_path):
+    ledger = Ledger(settings(ledger_url, tmp_path / "journal"))
+    for index in range(50):
+        row = started(f"req_{index}")
+        ledger.write(row)
+        ledger.write(finish(row, 1_000_000 + index))
+    assert ledger.writer.wait_until_applied(10)
+    row = await ledger.get("req_7")
+    assert (row.status, row.cost_nanousd, row.charges[0].cost_nanousd) == ("ok", 1_000_007, 1_000_007)
+    (group,) = await ledger.spend(["provider"], Filters())
+    assert (group.requests, group.cost_nanousd) == (50, sum(1_000_000 + i for i in range(50)))
+    assert await ledger.close()
+    assert not list((tmp_path / "journal").iterdir())  # everything applied: the journal is gone
+
+
+async def test_a_replayed_snapshot_never_moves_a_row_backwards_nor_undoes_a_review(ledger_url, tmp_path):
+    ledger = Ledger(settings(ledger_url, tmp_path / "journal"))
+    early = started("req_r", review_status="pending")
+    ledger.write(early)
+    done = finish(started("req_r", review_status="pending"), 5)
+    ledger.write(done)
+    assert ledger.writer.wait_until_applied(10)
+    assert await ledger.set_review("req_r", "approved", {"reviewer": "ana"})
+    ledger.write(started("req_r", review_status="pending"))  # an old snapshot, replayed
+    ledger.write(done)  # the final one again
+    assert ledger.writer.wait_until_applied(10)
+    row = await ledger.get("req_r")
+    assert (row.status, row.review_status, row.review) == ("ok", "approved", {"reviewer": "ana"})
+    await ledger.close()
+
+
+async def test_a_dead_processs_journal_is_replayed_and_its_unfinished_rows_abandoned(ledger_url, tmp_path):
+    journal = tmp_path / "journal"
+    dead = Ledger(settings(ledger_url, journal))
+    assert dead.writer.stop(5)  # its writer stops: nothing of what follows reaches the database
+    for index in range(30):
+        row = started(f"req_d{index}")
+        dead.write(row)
+        if index < 25:
+            dead.write(finish(row, 2_000_000))
+    os.close(dead.journal._lock)  # the process dies: the kernel releases its lock, its files stay
+
+    survivor = Ledger(settings(ledger_url, journal))
+    assert survivor.writer.wait_until_applied(10)
+    rows = {row.request_id: row for row in await survivor.find(Filters(), limit=100)}
+    assert len(rows) == 30
+    abandoned = [row for row in rows.values() if row.status == "abandoned"]
+    assert len(abandoned) == 5
+    for row in abandoned:
+        assert (row.cost_basis, row.cost_nanousd) == ("estimate", 41_175_000)
+        assert row.charges[0].cost_basis == "estimate"
+    (total,) = await survivor.spend([], Filters())
+    assert total.cost_nanousd == 25 * 2_000_000 + 5 * 41_175_000
+    await survivor.close()
+    assert sorted(path.name for path in journal.iterdir()) == []
+
+
+async def test_rows_wait_in_the_journal_while_the_database_is_unavailable(tmp_path):
+    database = tmp_path / "ledger.db"
+    ledger = Ledger(settings(f"sqlite:///{database}", tmp_path / "journal"))
+    assert ledger.writer.connected.wait(5)
+    blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write until it ends
+    for index in range(20):
+        ledger.write(finish(started(f"req_b{index}"), 3))
+    assert not ledger.writer.wait_until_applied(1.0)
+    blocker.execute("ROLLBACK")
+    assert ledger.writer.wait_until_applied(60)
+    assert len(await ledger.find(Filters(), limit=100)) == 20
+    await ledger.close()
+
+
+def test_money_is_stored_to_the_nano_dollar():
+    from proxy.ledger import from_nano, to_nano
+
+    assert to_nano(Decimal("0.041275")) == 41_275_000
+    assert to_nano(Decimal("0.0000000004")) == 0 and to_nano(Decimal("0.0000000006")) == 1  # half-even beyond 1e-9
+    assert from_nano(41_275_000) == Decimal("0.041275")
