@@ -14,7 +14,10 @@ from starlette.responses import Response
 
 from providers.errors import InternalError, InvalidRequest, ProxyError
 
+from .admin import admin_routes
+from .background import Background
 from .endpoints import routes
+from .files import FileStore
 from .gateway import Gateway
 from .ids import new_request_id
 from .ledger import Ledger
@@ -29,10 +32,13 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
         app.state.ledger = Ledger(gateway.config.ledger)
+        app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
+        app.state.background = Background()
         app.state.draining = False
         yield
-        # uvicorn has let the requests in flight finish; now the rows they wrote go in.
+        # uvicorn has let the requests in flight finish; now their files, then their rows.
         app.state.draining = True
+        await app.state.background.wait()
         await app.state.gateway.aclose()
         if not await app.state.ledger.close():
             log.warning(
@@ -41,7 +47,7 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
             )
 
     return Starlette(
-        routes=routes,
+        routes=[*routes, *admin_routes],
         lifespan=lifespan,
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )

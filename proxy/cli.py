@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
 
 
@@ -45,6 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=4010)
     simulate.set_defaults(run=_simulate)
+
+    estimate = commands.add_parser("estimate", help="the pre-flight cost of one request on each candidate provider")
+    estimate.add_argument("--config", required=True)
+    estimate.add_argument("--model", required=True, help="the route, as a client names it")
+    estimate.add_argument("--size", help="WIDTHxHEIGHT (default: the route's target size, else auto)")
+    estimate.add_argument("--quality", help="low, medium, high, ... (default: the route's target quality, else auto)")
+    estimate.add_argument("--n", type=int, default=1, help="images to make (default 1)")
+    estimate.add_argument("--prompt", default="", help="the prompt or message, counted as input tokens")
+    estimate.add_argument("--input-images", type=int, default=0, help="price an edit of K 1024x1024 inputs")
+    estimate.add_argument("--format", choices=("table", "json"), default="table")
+    estimate.set_defaults(run=_estimate)
+
+    spend = commands.add_parser("spend", help="spend from the ledger, grouped")
+    spend.add_argument("--config", required=True)
+    spend.add_argument("--since", help="ISO 8601 date or datetime (inclusive; UTC unless an offset is given)")
+    spend.add_argument("--until", help="ISO 8601 date or datetime (exclusive)")
+    spend.add_argument("--by", help="fields to group by, comma-separated (default: billing_owner,price_table)")
+    spend.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    spend.set_defaults(run=_spend)
     return parser
 
 
@@ -71,6 +91,66 @@ def _check(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR
     print(describe(loaded))
+    return EXIT_OK
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from providers.errors import ProxyError
+
+    from .config import ConfigError
+    from .configuration import load_checked
+    from .estimating import Asked, describe, estimate
+
+    try:
+        loaded = load_checked(args.config, os.environ)  # the config as `serve` would run it
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    asked = Asked(args.model, args.size, args.quality, args.n, args.prompt, args.input_images)
+    try:
+        call, document = estimate(loaded.config, asked)
+    except ProxyError as error:  # an unknown route is the proxy's own 404 message
+        print(f"tollgate estimate: {error.message}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(orjson.dumps(document).decode() if args.format == "json" else describe(call, document))
+    return EXIT_OK
+
+
+def _spend(args: argparse.Namespace) -> int:
+    from providers.errors import InvalidRequest
+
+    from .config import ConfigError, load_config
+    from .ledger import Filters
+    from .reports import LedgerUnavailable, journal_files, parse_bound, parse_group_by, read_spend, render
+
+    try:
+        loaded = load_config(args.config, os.environ)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        group_by = parse_group_by(args.by)
+        since = parse_bound(args.since) if args.since else None
+        until = parse_bound(args.until) if args.until else None
+    except (InvalidRequest, ValueError) as error:
+        print(f"tollgate spend: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    ledger = loaded.config.ledger
+    if pending := journal_files(ledger.journal_dir):
+        print(
+            f"warning: {len(pending)} journal file(s) in {ledger.journal_dir}: some rows may not be in the "
+            "database yet (a proxy is running, or one stopped without draining; the next start replays them)",
+            file=sys.stderr,
+        )
+    try:
+        report = read_spend(ledger.url, group_by, Filters(since=since, until=until))
+    except LedgerUnavailable as error:
+        print(f"tollgate spend: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    text = render(report, args.format)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -12,12 +14,13 @@ from providers.errors import InternalError, ProxyError
 from providers.types import Surface
 
 from .dispatch import Exchange, RouteExhausted, dispatch
+from .files import FileStore, makes_files
 from .gateway import Gateway
 from .ids import new_request_id
 from .intake import estimate_only, purpose, read_call, with_stream_usage
 from .pricing.document import estimate_document
 from .recording import Recording
-from .streaming import is_usage_only_chunk, relay_stream
+from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
 
@@ -62,19 +65,34 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         answering = gateway.pricer.estimate(call, plan.route, exchange.target.provider, exchange.target.model)
         headers |= _price_headers(answering.priced.table, answering.priced.source)
         headers |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
+        files: FileStore | None = request.app.state.files
+
+        def ended(outcome: StreamOutcome) -> None:
+            recording.streamed(exchange, outcome)
+            if files is not None and makes_files(surface):
+                request.app.state.background.spawn(_keep_files(files, recording, surface, outcome.usage_events))
+
         relay = relay_stream(
-            reply,
-            surface,
-            exchange.target.provider,
-            hide=is_usage_only_chunk if hide_usage else None,
-            on_end=lambda outcome: recording.streamed(exchange, outcome),
+            reply, surface, exchange.target.provider, hide=is_usage_only_chunk if hide_usage else None, on_end=ended
         )
         return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
     recording.answered(exchange)
     headers |= _price_headers(recording.row.price_table, recording.row.price_source)
     if (cost := recording.cost_usd) is not None:
         headers["x-tollgate-cost-usd"] = format(cost, "f")
-    return Response(reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type)
+    files = request.app.state.files
+    background = None
+    if files is not None and reply.ok and makes_files(surface):
+        background = BackgroundTask(_keep_files, files, recording, surface, [reply.body])
+    return Response(
+        reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type, background=background
+    )
+
+
+async def _keep_files(files: FileStore, recording: Recording, surface: Surface, payloads: list[bytes]) -> None:
+    urls = await asyncio.to_thread(files.store, recording.row.request_id, surface, payloads)
+    if urls:
+        recording.files_stored(urls)
 
 
 def _price_headers(table: str | None, source: str | None) -> dict[str, str]:

@@ -87,6 +87,11 @@ class Recording:
             reason = outcome.reason.value if outcome.reason else "stream_interrupted"
             self._end("error", exchange.reply.status, error_type=reason)
 
+    def files_stored(self, urls: list[str]) -> None:
+        """The answer's images are on disk: the row gains their URLs."""
+        self.row.file_urls = urls
+        self._ledger.write(self.row)
+
     def failed(self, error: ProxyError, attempts: list[Attempt] | None = None) -> None:
         if attempts:
             self.row.attempts = [_attempt(attempt) for attempt in attempts]

@@ -181,3 +181,9 @@ routes:
     err = capsys.readouterr().err
     assert "routes.house.targets[0]: provider 'p' (no price table) has no price for 'house-model'" in err
     assert "routes.free" not in err and "routes.gpt-5.4" not in err  # unpriced by choice; priced by the catalog
+
+
+def test_a_litellm_model_string_is_found_in_the_catalog_by_its_bare_name(pricer):
+    from proxy.pricing.catalog import catalog_prices
+
+    assert catalog_prices("openai/gpt-5.4-mini") == catalog_prices("gpt-5.4-mini") is not None

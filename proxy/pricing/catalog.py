@@ -49,7 +49,12 @@ def _map_path() -> Path | None:
 
 @cache
 def catalog_prices(model: str) -> ModelPrices | None:
-    entry = _raw_map().get(model)
+    """The catalog's prices for `model`; a LiteLLM model string (`vendor/model`) is also
+    looked up by its bare name, as most of the map's keys are."""
+    raw = _raw_map()
+    entry = raw.get(model)
+    if entry is None and "/" in model:
+        entry = raw.get(model.split("/", 1)[1])
     if not isinstance(entry, dict):
         return None
     tokens = {}

@@ -1,0 +1,222 @@
+"""The admin API under `/admin`: ledger rows, their review, spend reports and the
+loaded config. Only `server.admin_key` opens it; a client key does not."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+
+from .gateway import Gateway
+from .intake import read_body
+from .ledger import Filters, Ledger, LedgerRow, utc_now
+from .ledger.row import ReviewStatus, Status
+from .redaction import redacted_config
+from .reports import SpendReport, parse_bound, parse_group_by, render
+
+_SEND_THE_ADMIN_KEY = "Send the admin key (`server.admin_key`) as `Authorization: Bearer <admin key>`."
+
+
+class UnknownRequestId(InvalidRequest):
+    status = 404
+    code = "request_not_found"
+
+
+class ReviewNotRequired(InvalidRequest):
+    status = 409
+    code = "review_not_required"
+
+
+# --- who may call ----------------------------------------------------------------------------
+
+
+def require_admin(request: Request) -> None:
+    gateway: Gateway = request.app.state.gateway
+    admin_key = gateway.config.server.admin_key
+    if admin_key is None or not admin_key.get_secret_value():
+        raise PermissionDenied(
+            "The admin API is off: this proxy has no admin key. Set `server.admin_key` in the config "
+            "(e.g. `admin_key: ${TOLLGATE_ADMIN_KEY}`) and restart the proxy."
+        )
+    authorization = request.headers.get("authorization")
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed(f"No admin key given. {_SEND_THE_ADMIN_KEY}")
+    # Digests first: compare_digest then compares equal lengths, and the time taken says nothing of the key.
+    given = hashlib.sha256(token.encode()).digest()
+    if hmac.compare_digest(given, hashlib.sha256(admin_key.get_secret_value().encode()).digest()):
+        return
+    if not gateway.keys.open and _is_client_key(gateway, authorization):
+        raise PermissionDenied(f"This is a client key; the admin API takes only the admin key. {_SEND_THE_ADMIN_KEY}")
+    raise AuthenticationFailed(f"The admin key is not valid. {_SEND_THE_ADMIN_KEY}")
+
+
+def _is_client_key(gateway: Gateway, authorization: str | None) -> bool:
+    try:
+        gateway.keys.authenticate(authorization)
+    except AuthenticationFailed:
+        return False
+    return True
+
+
+# --- what callers send -------------------------------------------------------------------------
+
+Bound = Annotated[str, AfterValidator(parse_bound)]  # ISO 8601 date or datetime, normalised to UTC
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RequestsQuery(_Query):
+    since: Bound | None = None
+    until: Bound | None = None  # exclusive
+    route: str | None = None
+    provider: str | None = None
+    status: Status | None = None
+    review_status: ReviewStatus | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class SpendQuery(_Query):
+    group_by: str | None = None  # checked by parse_group_by, which names the allowed fields
+    since: Bound | None = None
+    until: Bound | None = None
+    format: Literal["json", "csv"] = "json"
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["approved", "rejected"]
+    reviewer: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=10_000)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], data: Any, *, where: str) -> M:
+    """The model, or a 400 that names the first bad parameter and what it should be."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or None
+        if error["type"] == "extra_forbidden":
+            message = f"Unknown {where} '{name}'; known: {', '.join(model.model_fields)}."
+        else:
+            message = f"`{name}`: {error['msg'].removeprefix('Value error, ')}"
+        raise InvalidRequest(message, param=name) from None
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+
+async def get_request(request: Request) -> Response:
+    require_admin(request)
+    row = await _known_row(request)
+    return JSONResponse(row.public())
+
+
+async def list_requests(request: Request) -> Response:
+    require_admin(request)
+    query = _validated(RequestsQuery, dict(request.query_params), where="query parameter")
+    filters = Filters(
+        since=query.since,
+        until=query.until,
+        route=query.route,
+        provider=query.provider,
+        status=query.status,
+        review_status=query.review_status,
+    )
+    rows = await _ledger(request).find(filters, query.limit)
+    return JSONResponse({"object": "list", "data": [row.public() for row in rows]})
+
+
+async def review_request(request: Request) -> Response:
+    require_admin(request)
+    gateway: Gateway = request.app.state.gateway
+    body = await read_body(request, gateway.max_body_bytes)
+    review = _validated(ReviewBody, _json_object(body), where="field")
+    row = await _known_row(request)
+    if row.review_status == "not_required":
+        raise ReviewNotRequired(
+            f"Request {row.request_id} needs no review: its route does not set `review: required`.",
+            param="status",
+        )
+    ledger = _ledger(request)
+    record = {"reviewer": review.reviewer, "note": review.note, "reviewed_at": utc_now()}
+    if not await ledger.set_review(row.request_id, review.status, record):
+        raise _unknown(row.request_id)
+    return JSONResponse((await _known_row(request)).public())
+
+
+async def spend(request: Request) -> Response:
+    require_admin(request)
+    query = _validated(SpendQuery, dict(request.query_params), where="query parameter")
+    try:
+        group_by = parse_group_by(query.group_by)
+    except InvalidRequest as error:
+        error.param = "group_by"
+        raise
+    groups = await _ledger(request).spend(group_by, Filters(since=query.since, until=query.until))
+    report = SpendReport(group_by, tuple(groups))
+    if query.format == "csv":
+        return Response(render(report, "csv"), media_type="text/csv")
+    return Response(render(report, "json"), media_type="application/json")
+
+
+async def config(request: Request) -> Response:
+    require_admin(request)
+    gateway: Gateway = request.app.state.gateway
+    return JSONResponse({"version": gateway.version, "config": redacted_config(gateway.config)})
+
+
+def _ledger(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
+async def _known_row(request: Request) -> LedgerRow:
+    request_id = request.path_params["request_id"]
+    row = await _ledger(request).get(request_id)
+    if row is None:
+        raise _unknown(request_id)
+    return row
+
+
+def _unknown(request_id: str) -> UnknownRequestId:
+    shown = request_id if len(request_id) <= 64 else request_id[:61] + "..."
+    return UnknownRequestId(
+        f"No ledger row for request id '{shown}'. Ids are in each response's `x-request-id` header; "
+        "a row reaches the database a moment after its request.",
+        param="request_id",
+    )
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest('Send a JSON object: {"status": "approved"|"rejected", "reviewer": "...", "note": "..."}.')
+    return parsed
+
+
+admin_routes = [
+    Route("/admin/requests", list_requests, methods=["GET"]),
+    Route("/admin/requests/{request_id}", get_request, methods=["GET"]),
+    Route("/admin/requests/{request_id}/review", review_request, methods=["POST"]),
+    Route("/admin/spend", spend, methods=["GET"]),
+    Route("/admin/config", config, methods=["GET"]),
+]

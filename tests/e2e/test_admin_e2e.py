@@ -1,0 +1,92 @@
+"""The admin API and `tollgate spend` against a real `tollgate serve`: a request's
+row is found by its id, reviewed, and counted in spend, and the CLI reading the
+database prints exactly what the endpoint serves."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+
+from proxy.cli import main
+
+from .harness import CLIENT_KEY, OPENAI_UPSTREAM_KEY
+
+ADMIN_KEY = "adm-e2e-3c5a9d"
+
+
+def admin_config(simulator_url: str) -> str:
+    return f"""
+server:
+  admin_key: ${{TOLLGATE_ADMIN_KEY}}
+  log: {{level: info, format: json}}
+ledger:
+  url: ${{TOLLGATE_LEDGER_URL}}
+providers:
+  openai:
+    kind: openai
+    base_url: {simulator_url}/openai/v1
+    api_key: {OPENAI_UPSTREAM_KEY}
+    billing_owner: openai/org-test
+    price_table: openai-official
+routes:
+  gpt-image-2:
+    owner: platform-team
+    targets: [{{provider: openai, model: gpt-image-2}}]
+    review: required
+keys:
+  - {{id: web-app, key: {CLIENT_KEY}, team: growth}}
+"""
+
+
+def finished_row(admin: httpx.Client, request_id: str, timeout_s: float = 5) -> dict:
+    """Rows reach the database a moment after the response: wait for the finished one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = admin.get(f"/admin/requests/{request_id}")
+        if response.status_code == 200 and response.json()["status"] != "started":
+            return response.json()
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.05)
+
+
+def test_a_request_is_found_reviewed_and_counted(simulator, start_proxy, monkeypatch, capsys):
+    proxy = start_proxy(admin_config(simulator.url), env={"TOLLGATE_ADMIN_KEY": ADMIN_KEY})
+    raw = proxy.client().images.with_raw_response.generate(model="gpt-image-2", prompt="a kite", quality="low")
+    request_id, cost = raw.headers["x-request-id"], raw.headers["x-tollgate-cost-usd"]
+
+    with httpx.Client(base_url=proxy.url, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        row = finished_row(admin, request_id)
+        assert (row["status"], row["provider"], row["billing_owner"]) == ("ok", "openai", "openai/org-test")
+        assert (row["key_id"], row["team"], row["cost_usd"]) == ("web-app", "growth", cost)
+        assert row["review_status"] == "pending"
+
+        as_client = admin.get(f"/admin/requests/{request_id}", headers={"authorization": f"Bearer {CLIENT_KEY}"})
+        assert as_client.status_code == 403 and "client key" in as_client.json()["error"]["message"]
+
+        review = {"status": "rejected", "reviewer": "ana", "note": "off brand"}
+        reviewed = admin.post(f"/admin/requests/{request_id}/review", json=review).json()
+        assert reviewed["review_status"] == "rejected" and reviewed["review"]["note"] == "off brand"
+        listed = admin.get("/admin/requests", params={"review_status": "rejected"}).json()["data"]
+        assert [row["request_id"] for row in listed] == [request_id]
+
+        served = admin.get("/admin/spend", params={"group_by": "route,provider,team"}).text
+        configured = admin.get("/admin/config")
+        assert OPENAI_UPSTREAM_KEY not in configured.text and CLIENT_KEY not in configured.text
+        assert ADMIN_KEY not in configured.text
+
+    spend = orjson.loads(served)
+    assert spend["rows"] == [
+        {"route": "gpt-image-2", "provider": "openai", "team": "growth", "requests": 1, "cost_usd": cost}
+    ]
+    assert spend["total_usd"] == cost
+
+    # The CLI reads the same database from the proxy's folder while it runs.
+    monkeypatch.chdir(proxy.config_path.parent)
+    monkeypatch.setenv("TOLLGATE_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("TOLLGATE_LEDGER_URL", f"sqlite:///{proxy.config_path.parent}/ledger.db")
+    code = main(["spend", "--config", str(proxy.config_path), "--by", "route,provider,team", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out == served + "\n"
+    assert "some rows may not be in the database yet (a proxy is running" in err
