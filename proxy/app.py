@@ -17,6 +17,7 @@ from providers.errors import InternalError, InvalidRequest, ProxyError
 from .admin import admin_routes
 from .background import Background
 from .endpoints import routes
+from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
 from .ids import new_request_id
@@ -47,7 +48,7 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
             )
 
     return Starlette(
-        routes=[*routes, *admin_routes],
+        routes=[*routes, *admin_routes, *file_routes],
         lifespan=lifespan,
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )

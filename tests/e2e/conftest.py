@@ -28,13 +28,18 @@ def start_proxy(tmp_path_factory) -> Iterator:
     started: list[Proxy] = []
 
     def start(
-        config: str, *args: str, env: dict[str, str] | None = None, ready: bool = True, folder: Path | None = None
+        config: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        ready: bool = True,
+        folder: Path | None = None,
+        port: int | None = None,
     ) -> Proxy:
         """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart)."""
         folder = folder or tmp_path_factory.mktemp("proxy")
         config_path = folder / "config.yaml"
         config_path.write_text(config)
-        port = free_port()
+        port = port or free_port()
         log_path = folder / f"proxy-{port}.log"
         process = tollgate(
             "serve",
