@@ -183,3 +183,25 @@ def test_check_prints_every_error_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "providers.openai.apikey: unknown key 'apikey'; did you mean 'api_key'?" in err
     assert "routes.gpt-image-2.targets[0].provider: unknown provider 'opnai'" in err
+
+
+def test_a_reseller_cannot_bill_on_an_official_table():
+    text = (
+        MINIMAL
+        + """
+  acme-route:
+    targets: [{provider: acme, model: gpt-image-2}]
+"""
+    )
+    text = text.replace(
+        "routes:",
+        """  acme:
+    kind: openai_compatible
+    base_url: https://gw.acme.example/v1
+    api_key: k
+    billing_owner: acme/acct-1
+    price_table: openai-official
+routes:""",
+    )
+    (error,) = errors_of(text)
+    assert error.startswith("providers.acme.price_table: 'openai-official' is a vendor's official list price")

@@ -238,11 +238,21 @@ def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
         if name in BUILTIN_TABLE_NAMES:
             yield ConfigIssue(f"price_tables.{name}", f"'{name}' is built in; give your table another name")
     known_tables = set(tables) | BUILTIN_TABLE_NAMES
+    official = {name for name, table in tables.items() if _mapping(table).get("source") == "official"}
+    official |= BUILTIN_TABLE_NAMES
     for name, provider in providers.items():
-        table = _mapping(provider).get("price_table")
+        provider = _mapping(provider)
+        table = provider.get("price_table")
         if isinstance(table, str) and table not in known_tables:
             yield ConfigIssue(
                 f"providers.{name}.price_table", f"unknown price table '{table}'{_choices(table, known_tables)}"
+            )
+        elif provider.get("kind") == "openai_compatible" and table in official:
+            # A gateway or reseller bills its own prices; labelling them official would hide its markup.
+            yield ConfigIssue(
+                f"providers.{name}.price_table",
+                f"'{table}' is a vendor's official list price, but '{name}' is a gateway or reseller that bills "
+                "its own prices; give it a table of its own with `source: provider`",
             )
 
     for route_name, route in routes.items():
