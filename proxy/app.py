@@ -21,7 +21,7 @@ from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
 from .ids import new_request_id
-from .ledger import Ledger
+from .ledger import open_ledger
 
 log = logging.getLogger("tollgate")
 
@@ -32,7 +32,7 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
-        app.state.ledger = Ledger(gateway.config.ledger)
+        app.state.ledger = open_ledger(gateway.config.ledger)
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.background = Background()
         app.state.draining = False

@@ -16,7 +16,7 @@ from providers.types import Call, Surface
 from .auth import Principal
 from .dispatch import Attempt, Exchange
 from .gateway import Gateway
-from .ledger import Charge, Ledger, LedgerRow, from_nano, to_nano, utc_now
+from .ledger import Charge, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now
 from .pricing import Priced, TargetEstimate
 from .routing import RoutePlan
 from .streaming import StreamOutcome
@@ -24,7 +24,7 @@ from .usage import Usage, usage_from_body, usage_from_events
 
 
 class Recording:
-    def __init__(self, ledger: Ledger, gateway: Gateway, request_id: str, surface: Surface) -> None:
+    def __init__(self, ledger: Ledger | DisabledLedger, gateway: Gateway, request_id: str, surface: Surface) -> None:
         self._ledger = ledger
         self._gateway = gateway
         self._started = time.perf_counter()

@@ -44,6 +44,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     if simulated:
         print(banner(simulated, simulator_url), file=sys.stderr, flush=True)
         log.warning("simulated upstreams", extra={"simulated_providers": sorted(simulated)})
+    if not config.ledger.enabled:
+        log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
     if config.keys is None:
         log.warning("no `keys:` section in the config: the proxy is OPEN, any client may call it")
 

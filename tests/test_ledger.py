@@ -128,3 +128,35 @@ def test_money_is_stored_to_the_nano_dollar():
     assert to_nano(Decimal("0.041275")) == 41_275_000
     assert to_nano(Decimal("0.0000000004")) == 0 and to_nano(Decimal("0.0000000006")) == 1  # half-even beyond 1e-9
     assert from_nano(41_275_000) == Decimal("0.041275")
+
+
+def test_a_disabled_ledger_records_nothing_and_says_so_when_read(tmp_path):
+    from starlette.testclient import TestClient
+
+    from proxy.app import create_app
+    from proxy.config import parse_config
+    from proxy.gateway import Gateway
+
+    loaded = parse_config(
+        f"""
+server: {{admin_key: sk-admin}}
+ledger: {{enabled: false, url: "sqlite:///{tmp_path}/never.db", journal_dir: {tmp_path}/journal}}
+providers:
+  p:
+    kind: openai
+    api_key: k
+    billing_owner: o
+routes:
+  m: {{targets: [{{provider: p, model: gpt-5.4-mini}}]}}
+""",
+        {},
+    )
+    app = create_app(lambda: Gateway(loaded, {}, simulated={}))
+    with TestClient(app) as client:
+        estimate = client.post(
+            "/v1/chat/completions", json={"model": "m", "messages": []}, headers={"x-tollgate-estimate-only": "true"}
+        )
+        assert estimate.status_code == 200
+        listing = client.get("/admin/requests", headers={"authorization": "Bearer sk-admin"})
+    assert listing.status_code == 503 and listing.json()["error"]["code"] == "ledger_disabled"
+    assert not (tmp_path / "never.db").exists() and not (tmp_path / "journal").exists()

@@ -51,6 +51,8 @@ class LedgerSettings(Section):
     url: str = "sqlite:///tollgate.db"
     journal_dir: str = Field(default="tollgate-journal", description="rows are journaled here before the database")
     drain_timeout_s: float = Field(default=30, gt=0, description="how long shutdown waits for the database")
+    # Off only to measure the ledger's own cost (bench/): nothing is recorded, and start-up says so.
+    enabled: bool = True
 
     @field_validator("url")
     @classmethod

@@ -11,15 +11,61 @@ from typing import Any, TypeVar
 
 import orjson
 
+from providers.errors import ProxyError
+
 from ..config.schema import LedgerSettings
 from .journal import Journal
 from .row import Charge, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
 
-__all__ = ["GROUPS", "Charge", "Filters", "Ledger", "LedgerRow", "SpendGroup", "from_nano", "to_nano", "utc_now"]
+__all__ = [
+    "GROUPS",
+    "Charge",
+    "DisabledLedger",
+    "Filters",
+    "Ledger",
+    "LedgerRow",
+    "SpendGroup",
+    "from_nano",
+    "open_ledger",
+    "to_nano",
+    "utc_now",
+]
 
 T = TypeVar("T")
+
+
+def open_ledger(settings: LedgerSettings) -> Ledger | DisabledLedger:
+    return Ledger(settings) if settings.enabled else DisabledLedger()
+
+
+class DisabledLedger:
+    """`ledger.enabled: false`: rows go nowhere; reading them is a 503."""
+
+    def write(self, row: LedgerRow) -> None:
+        pass
+
+    async def close(self) -> bool:
+        return True
+
+    async def get(self, request_id: str) -> LedgerRow | None:
+        raise self._off()
+
+    async def find(self, filters: Filters, limit: int) -> list[LedgerRow]:
+        raise self._off()
+
+    async def spend(self, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
+        raise self._off()
+
+    async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        raise self._off()
+
+    @staticmethod
+    def _off() -> ProxyError:
+        error = ProxyError("The ledger is disabled on this proxy (ledger.enabled: false); nothing is recorded.")
+        error.status, error.code = 503, "ledger_disabled"
+        return error
 
 
 class Ledger:
