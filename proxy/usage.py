@@ -18,6 +18,7 @@ import orjson
 from providers.types import Surface
 
 _PARSE_WHOLE_BELOW = 256 * 1024
+_WINDOW = 16 * 1024  # how near the ends the small keys are looked for first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +57,11 @@ Usage = tuple[Metered, ...]
 
 def usage_from_body(surface: Surface, body: bytes, *, model: str, image_model: str | None) -> Usage | None:
     """The usage in a complete (non-streamed) answer; None when it carries none."""
-    fields = _fields(body, ("usage", "tool_usage", "size", "quality"))
+    fields = _fields(body, ("tool_usage", "size", "quality"))
     if fields is None:
         return None
     if surface.makes_images:
-        images = body.count(b'"b64_json"') or body.count(b'"url"')
+        images = _count_values(body, b"b64_json") or _count_values(body, b"url")
         return _image_usage(fields, model, images)
     return _text_usage(surface, fields, model, image_model, _tool_images(fields, body))
 
@@ -73,10 +74,10 @@ def usage_from_events(
     for event in events:
         data = event[event.find(b"data:") + 5 :] if b"data:" in event else event
         if surface.makes_images:
-            found = _fields(data, ("usage", "size", "quality"))
+            found = _fields(data, ("size", "quality"))
             part = _image_usage(found, model, images=1) if found else None
         else:
-            found = _fields(data, ("usage", "tool_usage", "response", "size", "quality"))
+            found = _fields(data, ("tool_usage", "response", "size", "quality"))
             if found and isinstance(found.get("response"), dict):
                 found = found["response"]  # Responses: the usage rides inside `response`
             part = _text_usage(surface, found, model, image_model, _tool_images(found, data)) if found else None
@@ -160,7 +161,7 @@ def _tool_images(fields: dict[str, Any], body: bytes) -> Metered:
         return Metered(
             "", images=len(calls), size=_text(calls[-1].get("size")), quality=_text(calls[-1].get("quality"))
         )
-    count = body.count(b'"image_generation_call"')
+    count = _count_values(body, b"result")  # each image_generation_call's image
     return Metered("", images=count, size=_text(fields.get("size")), quality=_text(fields.get("quality")))
 
 
@@ -175,8 +176,11 @@ def _sum(a: Usage, b: Usage) -> Usage:
 # --- reading without parsing megabytes -----------------------------------------------------
 
 
-def _fields(body: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    """The top-level `keys` of a JSON object: parsed whole when small, else searched for."""
+def _fields(body: bytes, optional: tuple[str, ...]) -> dict[str, Any] | None:
+    """`usage` and the `optional` top-level keys of a JSON object: parsed whole when
+    small, else searched for. The few small keys sit before or after the base64, so
+    they are looked for near the ends first; only `usage` is worth a search of the
+    whole body when it is not there."""
     if len(body) < _PARSE_WHOLE_BELOW:
         try:
             parsed = orjson.loads(body)
@@ -184,16 +188,22 @@ def _fields(body: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
             return None
         return parsed if isinstance(parsed, dict) else None
     found: dict[str, Any] = {}
-    for key in keys:
-        value = _value_after(body, key.encode())
+    for key, anywhere in (("usage", True), *((name, False) for name in optional)):
+        value = _value_after(body, key.encode(), anywhere=anywhere)
         if value is not None:
             found[key] = value
     return found
 
 
-def _value_after(body: bytes, key: bytes) -> Any:
-    """The JSON value of the last `"key":` in `body` (an object or a string)."""
-    at = body.rfind(b'"' + key + b'"')
+def _value_after(body: bytes, key: bytes, *, anywhere: bool) -> Any:
+    """The JSON value (an object or a string) of the last `"key":` near the body's ends,
+    or anywhere in it."""
+    quoted = b'"' + key + b'"'
+    at = body.rfind(quoted, max(len(body) - _WINDOW, 0))
+    if at < 0:
+        at = body.rfind(quoted, 0, _WINDOW)
+    if at < 0 and anywhere:
+        at = body.rfind(quoted)
     if at < 0:
         return None
     start = at + len(key) + 2
@@ -217,6 +227,19 @@ def _value_after(body: bytes, key: bytes) -> Any:
                 except orjson.JSONDecodeError:
                     return None
     return None
+
+
+def _count_values(body: bytes, key: bytes) -> int:
+    """How many `"key": "…"` a body holds, jumping over each (base64) value with a
+    one-byte search for its closing quote: far cheaper than scanning for the key."""
+    needle = b'"' + key + b'"'
+    count, at = 0, body.find(needle)
+    while at >= 0:
+        count += 1
+        opening = body.find(b'"', at + len(needle))
+        closing = body.find(b'"', opening + 1) if opening >= 0 else -1
+        at = body.find(needle, closing + 1) if closing >= 0 else -1
+    return count
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def write_rows(url: str, rows: list[LedgerRow]) -> None:
     sql = SqlLedger(url)
     with sql.connect() as connection:
         sql.create_schema(connection)
-        sql.upsert(connection, rows)
+        sql.upsert(connection, [row.record() for row in rows])
 
 
 def start(tmp_path, env: dict[str, str]):

@@ -87,11 +87,19 @@ def ledger(workdir):
         sql.upsert(
             connection,
             [
-                charged("req_1", "2026-11-01T09:00:00.000000Z", "openai", "openai/org-acme", "openai-official", 1),
-                charged(
-                    "req_2", "2026-11-02T09:00:00.000000Z", "openai", "openai/org-acme", "openai-official", 41_185_000
-                ),
-                charged("req_3", "2026-11-02T10:00:00.000000Z", "acme", "acme/acct-42", "acme-2026-11", 10**12 + 7),
+                row.record()
+                for row in [
+                    charged("req_1", "2026-11-01T09:00:00.000000Z", "openai", "openai/org-acme", "openai-official", 1),
+                    charged(
+                        "req_2",
+                        "2026-11-02T09:00:00.000000Z",
+                        "openai",
+                        "openai/org-acme",
+                        "openai-official",
+                        41_185_000,
+                    ),
+                    charged("req_3", "2026-11-02T10:00:00.000000Z", "acme", "acme/acct-42", "acme-2026-11", 10**12 + 7),
+                ]
             ],
         )
     return workdir

@@ -71,7 +71,7 @@ def ledger_url(tmp_path) -> str:
     sql = SqlLedger(url)
     with sql.connect() as connection:
         sql.create_schema(connection)
-        sql.upsert(connection, ROWS)
+        sql.upsert(connection, [row.record() for row in ROWS])
     return url
 
 

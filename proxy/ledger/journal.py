@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ class Journal:
         self._size = 0
         self._fd = self._open_segment()
         self.bytes_appended = 0
-        self.appended = threading.Event()  # wakes the writer
 
     @property
     def current(self) -> Segment:
@@ -60,7 +58,6 @@ class Journal:
         self.bytes_appended += len(line)
         if self._size >= self._rotate_bytes:
             self._rotate()
-        self.appended.set()
 
     def segments(self) -> list[Segment]:
         return _segments(self.directory, self.owner)

@@ -9,7 +9,7 @@ replaying a journal twice is harmless, which is what makes recovery simple.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,6 +22,7 @@ from .row import Charge, LedgerRow
 _JSON = ("file_urls", "attempts", "cost_lines", "review")
 _ROW_COLUMNS = tuple(f.name for f in fields(LedgerRow) if f.name != "charges")
 _COLUMNS = (*_ROW_COLUMNS, "day")
+_JSON_INDEXES = tuple(_ROW_COLUMNS.index(name) for name in _JSON)
 _KEPT_ON_UPDATE = ("request_id", "created_at", "review_status", "review")
 _CHARGE_COLUMNS = ("provider", "billing_owner", "price_table", "price_source", "cost_nanousd", "cost_basis")
 _TYPES = {
@@ -129,18 +130,21 @@ class SqlLedger:
         for statement in statements:
             cursor.execute(statement)
 
-    def upsert(self, connection: Any, rows: Sequence[LedgerRow]) -> None:
+    def upsert(self, connection: Any, records: Sequence[Mapping[str, Any]]) -> None:
+        """Write rows given as records (`LedgerRow.record()`, or a journal line parsed):
+        the writer goes from journal to SQL without building objects on the way."""
         cursor = connection.cursor()
-        cursor.executemany(self._upsert_sql, [self._values(row) for row in rows])
-        final = [row for row in rows if row.status != "started"]
+        cursor.executemany(self._upsert_sql, [self._values(record) for record in records])
+        final = [record for record in records if record["status"] != "started"]
         if final:
             cursor.executemany(
-                f"DELETE FROM ledger_charges WHERE request_id = {self._mark}", [(row.request_id,) for row in final]
+                f"DELETE FROM ledger_charges WHERE request_id = {self._mark}",
+                [(record["request_id"],) for record in final],
             )
             charges = [
-                (row.request_id, seq, *(getattr(charge, name) for name in _CHARGE_COLUMNS))
-                for row in final
-                for seq, charge in enumerate(row.charges)
+                (record["request_id"], seq, *(charge[name] for name in _CHARGE_COLUMNS))
+                for record in final
+                for seq, charge in enumerate(record["charges"])
             ]
             if charges:
                 marks = ", ".join([self._mark] * (2 + len(_CHARGE_COLUMNS)))
@@ -163,12 +167,13 @@ class SqlLedger:
             "WHERE NOT (ledger.status <> 'started' AND excluded.status = 'started')"
         )
 
-    def _values(self, row: LedgerRow) -> tuple:
-        values = []
-        for name in _ROW_COLUMNS:
-            value = getattr(row, name)
-            values.append(orjson.dumps(value).decode() if name in _JSON and value is not None else value)
-        return (*values, row.day)
+    def _values(self, record: Mapping[str, Any]) -> tuple:
+        values = [record[name] for name in _ROW_COLUMNS]
+        for index in _JSON_INDEXES:
+            if values[index] is not None:
+                values[index] = orjson.dumps(values[index]).decode()
+        values.append(record["created_at"][:10])  # day
+        return tuple(values)
 
     # --- reads (admin API, reports, recovery) ---------------------------------------------
 

@@ -15,13 +15,16 @@ from typing import Any
 import orjson
 
 from .journal import Journal, Orphan, orphans
-from .row import Charge, LedgerRow, utc_now
+from .row import Charge, utc_now
 from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
 
 _BATCH_BYTES = 4 * 1024 * 1024
-_IDLE_WAIT_S = 0.05
+# The writer wakes on a timer, not on each append: waking it per row would hand it
+# the GIL between every two requests and slow the event loop (bench/README.md).
+_POLL_S = 0.1
+_SYNC_EVERY_S = 1.0  # fsync is slow and makes appends wait; once a second bounds a machine crash's loss
 _RETRY_WAIT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -32,6 +35,7 @@ class LedgerWriter:
         self._segment = journal.current
         self._offset = 0
         self._connection: Any = None
+        self._synced_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tollgate-ledger-writer", daemon=True)
         self.bytes_applied = 0
@@ -46,7 +50,6 @@ class LedgerWriter:
     def stop(self, timeout_s: float) -> bool:
         """Apply what is journaled, then stop. True when nothing was left behind."""
         self._stop.set()
-        self._journal.appended.set()
         self._thread.join(timeout_s)
         drained = not self._thread.is_alive() and self.recovered.is_set() and self.pending_bytes == 0
         if self._connection is not None and not self._thread.is_alive():
@@ -84,8 +87,7 @@ class LedgerWriter:
                 time.sleep(1)
             if stopping:
                 return
-            self._journal.appended.wait(_IDLE_WAIT_S)
-            self._journal.appended.clear()
+            self._stop.wait(_POLL_S)
 
     def _apply_next(self) -> bool:
         """Apply the next batch of whole lines; False when there was none."""
@@ -105,14 +107,16 @@ class LedgerWriter:
             return False
         self._offset += end
         self.bytes_applied += end
-        self._journal.sync()
+        if time.monotonic() - self._synced_at >= _SYNC_EVERY_S:
+            self._journal.sync()
+            self._synced_at = time.monotonic()
         return True
 
     def _apply(self, connection: Any, lines: bytes) -> None:
-        latest: dict[str, LedgerRow] = {}
+        latest: dict[str, dict[str, Any]] = {}
         for line in lines.splitlines():
-            row = LedgerRow.from_record(orjson.loads(line))
-            latest[row.request_id] = row  # a later snapshot of the same request wins
+            record = orjson.loads(line)
+            latest[record["request_id"]] = record  # a later snapshot of the same request wins
         self._ledger.upsert(connection, list(latest.values()))
         self.rows_written += len(latest)
 
@@ -147,7 +151,7 @@ class LedgerWriter:
                         "estimate",
                     )
                 ]
-        self._ledger.upsert(connection, rows)
+        self._ledger.upsert(connection, [row.record() for row in rows])
         return len(rows)
 
     def _with_retry(self, work: Any, *, give_up_on_stop: bool = False) -> Any:
