@@ -21,6 +21,7 @@ WRK_TIMEOUT_S = 10  # a slower answer counts as a timeout error, not as a latenc
 MIN_BODY_SHARE = 0.9
 # Above this many cores used by processes that are not ours, a cell is measured again.
 NOISY_OTHER_CORES = 0.25
+QUIET_WAIT_S = 15  # at most this long before each try, waiting for them to stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +83,19 @@ def run_wrk(
     """One wrk run of whole seconds (wrk reads "1.5s" as 1 s)."""
     min_bytes = math.floor(exchange.answer_bytes * MIN_BODY_SHARE)
     argv = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{math.ceil(duration_s)}s", f"--timeout={WRK_TIMEOUT_S}s",
-        "-s", str(SCRIPT), url + exchange.path,
-        "--", str(exchange.request), str(min_bytes), api_key,
-    ]  # fmt: skip
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{math.ceil(duration_s)}s",
+        f"--timeout={WRK_TIMEOUT_S}s",
+        "-s",
+        str(SCRIPT),
+        url + exchange.path,
+        "--",
+        str(exchange.request),
+        str(min_bytes),
+        api_key,
+    ]
     env = {**os.environ, "WRK_CHECK_BODIES": "1" if check_bodies else "0"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration_s + 60)
     if done.returncode != 0:
@@ -138,6 +148,18 @@ class Cell:
         }
 
 
+def wait_for_quiet(sessions: dict[str, int], limit_s: float = QUIET_WAIT_S) -> None:
+    """Return after a second in which processes that are not ours used less than half of
+    NOISY_OTHER_CORES, or after `limit_s`: someone else's test run usually ends soon."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = CpuSnapshot.take()
+        time.sleep(1.0)
+        cores, _ = CpuSnapshot.take().cores_since(before, 1.0, sessions)
+        if cores["other"] < NOISY_OTHER_CORES / 2:
+            return
+
+
 def measure(
     row: str,
     base_url: str,
@@ -150,12 +172,16 @@ def measure(
     duration_s: float,
     max_tries: int,
 ) -> Cell:
-    """Warm up, then measure; measure again (up to `max_tries` in all) while processes
-    that are not ours keep more than NOISY_OTHER_CORES busy, and keep the quietest try."""
+    """Wait for a quiet machine, warm up, measure; measure again (up to `max_tries` in all)
+    while processes that are not ours keep more than NOISY_OTHER_CORES busy, and keep the
+    quietest try."""
     load = dict(connections=test.connections, threads=test.threads, check_bodies=test.check_bodies, api_key=api_key)
+    wait_for_quiet(sessions)
     run_wrk(base_url, exchange, duration_s=warmup_s, **load)
     tries: list[tuple[WrkRun, dict[str, float], dict[str, float]]] = []
     while len(tries) < max_tries:
+        if tries:
+            wait_for_quiet(sessions)
         before, started = CpuSnapshot.take(), time.perf_counter()
         run = run_wrk(base_url, exchange, duration_s=duration_s, **load)
         cores, neighbours = CpuSnapshot.take().cores_since(before, time.perf_counter() - started, sessions)

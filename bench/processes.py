@@ -8,6 +8,7 @@ run.py — stops everything it started.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -34,12 +35,20 @@ class Processes:
     def __exit__(self, kind: type | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self.stop_all()
 
-    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
         if name in self._running:
             raise ValueError(f"{name} is already running")
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
         self._running[name] = process
         return process
@@ -77,7 +86,9 @@ class Processes:
         deadline = started + timeout_s
         while time.perf_counter() < deadline:
             if process.poll() is not None:
-                raise StartFailed(f"{name} exited with {process.returncode} before it was ready:\n{self.log_tail(name)}")
+                raise StartFailed(
+                    f"{name} exited with {process.returncode} before it was ready:\n{self.log_tail(name)}"
+                )
             if get_status(url) == 200:
                 return time.perf_counter() - started
             time.sleep(0.005)
@@ -85,10 +96,8 @@ class Processes:
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def free_port() -> int:

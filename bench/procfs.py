@@ -82,7 +82,9 @@ class CpuSnapshot:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return cls(processes(), usage.ru_utime + usage.ru_stime, machine, interrupts)
 
-    def cores_since(self, earlier: CpuSnapshot, wall_s: float, sessions: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+    def cores_since(
+        self, earlier: CpuSnapshot, wall_s: float, sessions: dict[str, int]
+    ) -> tuple[dict[str, float], dict[str, float]]:
         """Average cores each party kept busy between two snapshots, and the busiest
         processes we did not start. Parties: each of our `sessions` by name, `wrk` (the
         load generator), `irq` (the kernel's interrupt work, which the traffic itself

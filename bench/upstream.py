@@ -37,7 +37,9 @@ def write_exchanges(out: Path) -> dict[str, Exchange]:
     image = Exchange("image", "/v1/images/generations", fixtures / "image-request.json", fixtures / "image-answer.json")
     _write_json(chat.request, {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "hi"}]})
     _write_json(chat.answer, _chat_completion())
-    _write_json(image.request, {"model": IMAGE_MODEL, "prompt": "a lighthouse at dawn", "size": "1024x1024", "quality": "high"})
+    _write_json(
+        image.request, {"model": IMAGE_MODEL, "prompt": "a lighthouse at dawn", "size": "1024x1024", "quality": "high"}
+    )
     _write_json(image.answer, _image_response())
     return {exchange.name: exchange for exchange in (chat, image)}
 
