@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from providers.errors import ProxyError
-
-from ..config.schema import LedgerSettings
 from .journal import Journal
 from .row import Charge, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
+
+if TYPE_CHECKING:  # the writer process imports this package: it stays free of pydantic and the config
+    from providers.errors import ProxyError
+
+    from ..config.schema import LedgerSettings
 
 __all__ = [
     "GROUPS",
@@ -63,6 +65,8 @@ class DisabledLedger:
 
     @staticmethod
     def _off() -> ProxyError:
+        from providers.errors import ProxyError
+
         error = ProxyError("The ledger is disabled on this proxy (ledger.enabled: false); nothing is recorded.")
         error.status, error.code = 503, "ledger_disabled"
         return error
@@ -73,7 +77,7 @@ class Ledger:
         self.settings = settings
         self.sql = SqlLedger(settings.url)
         self.journal = Journal(Path(settings.journal_dir))
-        self.writer = LedgerWriter(self.journal, self.sql)
+        self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
 
     def write(self, row: LedgerRow) -> None:

@@ -8,13 +8,12 @@ replayed into the database by the next process to start.
 
 An append is one write(2) of one line to the page cache — microseconds, and
 enough to survive `kill -9`, since the kernel keeps what a dead process wrote.
-The writer thread fsyncs the journal as it goes, so the request path never waits
-on the disk and a machine crash loses at most one writer round.
+The writer process fsyncs the journal once a second, so the request path never
+waits on the disk and a machine crash loses at most that second.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import uuid
@@ -60,12 +59,7 @@ class Journal:
             self._rotate()
 
     def segments(self) -> list[Segment]:
-        return _segments(self.directory, self.owner)
-
-    def sync(self) -> None:
-        """Called from the writer thread; a segment rotated meanwhile needs no sync."""
-        with contextlib.suppress(OSError):
-            os.fsync(self._fd)
+        return segments(self.directory, self.owner)
 
     def _segment_path(self, seq: int) -> Path:
         return self.directory / f"{self.owner}.{seq:06d}.jsonl"
@@ -102,7 +96,7 @@ class Orphan:
     lock_fd: int
 
     def segments(self) -> list[Segment]:
-        return _segments(self.directory, self.owner)
+        return segments(self.directory, self.owner)
 
     def lines(self) -> Iterator[bytes]:
         for segment in self.segments():
@@ -131,7 +125,7 @@ def orphans(directory: Path, *, own: str) -> list[Orphan]:
     return found
 
 
-def _segments(directory: Path, owner: str) -> list[Segment]:
+def segments(directory: Path, owner: str) -> list[Segment]:
     found = []
     for path in directory.glob(f"{owner}.*.jsonl"):
         seq = path.name.split(".")[1]
