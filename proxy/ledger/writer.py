@@ -107,6 +107,9 @@ def run_writer(directory: str, owner: str, url: str, parent: int, **shared: Any)
     from ..logs import configure_logging
 
     configure_logging()
+    # Background work: on a busy machine the CPU goes to serving requests first.
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     _WriterLoop(Path(directory), owner, SqlLedger(url), parent, **shared).run()
 
 
