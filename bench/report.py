@@ -19,6 +19,7 @@ RSS_MAX_MB = 150
 # RSS may move this much after the first quarter of the run and still count as flat:
 # allocator noise, not a leak (a leak of even 100 bytes a request shows as ~7 MB here).
 RSS_FLAT_MB = 2.0
+LEDGER_ADDED_P50_MAX_MS = 0.5  # issue 3: the ledger's cost on the request path
 
 _MB = 1024 * 1024
 _ISSUE_REFERENCE = (
@@ -46,7 +47,25 @@ def speed_targets(cells: list[dict]) -> list[dict]:
             "pass": added is not None and added < ADDED_P50_C1_MAX_MS and chat_c1["errors"] == 0,
         },
         _throughput_target(f"≥ {IMAGE_C16_MIN_RPS} req/s, image 2 MB, c=16", image_c16, IMAGE_C16_MIN_RPS),
+        *(
+            _ledger_target(cells, row, name)
+            for row, name in (("tollgate", "SQLite"), ("tollgate-postgres", "PostgreSQL"))
+        ),
     ]
+
+
+def _ledger_target(cells: list[dict], row: str, name: str) -> dict:
+    """The ledger must not slow the request path: p50 at c=1 against the same proxy with it off."""
+    with_ledger, without = _cell(cells, row, "chat_c1"), _cell(cells, "tollgate-no-ledger", "chat_c1")
+    target = f"ledger ({name}) adds ≤ {LEDGER_ADDED_P50_MAX_MS:g} ms p50, chat, c=1"
+    if with_ledger is None or without is None:
+        return {"target": target, "measured": "not measured", "pass": False}
+    added = with_ledger["p50_ms"] - without["p50_ms"]
+    return {
+        "target": target,
+        "measured": f"{added:+.2f} ms (p50 {with_ledger['p50_ms']:.2f} vs {without['p50_ms']:.2f} ms ledger off)",
+        "pass": added <= LEDGER_ADDED_P50_MAX_MS and with_ledger["errors"] == 0,
+    }
 
 
 def targets(results: dict) -> list[dict]:
@@ -129,10 +148,19 @@ def render(results: dict) -> str:
         _relay_section(results["rows"]),
         _startup_section(results.get("startup"), results["rows"]),
         _memory_section(results.get("memory")),
+        _ledger_writer_section(),
         _profile_section(results.get("profile")),
         _setup_section(results),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _ledger_writer_section() -> str:
+    """The writer's own throughput, from `bench/ledger_writer.py` (a separate command)."""
+    measured = Path(__file__).parent / "out" / "ledger_writer.md"
+    if not measured.exists():
+        return ""
+    return "## Ledger writer throughput\n\nFrom `.venv/bin/python bench/ledger_writer.py`:\n\n" + measured.read_text()
 
 
 def summary(results: dict) -> str:

@@ -149,6 +149,7 @@ class Benchmark:
         tollgate = proxies.tollgate(REPO, OUT, upstream_url, source)
         self._measure_proxy(tollgate)
         self._measure_tollgate_without_ledger(upstream_url, source)
+        self._measure_tollgate_with_postgres(upstream_url, source)
         if not self.args.skip_litellm:
             self._measure_litellm(upstream_url)
 
@@ -186,7 +187,7 @@ class Benchmark:
         """What the ledger costs: the same Tollgate with `ledger.enabled: false`, where the
         revision measured has that setting."""
         try:
-            proxy = proxies.tollgate(REPO, OUT, upstream_url, source, ledger=False)
+            proxy = proxies.tollgate(REPO, OUT, upstream_url, source, ledger="off")
         except RuntimeError as refused:
             self.rows["tollgate-no-ledger"] = {
                 "label": "Tollgate, ledger off",
@@ -195,6 +196,30 @@ class Benchmark:
             }
             return
         self._measure_proxy(proxy)
+
+    def _measure_tollgate_with_postgres(self, upstream_url: str, source: Path | None) -> None:
+        """The ledger on the local PostgreSQL (a database made for the run, dropped after)."""
+        import psycopg
+
+        server = "postgresql://postgres@127.0.0.1:5432"
+        database = f"tollgate_bench_{secrets.token_hex(4)}"
+        try:
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{database}"')
+        except psycopg.Error as unavailable:
+            self.rows["tollgate-postgres"] = {
+                "label": "Tollgate, PostgreSQL ledger",
+                "status": "not run",
+                "reason": str(unavailable),
+            }
+            return
+        try:
+            self._measure_proxy(
+                proxies.tollgate(REPO, OUT, upstream_url, source, ledger="postgresql", url=f"{server}/{database}")
+            )
+        finally:
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     def _measure_litellm(self, upstream_url: str) -> None:
         label = "LiteLLM proxy"
