@@ -17,9 +17,11 @@ from starlette.testclient import TestClient
 from proxy.app import create_app
 from proxy.config import Config, parse_config
 from proxy.gateway import Gateway
-from proxy.ledger import GROUPS, Charge, LedgerRow
+from proxy.ledger import GROUPS, LedgerRow
 from proxy.ledger.sql import SqlLedger
 from proxy.redaction import MASK
+
+from .rows import ACME_CATALOG, OPENAI, charged_row
 
 ADMIN_KEY = "adm-5f0c8e1d9b7a6c4e"
 CLIENT_KEY = "sk-client-web-app-0042"
@@ -72,27 +74,8 @@ keys:
 """
 
 
-def ledger_row(request_id: str, created_at: str, nano: int, **fields) -> LedgerRow:
-    provider = fields.pop("provider", "openai")
-    owner, table, source = {
-        "openai": ("openai/org-acme", "openai-official", "official"),
-        "acme": ("acme/acct-42", "litellm-catalog", "catalog"),
-    }[provider]
-    row = LedgerRow(
-        request_id=request_id,
-        created_at=created_at,
-        surface=fields.pop("surface", "images.generate"),
-        status=fields.pop("status", "ok"),
-        route=fields.pop("route", "gpt-image-2"),
-        provider=provider,
-        billing_owner=owner,
-        price_table=table,
-        price_source=source,
-        cost_nanousd=nano,
-        **fields,
-    )
-    row.charges = [Charge(provider, owner, table, source, nano, "usage")]
-    return row
+def ledger_row(request_id: str, created_at: str, nano: int, *, provider: str = "openai", **fields) -> LedgerRow:
+    return charged_row(request_id, created_at, [(OPENAI if provider == "openai" else ACME_CATALOG, nano)], **fields)
 
 
 ROWS = [

@@ -16,8 +16,10 @@ from proxy.app import create_app
 from proxy.cli import main
 from proxy.config import parse_config
 from proxy.gateway import Gateway
-from proxy.ledger import Charge, LedgerRow
+from proxy.ledger import LedgerRow
 from proxy.ledger.sql import SqlLedger
+
+from .rows import charged_row
 
 CONFIG = """
 ledger:
@@ -73,10 +75,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 def charged(request_id: str, created_at: str, provider: str, owner: str, table: str, nano: int) -> LedgerRow:
-    row = LedgerRow(request_id, created_at, "images.generate", status="ok", route="gpt-image-2", provider=provider)
-    row.billing_owner, row.price_table, row.price_source, row.cost_nanousd = owner, table, "official", nano
-    row.charges = [Charge(provider, owner, table, "official", nano, "usage")]
-    return row
+    return charged_row(request_id, created_at, [((provider, owner, table, "official"), nano)])
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from providers.errors import InvalidRequest
-from proxy.ledger import GROUPS, Charge, Filters, LedgerRow
+from proxy.ledger import GROUPS, Filters
 from proxy.ledger.sql import SqlLedger
 from proxy.reports import (
     DEFAULT_GROUP_BY,
@@ -25,43 +25,20 @@ from proxy.reports import (
     to_table,
 )
 
-OPENAI = ("openai", "openai/org-acme", "openai-official", "official")
-ACME = ("acme", "acme/acct-42", "acme-2026-11", "provider")
-
-
-def ledger_row(
-    request_id: str, created_at: str, nanos: list[tuple[tuple[str, str, str, str], int]], **fields
-) -> LedgerRow:
-    provider, owner, table, source = nanos[0][0] if nanos else OPENAI
-    row = LedgerRow(
-        request_id=request_id,
-        created_at=created_at,
-        surface="images.generate",
-        status=fields.pop("status", "ok"),
-        route=fields.pop("route", "gpt-image-2"),
-        provider=provider,
-        billing_owner=owner,
-        price_table=table,
-        price_source=source,
-        cost_nanousd=sum(nano for _, nano in nanos) if nanos else None,
-        **fields,
-    )
-    row.charges = [Charge(*who, nano, "usage") for who, nano in nanos]
-    return row
-
+from .rows import ACME, OPENAI, charged_row
 
 # Amounts chosen to break anything that is not exact: one nano-dollar, thirds,
 # 0.1 + 0.2, and a trillion nano-dollars plus seven.
 ROWS = [
-    ledger_row("req_1", "2026-11-01T09:00:00.000000Z", [(OPENAI, 1)]),
-    ledger_row("req_2", "2026-11-01T10:00:00.000000Z", [(OPENAI, 333_333_333)], team="growth"),
-    ledger_row("req_3", "2026-11-02T00:00:00.000000Z", [(OPENAI, 100_000_000)], team="growth"),
-    ledger_row("req_4", "2026-11-02T23:59:59.999999Z", [(OPENAI, 200_000_000)], simulated=True),
-    ledger_row("req_5", "2026-11-03T12:00:00.000000Z", [(ACME, 10**12 + 7)], route="gpt-5.4"),
+    charged_row("req_1", "2026-11-01T09:00:00.000000Z", [(OPENAI, 1)]),
+    charged_row("req_2", "2026-11-01T10:00:00.000000Z", [(OPENAI, 333_333_333)], team="growth"),
+    charged_row("req_3", "2026-11-02T00:00:00.000000Z", [(OPENAI, 100_000_000)], team="growth"),
+    charged_row("req_4", "2026-11-02T23:59:59.999999Z", [(OPENAI, 200_000_000)], simulated=True),
+    charged_row("req_5", "2026-11-03T12:00:00.000000Z", [(ACME, 10**12 + 7)], route="gpt-5.4"),
     # a failed attempt billed by openai, then acme answered: each charge under its own owner
-    ledger_row("req_6", "2026-11-03T13:00:00.000000Z", [(ACME, 41_185_000), (OPENAI, 25_000)]),
+    charged_row("req_6", "2026-11-03T13:00:00.000000Z", [(ACME, 41_185_000), (OPENAI, 25_000)]),
     # refused before any provider billed: a request, but no charge
-    ledger_row("req_7", "2026-11-03T14:00:00.000000Z", [], status="error"),
+    charged_row("req_7", "2026-11-03T14:00:00.000000Z", [], status="error"),
 ]
 
 
