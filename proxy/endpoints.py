@@ -62,8 +62,8 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
     reply = exchange.reply
     headers = _tollgate_headers(gateway, exchange, request_id, plan.route)
     if reply.stream is not None:
-        answering = gateway.pricer.estimate(call, plan.route, exchange.target.provider, exchange.target.model)
-        headers |= _price_headers(answering.priced.table, answering.priced.source)
+        table = recording.estimate_at(exchange.target.provider, exchange.target.model).priced
+        headers |= _price_headers(table.table, table.source)
         headers |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
         files: FileStore | None = request.app.state.files
 

@@ -111,7 +111,7 @@ class Recording:
             priced = self._gateway.pricer.price(usage, self._route, target.provider, target.model)
             basis = "usage"
         else:  # no usage came back: a stream cut short, an upstream that omits it
-            priced = self._estimate_at(target.provider, target.model).priced
+            priced = self.estimate_at(target.provider, target.model).priced
             basis = "estimate"
         row = self.row
         row.price_table, row.price_source = priced.table, priced.source
@@ -135,7 +135,7 @@ class Recording:
     def _charge_failures(self, attempts: list[Attempt]) -> None:
         """Failed or refused tries, billed as each provider says it bills them (default: not at all)."""
         for attempt in attempts:
-            estimate = self._estimate_at(attempt.provider, attempt.model)
+            estimate = self.estimate_at(attempt.provider, attempt.model)
             if estimate.failed_attempt_usd and estimate.priced.cost is not None:
                 self.row.charges.append(
                     Charge(
@@ -148,7 +148,8 @@ class Recording:
                     )
                 )
 
-    def _estimate_at(self, provider: str, model: str) -> TargetEstimate:
+    def estimate_at(self, provider: str, model: str) -> TargetEstimate:
+        """The estimate on `provider`'s table, made once per provider a request meets."""
         key = (provider, model)
         if key not in self._estimates:
             assert self._call is not None
