@@ -3,8 +3,9 @@ lifespan that builds the gateway at start-up and closes it at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -14,14 +15,16 @@ from starlette.responses import Response
 
 from providers.errors import InternalError, InvalidRequest, ProxyError
 
+from . import metrics
 from .admin import admin_routes
 from .background import Background
+from .config import Config
 from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
 from .ids import new_request_id
-from .ledger import open_ledger
+from .ledger import DisabledLedger, Ledger, open_ledger
 
 log = logging.getLogger("tollgate")
 
@@ -36,7 +39,13 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.background = Background()
         app.state.draining = False
+        watcher = None
+        if gateway.config.server.metrics:
+            metrics.publish_config(gateway.version, list(budgets_of(gateway.config)))
+            watcher = asyncio.get_running_loop().create_task(_mirror_ledger(app.state.ledger))
         yield
+        if watcher is not None:
+            watcher.cancel()
         # uvicorn has let the requests in flight finish; now their files, then their rows.
         app.state.draining = True
         await app.state.background.wait()
@@ -52,6 +61,31 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
         lifespan=lifespan,
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )
+
+
+def budgets_of(config: Config) -> Iterator[tuple[str, str, str, float]]:
+    """(scope, name, period, USD) for every budget in the config."""
+    owners = [("key", key.id, key.budgets) for key in config.keys or ()]
+    owners += [("team", name, team.budgets) for name, team in config.teams.items()]
+    for scope, name, budgets in owners:
+        if budgets is not None:
+            for period, usd in (("day", budgets.daily_usd), ("month", budgets.monthly_usd)):
+                if usd is not None:
+                    yield scope, name, period, float(usd)
+
+
+async def _mirror_ledger(ledger: Ledger | DisabledLedger) -> None:
+    """The writer process's progress, copied into metrics once a second."""
+    writer = getattr(ledger, "writer", None)
+    if writer is None:
+        return
+    rows = failures = 0
+    while True:
+        metrics.LEDGER_PENDING.set(writer.pending_bytes)
+        metrics.LEDGER_ROWS.inc(writer.rows_written - rows)
+        metrics.LEDGER_FAILURES.inc(writer.write_failures - failures)
+        rows, failures = writer.rows_written, writer.write_failures
+        await asyncio.sleep(1)
 
 
 async def render_error(request: Request, exc: Exception) -> Response:

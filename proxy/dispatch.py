@@ -48,6 +48,7 @@ class Exchange:
     reply: UpstreamReply
     target: PlannedTarget
     attempts: list[Attempt]
+    waited_s: float = 0.0  # spent waiting between retries
 
 
 class RouteExhausted(ProxyError):
@@ -77,12 +78,15 @@ async def dispatch(
     call: Call, plan: RoutePlan, providers: Mapping[str, Provider], *, sleep: Sleep = asyncio.sleep
 ) -> Exchange:
     attempts: list[Attempt] = []
+    waited_s = 0.0
     last_failure: UpstreamFailure | None = None
     for target in plan.targets:
         provider = providers[target.provider]
         for tried in range(plan.tries_per_target):
             if tried:
-                await sleep(_wait_before_retry(last_failure, tried))
+                wait = _wait_before_retry(last_failure, tried)
+                await sleep(wait)
+                waited_s += wait
             started = time.perf_counter()
             try:
                 reply = await provider.send(call, target.model, plan.timeout_s)
@@ -95,7 +99,7 @@ async def dispatch(
                 Attempt(target.provider, target.model, reply.status, _ms_since(started), failure and failure.reason)
             )
             if failure is None:
-                return Exchange(reply, target, attempts)
+                return Exchange(reply, target, attempts, waited_s)
             await reply.aclose()
             last_failure = failure
             if not failure.retry_same_provider:

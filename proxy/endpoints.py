@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from providers.errors import InternalError, ProxyError
+from providers.errors import InternalError, ProxyError, UnknownRoute
 from providers.types import Surface
 
+from . import metrics
 from .dispatch import Exchange, RouteExhausted, dispatch
 from .files import FileStore, makes_files
 from .gateway import Gateway
@@ -132,6 +134,14 @@ async def list_models(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": data})
 
 
+async def prometheus_metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    if not gateway.config.server.metrics:
+        raise UnknownRoute("Metrics are off on this proxy (server.metrics: false).", code="metrics_disabled")
+    body = await asyncio.to_thread(metrics.exposition)  # several workers: reading their files is disk I/O
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -146,6 +156,7 @@ async def readyz(request: Request) -> Response:
 routes = [
     *(Route(f"/v1/{surface.path}", _surface_endpoint(surface), methods=["POST"]) for surface in Surface),
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/metrics", prometheus_metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

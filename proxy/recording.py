@@ -10,13 +10,15 @@ from decimal import Decimal
 
 import orjson
 
-from providers.errors import ProxyError
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
 
+from . import metrics
 from .auth import Principal
 from .dispatch import Attempt, Exchange
 from .gateway import Gateway
 from .ledger import Charge, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now
+from .observation import log_access, record_metrics
 from .pricing import Priced, TargetEstimate
 from .routing import RoutePlan
 from .streaming import StreamOutcome
@@ -30,6 +32,10 @@ class Recording:
         self._started = time.perf_counter()
         self._call: Call | None = None
         self._plan: RoutePlan | None = None
+        self._reason: FailureReason | None = None
+        self._policy: str | None = None
+        self._waited_s = 0.0
+        self._streamed = False
         self._estimates: dict[tuple[str, str], TargetEstimate] = {}
         self.row = LedgerRow(
             request_id=request_id, created_at=utc_now(), surface=surface.value, config_version=gateway.version
@@ -63,6 +69,8 @@ class Recording:
         self._bill_to(estimate.provider, estimate.model, estimate.priced)
         row.estimated_cost_nanousd = to_nano(estimate.priced.usd)
         self._ledger.write(row)
+        if self._gateway.config.server.metrics:
+            metrics.IN_FLIGHT.labels(plan.route).inc()
 
     # --- after it -----------------------------------------------------------------------
 
@@ -75,12 +83,15 @@ class Recording:
             self._end("ok", reply.status)
         else:
             self._charge_failures(exchange.attempts)
+            self._reason = FailureReason.INVALID_REQUEST  # the upstream's refusal is the client's to fix
             self._end("error", reply.status, error_type=_upstream_error_type(reply.body))
 
     def streamed(self, exchange: Exchange, outcome: StreamOutcome) -> None:
         """A relayed stream ended: the upstream bills what it streamed, even if cut short."""
         self._take_attempts(exchange)
+        self._streamed = True
         self._settle(self._usage(exchange, events=outcome.usage_events), exchange)
+        self._reason = outcome.reason
         if outcome.error is None:
             self._end("ok", exchange.reply.status)
         else:
@@ -93,6 +104,7 @@ class Recording:
         self._ledger.write(self.row)
 
     def failed(self, error: ProxyError, attempts: list[Attempt] | None = None) -> None:
+        self._reason, self._policy = error.reason, getattr(error, "policy", None)
         if attempts:
             self.row.attempts = [_attempt(attempt) for attempt in attempts]
             last = attempts[-1]
@@ -191,6 +203,7 @@ class Recording:
             row.price_table, row.price_source = priced.table, priced.source
 
     def _take_attempts(self, exchange: Exchange) -> None:
+        self._waited_s = exchange.waited_s
         self.row.attempts = [_attempt(attempt) for attempt in exchange.attempts]
         self.row.upstream_request_id = exchange.reply.request_id
 
@@ -206,6 +219,15 @@ class Recording:
         else:
             row.cost_nanousd = sum(charge.cost_nanousd for charge in row.charges)
         self._ledger.write(row)
+        server = self._gateway.config.server
+        if server.metrics:
+            if self._plan is not None:
+                metrics.IN_FLIGHT.labels(self._plan.route).dec()
+            record_metrics(
+                row, reason=self._reason, policy=self._policy, waited_s=self._waited_s, streamed=self._streamed
+            )
+        if server.log.access_log:
+            log_access(row, reason=self._reason)
 
 
 def _attempt(attempt: Attempt) -> dict:

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ from .config import Config, LoadedConfig
 from .configuration import load_checked
 from .gateway import Gateway
 from .logs import configure_logging
+from .metrics import MULTIPROCESS_DIR
 from .simulation import InProcessSimulator, banner, providers_to_simulate
 
 log = logging.getLogger("tollgate")
@@ -74,6 +76,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         app = _app(loaded, simulated, simulator_url)
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
         return
+    # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
+    os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="tollgate-metrics-")
     os.environ[_ENV_CONFIG] = str(Path(config_path).resolve())
     os.environ[_ENV_SIMULATED] = orjson.dumps(simulated).decode()
     os.environ[_ENV_SIMULATOR_URL] = simulator_url or ""

@@ -45,6 +45,7 @@ class ServerSettings(Section):
     drain_timeout_s: float = Field(default=30, gt=0, description="how long SIGTERM waits for requests in flight")
     watch_config: bool = False
     log: LogSettings = LogSettings()
+    metrics: bool = Field(default=True, description="GET /metrics; off only to measure what metrics cost")
 
 
 class LedgerSettings(Section):

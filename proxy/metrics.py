@@ -1,0 +1,133 @@
+"""Prometheus metrics: failures, latency and spend, by route and provider.
+
+Every label value comes from the config (routes, providers, billing owners, price
+tables, teams) or from a closed set (surfaces, status classes, failure reasons,
+token kinds, standard sizes and qualities) — never from what a client sends — so
+the number of series stays bounded. With several workers the values live in
+prometheus-client's multiprocess files and /metrics sums them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+disable_created_metrics()  # a `_created` series per counter doubles what is scraped and is never queried
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+NONE = "none"  # the label value when a request never got as far as a route or provider
+
+# Chat answers in milliseconds, image generations in tens of seconds: one set of buckets for both.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+STANDARD_SIZES = frozenset({"1024x1024", "1024x1536", "1536x1024", "auto"})
+QUALITIES = frozenset({"low", "medium", "high", "auto"})
+TOKEN_KINDS = ("text_input", "cached_input", "image_input", "text_output", "image_output")
+
+REQUESTS = Counter(
+    "tollgate_requests_total", "Client requests, by how they ended.", ["route", "provider", "surface", "status_class"]
+)
+FAILURES = Counter(
+    "tollgate_request_failures_total",
+    "Client requests that failed, by reason (a closed set) and, for refusals, the policy.",
+    ["route", "provider", "reason", "policy"],
+)
+REQUEST_DURATION = Histogram(
+    "tollgate_request_duration_seconds",
+    "From the request's arrival to its last byte.",
+    ["route", "provider", "surface"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_DURATION = Histogram(
+    "tollgate_upstream_duration_seconds",
+    "Each upstream attempt: from sending to the answer's headers (streams) or body.",
+    ["route", "provider"],
+    buckets=LATENCY_BUCKETS,
+)
+OVERHEAD = Histogram(
+    "tollgate_overhead_seconds",
+    "The proxy's own time in a non-streamed request: its duration less upstream time and retry waits.",
+    ["route"],
+    buckets=OVERHEAD_BUCKETS,
+)
+SPEND = Counter(
+    "tollgate_spend_usd_total",
+    "Cost in USD, charged to each provider's billing owner on its price table (the ledger has the exact figures).",
+    ["route", "provider", "billing_owner", "price_table", "price_source", "team"],
+)
+TOKENS = Counter("tollgate_tokens_total", "Tokens used, by kind.", ["route", "provider", "kind"])
+IMAGES = Counter(
+    "tollgate_images_total",
+    "Images made, by size (standard sizes; others are 'other') and quality.",
+    ["route", "provider", "size", "quality"],
+)
+RETRIES = Counter("tollgate_retries_total", "Upstream attempts repeated on the same provider.", ["route", "provider"])
+FALLBACKS = Counter(
+    "tollgate_fallbacks_total",
+    "Moves to the next provider after one failed.",
+    ["route", "from_provider", "to_provider"],
+)
+IN_FLIGHT = Gauge("tollgate_in_flight_requests", "Requests being served.", ["route"], multiprocess_mode="livesum")
+LEDGER_PENDING = Gauge(
+    "tollgate_ledger_pending_bytes",
+    "Journaled ledger rows not yet in the database (bytes).",
+    multiprocess_mode="livesum",
+)
+LEDGER_ROWS = Counter("tollgate_ledger_rows_written_total", "Ledger rows written to the database.")
+LEDGER_FAILURES = Counter(
+    "tollgate_ledger_write_failures_total", "Failed attempts to write ledger rows to the database (retried)."
+)
+CONFIG_RELOADS = Counter("tollgate_config_reloads_total", "Config reloads, by result.", ["result"])
+CONFIG_INFO = Gauge(
+    "tollgate_config_info", "The loaded config's version (value 1).", ["version"], multiprocess_mode="livemax"
+)
+BUDGET = Gauge(
+    "tollgate_budget_usd",
+    "Budgets from the config, in USD per period, by scope (team or key).",
+    ["scope", "name", "period"],
+    multiprocess_mode="livemax",
+)
+
+
+def size_label(size: str | None) -> str:
+    return size if size in STANDARD_SIZES else ("other" if size else NONE)
+
+
+def quality_label(quality: str | None) -> str:
+    return quality if quality in QUALITIES else ("other" if quality else NONE)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def exposition() -> bytes:
+    """The text /metrics serves: this process's registry, or every worker's files summed."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY)
+
+
+_published: dict[str, set] = {"versions": set(), "budgets": set()}
+
+
+def publish_config(version: str, budgets: Iterable[tuple[str, str, str, float]]) -> None:
+    """The loaded config's version and its budgets, as gauges. What a reload drops is
+    set to 0 rather than removed: multiprocess files cannot forget a series."""
+    for old in _published["versions"] - {version}:
+        CONFIG_INFO.labels(old).set(0)
+    CONFIG_INFO.labels(version).set(1)
+    _published["versions"].add(version)
+    current = {(scope, name, period) for scope, name, period, _ in budgets}
+    for old in _published["budgets"] - current:
+        BUDGET.labels(*old).set(0)
+    for scope, name, period, usd in budgets:
+        BUDGET.labels(scope, name, period).set(usd)
+    _published["budgets"] = current
