@@ -54,7 +54,7 @@ class Exchange:
 class RouteExhausted(ProxyError):
     """Every planned attempt failed. Carries the last failure's status and reason."""
 
-    def __init__(self, route: str, attempts: list[Attempt], last: UpstreamFailure) -> None:
+    def __init__(self, route: str, attempts: list[Attempt], last: UpstreamFailure, waited_s: float = 0.0) -> None:
         tried = "; ".join(attempt.describe() for attempt in attempts)
         headers = {}
         if isinstance(last, UpstreamRateLimited) and last.retry_after_s is not None:
@@ -69,6 +69,7 @@ class RouteExhausted(ProxyError):
         self.error_type = last.error_type
         self.reason = last.reason
         self.attempts = attempts
+        self.waited_s = waited_s  # spent waiting between retries: not the proxy's own time
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -107,7 +108,7 @@ async def dispatch(
             if failure.retry_after_s is not None and failure.retry_after_s > plan.max_retry_wait_s:
                 break  # waiting that long here is worse than asking the next provider now
     assert last_failure is not None, "a route plan has at least one target"
-    raise RouteExhausted(plan.route, attempts, last_failure)
+    raise RouteExhausted(plan.route, attempts, last_failure, waited_s)
 
 
 def _failure_of(reply: UpstreamReply, target: PlannedTarget) -> UpstreamFailure | None:

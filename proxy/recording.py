@@ -105,6 +105,7 @@ class Recording:
 
     def failed(self, error: ProxyError, attempts: list[Attempt] | None = None) -> None:
         self._reason, self._policy = error.reason, getattr(error, "policy", None)
+        self._waited_s = getattr(error, "waited_s", 0.0)
         if attempts:
             self.row.attempts = [_attempt(attempt) for attempt in attempts]
             last = attempts[-1]

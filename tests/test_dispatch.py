@@ -123,3 +123,10 @@ async def test_an_exhausted_rate_limit_tells_the_client_when_to_retry():
     with pytest.raises(RouteExhausted) as caught:
         await dispatch(CALL, plan("a", max_wait=10), {"a": a}, sleep=Sleeps())
     assert caught.value.status == 429 and caught.value.headers == {"retry-after": "30"}
+
+
+async def test_an_exhausted_route_reports_the_time_spent_waiting_between_tries():
+    a = ScriptedProvider("a", reply(503, **{"retry-after": "0.5"}), reply(503))
+    with pytest.raises(RouteExhausted) as caught:
+        await dispatch(CALL, plan("a"), {"a": a}, sleep=Sleeps())
+    assert caught.value.waited_s == 0.5
