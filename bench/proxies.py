@@ -34,10 +34,11 @@ class Proxy:
 # --- Tollgate ------------------------------------------------------------------------------
 
 
-LEDGERS = {  # row name, label and ledger section, by the ledger a Tollgate row runs with
+LEDGERS = {  # row name, label and config sections, by the variant a Tollgate row runs
     "sqlite": ("tollgate", "Tollgate", ""),
     "off": ("tollgate-no-ledger", "Tollgate, ledger off", "ledger: {{enabled: false}}"),
     "postgresql": ("tollgate-postgres", "Tollgate, PostgreSQL ledger", "ledger: {{url: {url}}}"),
+    "no-metrics": ("tollgate-no-metrics", "Tollgate, metrics off", ""),
 }
 
 
@@ -62,6 +63,7 @@ def tollgate(
 server:
   host: 127.0.0.1
   workers: 1
+  metrics: {"false" if ledger == "no-metrics" else "true"}
   log: {{level: warning, format: json}}
 providers:
   upstream:

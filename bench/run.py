@@ -150,6 +150,7 @@ class Benchmark:
         self._measure_proxy(tollgate)
         self._measure_tollgate_without_ledger(upstream_url, source)
         self._measure_tollgate_with_postgres(upstream_url, source)
+        self._measure_proxy(proxies.tollgate(REPO, OUT, upstream_url, source, ledger="no-metrics"))
         if not self.args.skip_litellm:
             self._measure_litellm(upstream_url)
 

@@ -29,7 +29,7 @@ from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
 
-_BATCH_BYTES = 4 * 1024 * 1024
+_BATCH_BYTES = 1024 * 1024  # a backlog is applied in steps, so the writer stays small
 _POLL_S = 0.1  # wake on a timer: the journal is a file, and the parent never waits for the writer
 _SYNC_EVERY_S = 1.0  # fsync the journal once a second: that bounds what a machine crash can lose
 _RETRY_WAIT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
