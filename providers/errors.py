@@ -5,6 +5,7 @@ metrics record. Raised once where the problem is found, rendered once at the edg
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 import orjson
@@ -153,3 +154,35 @@ class UpstreamRejectedCredentials(UpstreamFailure):
     reason = FailureReason.AUTH
     code = "upstream_auth_failed"
     retry_same_provider = False
+
+
+# --- a rule of the operator's says no -------------------------------------------------
+
+
+class PolicyRefused(ProxyError):
+    """A policy (policies/) refused the request. The message names the rule and what to
+    change; `policy` is the rule's name, recorded in the ledger and the failure metric."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    reason = FailureReason.POLICY_REFUSED
+    code = "policy_refused"
+
+    def __init__(
+        self,
+        policy: str,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: FailureReason | None = None,
+        retry_after_s: float | None = None,
+        **kwargs,
+    ) -> None:
+        headers = {"retry-after": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
+        super().__init__(message, headers=headers, **kwargs)
+        self.policy = policy
+        if status is not None:
+            self.status = status
+            self.error_type = {403: "permission_error", 429: "rate_limit_error"}.get(status, self.error_type)
+        if reason is not None:
+            self.reason = reason

@@ -65,6 +65,7 @@ class LedgerSettings(Section):
 
 class StateSettings(Section):
     url: str = "memory://"
+    prefix: str = Field(default="tollgate", min_length=1, description="namespace of the keys in Redis")
 
     @field_validator("url")
     @classmethod
@@ -267,6 +268,32 @@ class Team(Section):
     rate_limits: RateLimits | None = None
 
 
+# --- policies --------------------------------------------------------------------------------
+
+
+class Toggle(Section):
+    enabled: bool = True
+
+
+class ImageParameterSettings(Toggle):
+    max_n: int = Field(default=10, ge=1, le=10)
+    max_input_images: int = Field(default=16, ge=1, le=16)
+    max_input_mb: int = Field(default=50, ge=1, le=50)
+
+
+class PolicySettings(Section):
+    """Each rule of policies/, on by default; their numbers live with what they govern
+    (budgets and rate limits on keys and teams, the cost ceiling on routes)."""
+
+    responses_model_guard: Toggle = Toggle()
+    image_parameters: ImageParameterSettings = ImageParameterSettings()
+    launch_stage: Toggle = Toggle()
+    cost_ceiling: Toggle = Toggle()
+    budgets: Toggle = Toggle()
+    rate_limits: Toggle = Toggle()
+    provider_verification: Toggle = Toggle()
+
+
 # --- the whole file ------------------------------------------------------------------------
 
 
@@ -280,3 +307,4 @@ class Config(Section):
     routes: dict[Name, Route] = Field(min_length=1)
     keys: list[ClientKey] | None = None
     teams: dict[Name, Team] = {}
+    policies: PolicySettings = PolicySettings()

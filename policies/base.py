@@ -1,0 +1,63 @@
+"""What a policy is: one rule, configured in `policies:`, with one entry point that
+sees the request before any upstream is called and either lets it through or
+refuses it (raising `PolicyRefused` with the rule's name and what to change).
+
+A policy that holds something for the request while it runs (a budget's
+reservation) returns a `Settle`, called with the request's actual cost when it
+ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+from providers.types import Call
+
+# Called once the request has ended, with what it actually cost (USD).
+Settle = Callable[[Decimal], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: from the client key (all None when the proxy runs without keys)."""
+
+    key_id: str | None
+    team: str | None
+    stage: str  # validation | production
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """What a policy may look at before the upstream is called."""
+
+    call: Call
+    route: str
+    upstream_model: str  # the first target's name for the route's model
+    caller: Caller
+    estimate_usd: Decimal | None  # on the first target's table, with the route's retries; None: unpriced
+    max_request_usd: Decimal | None  # the route's cost ceiling
+
+
+class Policy(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    async def admit(self, preflight: Preflight) -> Settle | None:
+        """Let the request through (returning what to do when it ends, if anything), or
+        raise `PolicyRefused`."""
+
+
+class Rule(Policy):
+    """A policy that holds nothing: a check of the request alone."""
+
+    async def admit(self, preflight: Preflight) -> Settle | None:
+        self.check(preflight)
+        return None
+
+    @abstractmethod
+    def check(self, preflight: Preflight) -> None:
+        """Raise `PolicyRefused`, or return."""
