@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,3 +69,12 @@ def _entry(key: ClientKey) -> _Entry:
         digest = bytes.fromhex(key.key_sha256 or "")
     routes = frozenset(key.routes) if key.routes is not None else None
     return _Entry(digest, Principal(key_id=key.id, team=key.team, routes=routes, stage=key.stage))
+
+
+KEY_PREFIX = "tg-"
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh client key and the SHA-256 digest the config holds instead of it."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, hashlib.sha256(key.encode()).hexdigest()

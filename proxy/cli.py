@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True)
     check.set_defaults(run=_check)
 
+    keys = commands.add_parser("keys", help="client keys").add_subparsers(title="keys commands")
+    new_key = keys.add_parser("new", help="make a client key and print the config line with its hash")
+    new_key.add_argument("--id", required=True, help="the key's id, as the ledger and metrics show it")
+    new_key.add_argument("--team", help="the team its spend counts against")
+    new_key.set_defaults(run=_new_key)
+
     simulate = commands.add_parser("simulate", help="run the simulator as a standalone OpenAI-compatible server")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=4010)
@@ -151,6 +157,18 @@ def _spend(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     text = render(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
+    return EXIT_OK
+
+
+def _new_key(args: argparse.Namespace) -> int:
+    from .auth import new_key
+
+    key, digest = new_key()
+    team = f", team: {args.team}" if args.team else ""
+    print(f"New key for '{args.id}' (shown once: give it to the app, keep it out of the config):\n")
+    print(f"  {key}\n")
+    print("Add under `keys:` in config.yaml (the config holds only its hash):\n")
+    print(f"  - {{id: {args.id}{team}, key_sha256: {digest}}}")
     return EXIT_OK
 
 

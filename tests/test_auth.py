@@ -46,3 +46,27 @@ def test_a_key_limited_to_some_routes_gets_403_elsewhere():
 def test_the_ring_holds_no_key_in_clear():
     ring = KeyRing(KEYS)
     assert "sk-web-123" not in repr(vars(ring))
+
+
+def test_keys_new_prints_a_key_and_the_config_line_with_its_hash(capsys):
+    from proxy.cli import main
+    from proxy.config import parse_config
+
+    assert main(["keys", "new", "--id", "web-app", "--team", "growth"]) == 0
+    out = capsys.readouterr().out
+    key = next(line.strip() for line in out.splitlines() if line.strip().startswith("tg-"))
+    line = next(line.strip() for line in out.splitlines() if line.strip().startswith("- {id: web-app"))
+    assert key not in line and hashlib.sha256(key.encode()).hexdigest() in line
+    config = parse_config(
+        f"""
+providers:
+  p: {{kind: openai, api_key: k, billing_owner: o}}
+routes:
+  r: {{targets: [{{provider: p, model: m}}]}}
+keys:
+  {line}
+""",
+        {},
+    ).config
+    principal = KeyRing(config.keys).authenticate(f"Bearer {key}")
+    assert (principal.key_id, principal.team) == ("web-app", "growth")
