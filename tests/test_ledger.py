@@ -160,3 +160,18 @@ routes:
         listing = client.get("/admin/requests", headers={"authorization": "Bearer sk-admin"})
     assert listing.status_code == 503 and listing.json()["error"]["code"] == "ledger_disabled"
     assert not (tmp_path / "never.db").exists() and not (tmp_path / "journal").exists()
+
+
+def test_a_ledger_made_by_an_older_tollgate_gains_the_newer_fields(ledger_url):
+    from proxy.ledger.sql import SqlLedger
+
+    sql = SqlLedger(ledger_url)
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        connection.cursor().execute("ALTER TABLE ledger DROP COLUMN purpose")
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        row = started("upgraded", purpose="launch_check")
+        sql.upsert(connection, [row.record()])
+    with sql.connect() as connection:
+        assert sql.get(connection, "upgraded").purpose == "launch_check"

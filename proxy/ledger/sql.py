@@ -129,6 +129,16 @@ class SqlLedger:
         cursor = connection.cursor()
         for statement in statements:
             cursor.execute(statement)
+        self._add_missing_columns(cursor)
+
+    def _add_missing_columns(self, cursor: Any) -> None:
+        """A ledger made by an older Tollgate gains the row's newer fields (NULL in old rows)."""
+        cursor.execute("SELECT * FROM ledger LIMIT 0")
+        present = {column[0] for column in cursor.description}
+        for name in _COLUMNS:
+            if name not in present:
+                kind = _TYPES.get(name, "TEXT").replace(" NOT NULL", "")  # old rows have no value
+                cursor.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
 
     def upsert(self, connection: Any, records: Sequence[Mapping[str, Any]]) -> None:
         """Write rows given as records (`LedgerRow.record()`, or a journal line parsed):
