@@ -25,13 +25,14 @@ from .files import FileStore
 from .gateway import Gateway
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
+from .state import StateStore
 
 log = logging.getLogger("tollgate")
 
 GatewayFactory = Callable[[], Gateway]
 
 
-def create_app(build_gateway: GatewayFactory) -> Starlette:
+def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
@@ -50,6 +51,8 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
         app.state.draining = True
         await app.state.background.wait()
         await app.state.gateway.aclose()
+        if state is not None:
+            await state.aclose()
         if not await app.state.ledger.close():
             log.warning(
                 "the ledger database did not take every row before shutdown; "

@@ -22,6 +22,7 @@ from .gateway import Gateway
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
 from .simulation import InProcessSimulator, banner, providers_to_simulate
+from .state import open_state
 
 log = logging.getLogger("tollgate")
 
@@ -100,7 +101,10 @@ def app_for_worker() -> Starlette:
 
 
 def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | None) -> Starlette:
-    return create_app(lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url))
+    state = open_state(loaded.config.state)
+    return create_app(
+        lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url, counters=state), state=state
+    )
 
 
 def _needs_in_process_simulator(config: Config, simulated: dict[str, str]) -> bool:

@@ -1,0 +1,89 @@
+"""The policy chain as the config builds it: only the policies the config gives work
+to, checks of the request before shared counters, and a refusal that releases what
+earlier policies reserved."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from policies.base import Caller
+from policies.counters import Allowance
+from providers.errors import PolicyRefused
+from providers.types import ImageSettings
+from proxy.config import parse_config
+from proxy.governance import build_policies
+from proxy.state import MemoryCounters
+
+from .preflights import preflight
+
+BASE = """
+providers:
+  openai: {kind: openai, api_key: k, billing_owner: openai/org, price_table: openai-official}
+routes:
+  gpt-image-2:
+    targets: [{provider: openai, model: gpt-image-2}]
+"""
+GOVERNED = (
+    BASE
+    + """    max_request_usd: 0.10
+keys:
+  - {id: web-app, key: sk-web, team: growth, stage: validation,
+     budgets: {daily_usd: 1.00}, rate_limits: {requests_per_minute: 1}}
+teams:
+  growth: {budgets: {monthly_usd: 5.00}}
+"""
+)
+WEB = Caller("web-app", "growth", "validation")
+
+
+def names(text: str) -> list[str]:
+    chain = build_policies(parse_config(text, {}).config, MemoryCounters())
+    return [policy.name for policy in chain.policies]
+
+
+def test_an_open_proxy_runs_only_the_request_checks():
+    assert names(BASE) == ["responses_model_guard", "image_parameters"]
+
+
+def test_a_governed_config_runs_every_rule_with_the_counters_last():
+    assert names(GOVERNED) == [
+        "responses_model_guard",
+        "image_parameters",
+        "launch_stage",
+        "cost_ceiling",
+        "rate_limits",
+        "budgets",
+    ]
+
+
+def test_a_rule_turned_off_in_the_config_does_not_run():
+    text = GOVERNED + "policies: {launch_stage: {enabled: false}, budgets: {enabled: false}}\n"
+    assert "launch_stage" not in names(text) and "budgets" not in names(text)
+
+
+async def test_a_refusal_releases_what_earlier_policies_reserved():
+    counters = MemoryCounters()
+    text = GOVERNED.replace("requests_per_minute: 1}", "requests_per_minute: 9}")
+    chain = build_policies(parse_config(text, {}).config, counters)
+    # A budgets-like policy that reserves, placed before one that refuses.
+    budgets, refusing = chain.policies[-1], chain.policies[2]  # budgets, launch_stage
+    chain.policies = (budgets, refusing)
+    with pytest.raises(PolicyRefused) as refused:
+        await chain.admit(preflight(caller=WEB, image=ImageSettings(quality="high"), estimate_usd="0.08"))
+    assert refused.value.policy == "launch_stage"
+    day = next(b.allowance for b in budgets.budgets_of(WEB) if b.period == "day")
+    assert await counters.used(day) == 0
+
+
+async def test_an_admitted_request_holds_its_estimate_until_settled():
+    counters = MemoryCounters()
+    chain = build_policies(parse_config(GOVERNED, {}).config, counters)
+    settles = await chain.admit(preflight(caller=WEB, image=ImageSettings(quality="low"), estimate_usd="0.08"))
+    budgets = chain.policies[-1]
+    day: Allowance = next(b.allowance for b in budgets.budgets_of(WEB) if b.period == "day")
+    assert await counters.used(day) == 80_000_000
+    for settle in settles:
+        await settle(Decimal("0.05"))
+    assert await counters.used(day) == 50_000_000
