@@ -9,7 +9,7 @@ budget goes over only by what one request costs beyond its estimate.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,6 +19,9 @@ from .base import Caller, Policy, Preflight, Settle
 from .counters import NANO, Allowance, Counters, to_nano
 
 _KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking
+
+# What a key or team (scope, name) has spent since a date, in nano-dollars: the ledger's figure.
+SpentSince = Callable[[str, str, dt.date], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class _Budget:
     owner: str  # "key 'web-app'", "team 'growth'"
     period: str  # day | month
     limit_usd: Decimal
+    starts: dt.date
     resets: dt.datetime
 
 
@@ -73,6 +77,19 @@ class Budgets(Policy):
 
         return settle
 
+    async def seed(self, spent_since: SpentSince) -> None:
+        """Start each budget's counter from what was already spent in its period (by a
+        process before a restart): counters held in memory start empty."""
+        now = self._clock()
+        for scope, limits_by_name in (("key", self._keys), ("team", self._teams)):
+            for name, limits in limits_by_name.items():
+                for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
+                    if usd is not None:
+                        budget = _budget(scope, name, period, usd, now)
+                        nano = await spent_since(scope, name, budget.starts)
+                        if nano:
+                            await self._counters.adjust((budget.allowance,), nano)
+
     def budgets_of(self, caller: Caller) -> list[_Budget]:
         now = self._clock()
         owners = (
@@ -110,14 +127,15 @@ _PERIODS = {"day": "daily", "month": "monthly"}
 def _budget(scope: str, name: str, period: str, usd: Decimal, now: dt.datetime) -> _Budget:
     today = now.date()
     if period == "day":
-        period_id, ends = today.isoformat(), today + dt.timedelta(days=1)
+        starts, ends = today, today + dt.timedelta(days=1)
+        period_id = today.isoformat()
     else:
+        starts, ends = today.replace(day=1), (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
         period_id = f"{today:%Y-%m}"
-        ends = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     resets = dt.datetime.combine(ends, dt.time(), dt.UTC)
     ttl_s = int((resets - now).total_seconds()) + _KEPT_AFTER_PERIOD_S
     allowance = Allowance(f"budget:{scope}:{name}:{period}:{period_id}", to_nano(usd), ttl_s)
-    return _Budget(allowance, f"{scope} '{name}'", period, usd, resets)
+    return _Budget(allowance, f"{scope} '{name}'", period, usd, starts, resets)
 
 
 def _usd(amount: Decimal) -> str:

@@ -23,6 +23,7 @@ from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
+from .governance import seed_budgets
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
 from .state import StateStore
@@ -40,6 +41,11 @@ def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.background = Background()
         app.state.draining = False
+        if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
+            try:
+                await seed_budgets(gateway.policies, app.state.ledger)
+            except Exception:
+                log.warning("could not read today's spend from the ledger: budgets start from zero", exc_info=True)
         watcher = None
         if gateway.config.server.metrics:
             metrics.publish_config(gateway.version, list(budgets_of(gateway.config)))

@@ -5,6 +5,7 @@ that a rule refuses takes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from providers.errors import PolicyRefused
 from .config import Config
 from .config.schema import Budgets as BudgetSettings
 from .config.schema import RateLimits as RateLimitSettings
+from .ledger import Filters, Ledger
 
 
 class PolicyChain:
@@ -40,6 +42,24 @@ class PolicyChain:
                 await settle(Decimal(0))
             raise
         return settles
+
+
+async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:
+    """Budgets kept in this process's memory start from the ledger's spend this day
+    and month, so a restart does not hand every budget back in full."""
+    budgets = next((policy for policy in chain.policies if isinstance(policy, Budgets)), None)
+    if budgets is None:
+        return
+    read: dict[tuple[str, dt.date], dict[str, int]] = {}
+
+    async def spent_since(scope: str, name: str, since: dt.date) -> int:
+        field = "key_id" if scope == "key" else "team"
+        if (field, since) not in read:
+            groups = await ledger.spend([field], Filters(since=since.isoformat()))
+            read[(field, since)] = {group.key[field]: group.cost_nanousd for group in groups}
+        return read[(field, since)].get(name, 0)
+
+    await budgets.seed(spent_since)
 
 
 def build_policies(config: Config, counters: Counters) -> PolicyChain:

@@ -51,6 +51,11 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
     if config.keys is None:
         log.warning("no `keys:` section in the config: the proxy is OPEN, any client may call it")
+    if workers > 1 and not config.state.url.startswith("redis") and _counts_anything(config):
+        log.warning(
+            "budgets and rate limits are kept in each worker's memory (state.url: memory://): with "
+            f"{workers} workers each allows the full amount; set state.url: redis://HOST:PORT/DB to share them"
+        )
 
     options = dict(
         host=host,
@@ -105,6 +110,11 @@ def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | N
     return create_app(
         lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url, counters=state), state=state
     )
+
+
+def _counts_anything(config: Config) -> bool:
+    owners = [*(config.keys or ()), *config.teams.values()]
+    return any(owner.budgets or owner.rate_limits for owner in owners)
 
 
 def _needs_in_process_simulator(config: Config, simulated: dict[str, str]) -> bool:

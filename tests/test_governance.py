@@ -4,6 +4,7 @@ earlier policies reserved."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -87,3 +88,35 @@ async def test_an_admitted_request_holds_its_estimate_until_settled():
     for settle in settles:
         await settle(Decimal("0.05"))
     assert await counters.used(day) == 50_000_000
+
+
+def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
+    """A restart does not hand a team its daily budget back in full."""
+    from starlette.testclient import TestClient
+
+    from proxy.app import create_app
+    from proxy.gateway import Gateway
+    from proxy.ledger import utc_now
+    from proxy.ledger.sql import SqlLedger
+
+    from .rows import OPENAI, charged_row
+
+    text = GOVERNED + f"ledger: {{url: 'sqlite:///{tmp_path}/ledger.db', journal_dir: '{tmp_path}/journal'}}\n"
+    loaded = parse_config(text, {})
+    today = utc_now()
+    rows = [
+        charged_row("spent-today", today, [(OPENAI, 700_000_000)], key_id="web-app", team="growth"),
+        charged_row("spent-before", "2020-01-01T00:00:00.000000Z", [(OPENAI, 900_000_000)], key_id="web-app"),
+    ]
+    sql = SqlLedger(loaded.config.ledger.url)
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        sql.upsert(connection, [row.record() for row in rows])
+
+    counters = MemoryCounters()
+    app = create_app(lambda: Gateway(loaded, {}, simulated={}, counters=counters), state=counters)
+    with TestClient(app) as client:
+        budgets = client.app.state.gateway.policies.policies[-1]
+        allowances = {(b.allowance.key.split(":")[1], b.period): b.allowance for b in budgets.budgets_of(WEB)}
+    used = {owner: asyncio.run(counters.used(allowance)) for owner, allowance in allowances.items()}
+    assert used == {("key", "day"): 700_000_000, ("team", "month"): 700_000_000}
