@@ -23,6 +23,7 @@ from .config import Config
 from .config.schema import Budgets as BudgetSettings
 from .config.schema import RateLimits as RateLimitSettings
 from .ledger import Filters, Ledger
+from .state import MemoryCounters
 
 
 class PolicyChain:
@@ -42,6 +43,12 @@ class PolicyChain:
                 await settle(Decimal(0))
             raise
         return settles
+
+
+def describe_policies(config: Config) -> str:
+    """For `tollgate check`: the chain this config runs, and where its counters live."""
+    names = [policy.name for policy in build_policies(config, MemoryCounters()).policies]
+    return f"policies: {', '.join(names) or 'none'} (counters: {config.state.url})"
 
 
 async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:

@@ -59,6 +59,19 @@ def test_a_governed_config_runs_every_rule_with_the_counters_last():
     ]
 
 
+def test_check_names_the_chain_and_where_its_counters_live(tmp_path, capsys):
+    from proxy.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(GOVERNED)
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "policies: responses_model_guard, image_parameters, launch_stage, cost_ceiling, rate_limits, budgets "
+        "(counters: memory://)"
+    ) in out
+
+
 def test_a_rule_turned_off_in_the_config_does_not_run():
     text = GOVERNED + "policies: {launch_stage: {enabled: false}, budgets: {enabled: false}}\n"
     assert "launch_stage" not in names(text) and "budgets" not in names(text)
