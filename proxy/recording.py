@@ -243,8 +243,8 @@ class Recording:
             self._spawn(_settle(self._settles, from_nano(row.cost_nanousd) or Decimal(0)))
         server = self._gateway.config.server
         if server.metrics:
-            if self._in_flight and self._plan is not None:
-                metrics.IN_FLIGHT.labels(self._plan.route).dec()
+            if self._in_flight:
+                metrics.IN_FLIGHT.labels(self.row.route).dec()
             record_metrics(
                 row, reason=self._reason, policy=self._policy, waited_s=self._waited_s, streamed=self._streamed
             )
