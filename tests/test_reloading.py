@@ -188,6 +188,26 @@ async def test_a_reload_publishes_the_new_version_to_metrics(serving, config_fil
     assert REGISTRY.get_sample_value("tollgate_config_info", {"version": old}) == 0
 
 
+async def test_with_watch_config_a_changed_file_reloads_by_itself(config_file, env):
+    config_file.write_text(CONFIG.replace("server:\n", "server:\n  watch_config: true\n", 1))
+    factory = GatewayFactory(simulate_all=False)
+    state = State()
+    state.gateway = old = factory.build(load_checked(config_file, env))
+    reloader = Reloader(config_file, env, factory)
+    await reloader.start(state)
+    try:
+        config_file.write_text(config_file.read_text().replace("gpt-5.4-mini}]", "gpt-5.4}]"))
+        for _ in range(200):
+            if state.gateway is not old:
+                break
+            await asyncio.sleep(0.05)
+        assert state.gateway is not old
+        assert state.gateway.config.routes["gpt-5.4-mini"].targets[0].model == "gpt-5.4"
+    finally:
+        await reloader.stop()
+        await state.gateway.aclose()
+
+
 def test_a_provider_is_rebuilt_when_only_its_secret_changes(config_file, env):
     factory = GatewayFactory(simulate_all=False)
     old = factory.build(load_checked(config_file, env))
