@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from typing import Any, Literal
 from starlette.datastructures import State
 
 from . import metrics
+from .background import Background
 from .config import ConfigError, LoadedConfig, read_config_text
 from .config_diff import restart_only_changes
 from .config_watch import ConfigWatch
@@ -84,7 +85,7 @@ class Reloader:
         self._lock = asyncio.Lock()  # one reload at a time; requests never take it
         self._state: State | None = None
         self._retiring: set[Gateway] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Background()
         self._watch: ConfigWatch | None = None
 
     @property
@@ -103,7 +104,7 @@ class Reloader:
             loop.add_signal_handler(signal.SIGHUP, self._reload_soon, "sighup")
         if self.board is not None:
             self.board.report(self.generation, self._current.version)
-            self._spawn(self._follow_board())
+            self._tasks.spawn(self._follow_board())
         elif self._current.config.server.watch_config:  # with several workers, the supervisor watches
             self._watch = ConfigWatch(
                 self.source, self._current.version, lambda: loop.call_soon_threadsafe(self._reload_soon, "watch")
@@ -115,11 +116,10 @@ class Reloader:
         retired gateways hold (the app closes the current one)."""
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a late SIGHUP must not cut the ledger's flush short
         if self._watch is not None:
             self._watch.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         if self.board is not None:
             self.board.withdraw()
         for gateway in list(self._retiring):
@@ -200,7 +200,7 @@ class Reloader:
         return ReloadOutcome("failed", version, version, errors=errors)
 
     def _reload_soon(self, trigger: Trigger) -> None:
-        self._spawn(self.reload(trigger))
+        self._tasks.spawn(self.reload(trigger))
 
     async def _follow_board(self) -> None:
         """Apply what another worker posted, and report it."""
@@ -221,7 +221,7 @@ class Reloader:
 
     def _retire(self, gateway: Gateway) -> None:
         self._retiring.add(gateway)
-        self._spawn(self._close_when_drained(gateway))
+        self._tasks.spawn(self._close_when_drained(gateway))
 
     async def _close_when_drained(self, gateway: Gateway) -> None:
         try:
@@ -243,13 +243,3 @@ class Reloader:
             if id(provider) not in held:
                 held.add(id(provider))
                 await provider.aclose()
-
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("reload work failed", exc_info=task.exception())
