@@ -1,5 +1,5 @@
-"""The admin API under `/admin`: ledger rows, their review, spend reports and the
-loaded config. Only `server.admin_key` opens it; a client key does not."""
+"""The admin API under `/admin`: ledger rows, their review, spend reports, the
+loaded config and its reload. Only `server.admin_key` opens it; a client key does not."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, ProxyError
 
 from .gateway import Gateway
 from .intake import read_body
 from .ledger import Filters, Ledger, LedgerRow, utc_now
 from .ledger.row import ReviewStatus, Status
 from .redaction import redacted_config
+from .reloading import Reloader
 from .reports import SpendReport, parse_bound, parse_group_by, render
 
 _SEND_THE_ADMIN_KEY = "Send the admin key (`server.admin_key`) as `Authorization: Bearer <admin key>`."
@@ -35,11 +36,20 @@ class ReviewNotRequired(InvalidRequest):
     code = "review_not_required"
 
 
+class ConfigRefused(InvalidRequest):
+    code = "config_invalid"
+
+
+class ReloadIncomplete(ProxyError):
+    status = 504
+    code = "reload_incomplete"
+
+
 # --- who may call ----------------------------------------------------------------------------
 
 
 def require_admin(request: Request) -> None:
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     admin_key = gateway.config.server.admin_key
     if admin_key is None or not admin_key.get_secret_value():
         raise PermissionDenied(
@@ -145,7 +155,7 @@ async def list_requests(request: Request) -> Response:
 
 async def review_request(request: Request) -> Response:
     require_admin(request)
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     body = await read_body(request, gateway.max_body_bytes)
     review = _validated(ReviewBody, _json_object(body), where="field")
     row = await _known_row(request)
@@ -178,8 +188,29 @@ async def spend(request: Request) -> Response:
 
 async def config(request: Request) -> Response:
     require_admin(request)
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     return JSONResponse({"version": gateway.version, "config": redacted_config(gateway.config)})
+
+
+async def reload_config(request: Request) -> Response:
+    require_admin(request)
+    reloader: Reloader | None = request.app.state.reloader
+    if reloader is None:
+        raise ProxyError("This app was not started from a config file, so it cannot reload one.", code="no_config_file")
+    outcome = await reloader.reload("admin")
+    if outcome.result == "failed":
+        raise ConfigRefused(
+            f"The config at {reloader.source} was not loaded: {len(outcome.errors)} error(s). "
+            f"The previous config (version {outcome.version}) keeps serving. Fix the file and reload again: "
+            + "; ".join(outcome.errors)
+        )
+    if lagging := outcome.lagging:
+        shown = ", ".join(f"worker {pid} serves {version}" for pid, version in sorted(lagging.items()))
+        raise ReloadIncomplete(
+            f"Config version {outcome.version} serves on this worker, but not yet on every worker ({shown}). "
+            "Check the proxy's log for their errors, then reload again."
+        )
+    return JSONResponse(outcome.document())
 
 
 def _ledger(request: Request) -> Ledger:
@@ -219,4 +250,5 @@ admin_routes = [
     Route("/admin/requests/{request_id}/review", review_request, methods=["POST"]),
     Route("/admin/spend", spend, methods=["GET"]),
     Route("/admin/config", config, methods=["GET"]),
+    Route("/admin/reload", reload_config, methods=["POST"]),
 ]

@@ -1,24 +1,26 @@
-"""The ASGI application: endpoints, the one place errors are rendered, and the
-lifespan that builds the gateway at start-up and closes it at shutdown."""
+"""The ASGI application: endpoints, the one place errors are rendered, the pin
+that keeps each request on one gateway, and the lifespan that builds the gateway
+at start-up, takes reloads while serving and closes it at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from providers.errors import InternalError, InvalidRequest, ProxyError
 
 from . import metrics
 from .admin import admin_routes
 from .background import Background
-from .config import Config
 from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
@@ -26,14 +28,18 @@ from .gateway import Gateway
 from .governance import seed_budgets
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
+from .reloading import Reloader
 from .state import StateStore
 
 log = logging.getLogger("tollgate")
 
-GatewayFactory = Callable[[], Gateway]
 
+def create_app(
+    build_gateway: Callable[[], Gateway], *, reloader: Reloader | None = None, state: StateStore | None = None
+) -> Starlette:
+    """`reloader`: where reloads come from; without one (tests) the config is fixed.
+    `state`: the counters of budgets and rate limits, closed at shutdown."""
 
-def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
@@ -41,6 +47,7 @@ def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.background = Background()
         app.state.draining = False
+        app.state.reloader = reloader
         if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
             try:
                 await seed_budgets(gateway.policies, app.state.ledger)
@@ -48,14 +55,18 @@ def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None
                 log.warning("could not read today's spend from the ledger: budgets start from zero", exc_info=True)
         watcher = None
         if gateway.config.server.metrics:
-            metrics.publish_config(gateway.version, list(budgets_of(gateway.config)))
+            metrics.publish_config(gateway.version, gateway.config)
             watcher = asyncio.get_running_loop().create_task(_mirror_ledger(app.state.ledger))
+        if reloader is not None:
+            await reloader.start(app.state)
         yield
         if watcher is not None:
             watcher.cancel()
         # uvicorn has let the requests in flight finish; now their files, then their rows.
         app.state.draining = True
         await app.state.background.wait()
+        if reloader is not None:
+            await reloader.stop()
         await app.state.gateway.aclose()
         if state is not None:
             await state.aclose()
@@ -68,19 +79,31 @@ def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None
     return Starlette(
         routes=[*routes, *admin_routes, *file_routes],
         lifespan=lifespan,
+        middleware=[Middleware(PinGateway)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )
 
 
-def budgets_of(config: Config) -> Iterator[tuple[str, str, str, float]]:
-    """(scope, name, period, USD) for every budget in the config."""
-    owners = [("key", key.id, key.budgets) for key in config.keys or ()]
-    owners += [("team", name, team.budgets) for name, team in config.teams.items()]
-    for scope, name, budgets in owners:
-        if budgets is not None:
-            for period, usd in (("day", budgets.daily_usd), ("month", budgets.monthly_usd)):
-                if usd is not None:
-                    yield scope, name, period, float(usd)
+class PinGateway:
+    """Each HTTP request runs on the gateway current when it arrived, to its last byte
+    (streams included), whatever reloads happen meanwhile: endpoints read it from
+    `request.state.gateway`. Counting it there lets a retired gateway know when its
+    last request has ended. The cost per request: two attribute writes and a count."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gateway: Gateway = scope["app"].state.gateway
+        scope.setdefault("state", {})["gateway"] = gateway
+        gateway.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gateway.leave()
 
 
 async def _mirror_ledger(ledger: Ledger | DisabledLedger) -> None:

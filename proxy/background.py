@@ -1,5 +1,6 @@
-"""Work that follows a request after its answer is sent (storing its images),
-tracked so that shutdown waits for it before the ledger closes."""
+"""Work that runs beside requests, tracked so that shutdown can wait for it (storing
+a request's images after its answer, before the ledger closes) or stop it (a
+reload's watchers and the closing of a retired config's providers)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,8 @@ class Background:
     async def wait(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.wait()

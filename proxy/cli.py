@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True)
     check.set_defaults(run=_check)
 
+    diff = commands.add_parser(
+        "diff", help="what changing config OLD to NEW does to routes, providers, billing owners and price tables"
+    )
+    diff.add_argument("old", help="the config serving now")
+    diff.add_argument("new", help="the config to change to")
+    diff.set_defaults(run=_diff)
+
     keys = commands.add_parser("keys", help="client keys").add_subparsers(title="keys commands")
     new_key = keys.add_parser("new", help="make a client key and print the config line with its hash")
     new_key.add_argument("--id", required=True, help="the key's id, as the ledger and metrics show it")
@@ -100,6 +107,31 @@ def _check(args: argparse.Namespace) -> int:
     print(describe(loaded))
     print(describe_policies(loaded.config))
     return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Exit 0 when the two configs configure the same proxy, 1 when they differ, 2 when either is invalid."""
+    from .config import ConfigError
+    from .config_diff import diff_configs, render
+    from .configuration import load_checked
+
+    loaded, errors = [], []
+    for path in (args.old, args.new):
+        try:
+            loaded.append(load_checked(path, os.environ))
+        except ConfigError as error:
+            errors.append(error)
+    if errors:
+        print("\n".join(str(error) for error in errors), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    old, new = loaded
+    changes = diff_configs(old.config, new.config)
+    if not changes:
+        print(f"no difference: {old.source} and {new.source} configure the same proxy")
+        return EXIT_OK
+    print(f"{old.source} (version {old.version}) -> {new.source} (version {new.version})\n")
+    print(render(changes))
+    return EXIT_FAILED
 
 
 def _estimate(args: argparse.Namespace) -> int:

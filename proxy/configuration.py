@@ -1,5 +1,6 @@
 """Loading a config for use: the schema and references (proxy.config), then the
-rules that need the rest of the proxy, such as every route having a price."""
+rules that need the rest of the proxy, such as every route having a price.
+Start-up, every reload and `tollgate check` / `diff` all go through here."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from pathlib import Path
 
 from policies.provider_verification import ProviderFacts, ProviderVerification
 
-from .config import Config, ConfigError, ConfigIssue, LoadedConfig, load_config
+from .config import Config, ConfigError, ConfigIssue, LoadedConfig, parse_config, read_config_text
 from .pricing.coverage import price_coverage_issues
 
 
 def load_checked(path: str | Path, env: Mapping[str, str]) -> LoadedConfig:
-    loaded = load_config(path, env)
+    return parse_checked(read_config_text(path), env, source=str(path))
+
+
+def parse_checked(text: str, env: Mapping[str, str], *, source: str) -> LoadedConfig:
+    loaded = parse_config(text, env, source=source)
     issues = [*price_coverage_issues(loaded.config), *verification_issues(loaded.config)]
     if issues:
         raise ConfigError(loaded.source, issues)

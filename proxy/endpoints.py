@@ -32,8 +32,8 @@ log = logging.getLogger("tollgate")
 
 
 async def proxy_request(request: Request, surface: Surface) -> Response:
-    # One gateway for the whole request: a reload mid-request does not change its config.
-    gateway: Gateway = request.app.state.gateway
+    # The gateway this request arrived on (PinGateway): a reload mid-request does not change its config.
+    gateway: Gateway = request.state.gateway
     request.state.request_id = request_id = new_request_id()
     recording = Recording(request.app.state.ledger, gateway, request_id, surface)
     try:
@@ -146,7 +146,7 @@ def _surface_endpoint(surface: Surface):
 
 
 async def list_models(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     principal = gateway.keys.authenticate(request.headers.get("authorization"))
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": route.owner or "tollgate"}
@@ -157,7 +157,7 @@ async def list_models(request: Request) -> Response:
 
 
 async def prometheus_metrics(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     if not gateway.config.server.metrics:
         raise UnknownRoute("Metrics are off on this proxy (server.metrics: false).", code="metrics_disabled")
     body = await asyncio.to_thread(metrics.exposition)  # several workers: reading their files is disk I/O

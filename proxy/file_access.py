@@ -29,7 +29,7 @@ async def serve_file(request: Request) -> Response:
 
 
 async def _require_owner(request: Request, request_id: str) -> None:
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.state.gateway
     principal = gateway.keys.authenticate(request.headers.get("authorization"))
     if gateway.keys.open:
         return

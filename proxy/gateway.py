@@ -1,21 +1,29 @@
 """The gateway: everything a request needs that one config version determines —
 routes, client keys, prices, policies, live providers — built together and
-swapped together. The counters that policies take from outlive any one config."""
+swapped together. The counters that policies take from outlive any one config.
+
+Each request keeps the gateway that was current when it arrived, to its last byte
+(`PinGateway` in app.py), and is counted on it while it runs. A reload builds the
+next gateway beside the current one, reusing every provider whose settings did
+not change, so its connection pool stays warm (see proxy/reloading.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from policies.counters import Counters
 from providers.base import Provider
 
 from .auth import KeyRing
-from .config import LoadedConfig
+from .config import Config, LoadedConfig, ProviderSettings
 from .governance import build_policies
 from .pricing import Pricer
 from .routing import Router
+from .simulation import InProcessSimulator, needs_in_process_simulator, providers_to_simulate
 from .state import MemoryCounters
-from .upstreams import build_providers
+from .upstreams import build_provider, simulated_provider
 
 
 class Gateway:
@@ -37,17 +45,87 @@ class Gateway:
         self.providers = dict(providers)
         self.simulated = dict(simulated)
         self.max_body_bytes = config.server.max_body_mb * 1024 * 1024
-
-    @classmethod
-    def build(
-        cls, loaded: LoadedConfig, *, simulated: Mapping[str, str], simulator_url: str | None, counters: Counters
-    ) -> Gateway:
-        providers = build_providers(loaded.config.providers, simulated=simulated, simulator_url=simulator_url)
-        return cls(loaded, providers, simulated, counters=counters)
+        self.in_flight = 0  # requests running on this gateway
+        self._drained: asyncio.Event | None = None  # made only once someone waits for the count to reach 0
 
     def billing_owner(self, provider: str) -> str:
         return self.config.providers[provider].billing_owner
 
+    # --- requests in flight -------------------------------------------------------------
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight and self._drained is not None:
+            self._drained.set()
+
+    async def drained(self) -> None:
+        """Returns once no request runs on this gateway (a retired gateway gains none)."""
+        if self.in_flight:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+
+    @property
+    def longest_request_s(self) -> float:
+        """The longest a request on this config can take: every try of every target of
+        its slowest route, each bounded by `timeout_s`, with the longest wait between."""
+        return max(
+            (len(route.targets) + len(route.fallbacks))
+            * (1 + route.retries)
+            * (route.timeout_s + route.max_retry_wait_s)
+            for route in self.config.routes.values()
+        )
+
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+
+
+class GatewayFactory:
+    """The one place gateways are made, at start-up and at every reload, with the same
+    decisions: which providers the simulator answers for (`--simulate-upstreams`, an
+    empty api_key, kind simulator), where the in-process simulator listens, and the
+    counters every gateway's budgets and rate limits share (a reload keeps them)."""
+
+    def __init__(self, *, simulate_all: bool, counters: Counters, simulator_url: str | None = None) -> None:
+        self.simulate_all = simulate_all
+        self.counters = counters
+        self.simulator_url = simulator_url
+
+    def simulated(self, config: Config) -> dict[str, str]:
+        """Provider name → why the simulator answers for it."""
+        return providers_to_simulate(config, simulate_all=self.simulate_all)
+
+    def prepare(self, config: Config) -> None:
+        """Start the in-process simulator if `config` needs it and none runs yet. It
+        blocks until the simulator listens: call it off the event loop on a reload."""
+        if self.simulator_url is None and needs_in_process_simulator(config, self.simulated(config)):
+            self.simulator_url = InProcessSimulator().start()
+
+    def build(self, loaded: LoadedConfig, previous: Gateway | None = None) -> Gateway:
+        """The gateway for `loaded`; providers that `previous` built from the same
+        settings are taken over as they are, pools and all."""
+        config = loaded.config
+        self.prepare(config)
+        simulated = self.simulated(config)
+        providers: dict[str, Provider] = {}
+        for name, settings in config.providers.items():
+            if previous is not None and _built_alike(previous, name, settings, name in simulated):
+                providers[name] = previous.providers[name]
+            elif name in simulated:
+                providers[name] = simulated_provider(name, settings, self.simulator_url)
+            else:
+                providers[name] = build_provider(name, settings)
+        return Gateway(loaded, providers, simulated, counters=self.counters)
+
+
+def _built_alike(previous: Gateway, name: str, settings: ProviderSettings, simulated: bool) -> bool:
+    """Would `previous`'s provider `name` be built the same today? Settings compare
+    field by field, secrets by value; the simulator's URL does not change."""
+    return (
+        name in previous.providers
+        and previous.config.providers.get(name) == settings
+        and (name in previous.simulated) == simulated
+    )

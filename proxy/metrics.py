@@ -10,10 +10,12 @@ prometheus-client's multiprocess files and /metrics sums them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from .config import Config
 
 disable_created_metrics()  # a `_created` series per counter doubles what is scraped and is never queried
 
@@ -80,9 +82,17 @@ LEDGER_ROWS = Counter("tollgate_ledger_rows_written_total", "Ledger rows written
 LEDGER_FAILURES = Counter(
     "tollgate_ledger_write_failures_total", "Failed attempts to write ledger rows to the database (retried)."
 )
-CONFIG_RELOADS = Counter("tollgate_config_reloads_total", "Config reloads, by result.", ["result"])
+CONFIG_RELOADS = Counter(
+    "tollgate_config_reloads_total",
+    "Config reloads each process performed, by result: ok, unchanged (the same text), failed (the old one serves on).",
+    ["result"],
+)
 CONFIG_INFO = Gauge(
     "tollgate_config_info", "The loaded config's version (value 1).", ["version"], multiprocess_mode="livemax"
+)
+# A series per config version a process has served: one more per reload, never per request.
+REQUESTS_BY_CONFIG = Counter(
+    "tollgate_requests_by_config_total", "Client requests, by the config version they ran under.", ["config_version"]
 )
 BUDGET = Gauge(
     "tollgate_budget_usd",
@@ -118,9 +128,10 @@ def exposition() -> bytes:
 _published: dict[str, set] = {"versions": set(), "budgets": set()}
 
 
-def publish_config(version: str, budgets: Iterable[tuple[str, str, str, float]]) -> None:
+def publish_config(version: str, config: Config) -> None:
     """The loaded config's version and its budgets, as gauges. What a reload drops is
     set to 0 rather than removed: multiprocess files cannot forget a series."""
+    budgets = list(budgets_of(config))
     for old in _published["versions"] - {version}:
         CONFIG_INFO.labels(old).set(0)
     CONFIG_INFO.labels(version).set(1)
@@ -131,3 +142,14 @@ def publish_config(version: str, budgets: Iterable[tuple[str, str, str, float]])
     for scope, name, period, usd in budgets:
         BUDGET.labels(scope, name, period).set(usd)
     _published["budgets"] = current
+
+
+def budgets_of(config: Config) -> Iterator[tuple[str, str, str, float]]:
+    """(scope, name, period, USD) for every budget in the config."""
+    owners = [("key", key.id, key.budgets) for key in config.keys or ()]
+    owners += [("team", name, team.budgets) for name, team in config.teams.items()]
+    for scope, name, budgets in owners:
+        if budgets is not None:
+            for period, usd in (("day", budgets.daily_usd), ("month", budgets.monthly_usd)):
+                if usd is not None:
+                    yield scope, name, period, float(usd)

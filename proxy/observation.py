@@ -21,6 +21,7 @@ def record_metrics(
     duration_s = (row.latency_ms or 0) / 1000
     metrics.REQUESTS.labels(route, provider, row.surface, metrics.status_class(row.http_status or 0)).inc()
     metrics.REQUEST_DURATION.labels(route, provider, row.surface).observe(duration_s)
+    metrics.REQUESTS_BY_CONFIG.labels(row.config_version or metrics.NONE).inc()
     if reason is not None:
         metrics.FAILURES.labels(route, provider, reason.value, policy or "").inc()
 

@@ -1,6 +1,8 @@
 """`tollgate serve`: load the config, start the simulator where providers need it,
 and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes.
-SIGTERM stops accepting, lets requests in flight finish, then closes providers."""
+SIGTERM stops accepting, lets requests in flight finish, then closes providers.
+SIGHUP reloads the config (proxy/reloading.py): with N processes the supervisor
+passes it to one worker, which brings the others along."""
 
 from __future__ import annotations
 
@@ -11,41 +13,45 @@ import sys
 import tempfile
 from pathlib import Path
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from .app import create_app
-from .config import Config, LoadedConfig
-from .configuration import load_checked
-from .gateway import Gateway
+from .config import Config, read_config_text
+from .config_watch import ConfigWatch
+from .configuration import parse_checked
+from .gateway import GatewayFactory
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
-from .simulation import InProcessSimulator, banner, providers_to_simulate
+from .reload_board import ENV_FOLDER, ReloadBoard
+from .reloading import Reloader
+from .simulation import banner
 from .state import open_state
 
 log = logging.getLogger("tollgate")
 
 # How the supervisor hands its decisions to worker processes (`--workers N`).
 _ENV_CONFIG = "TOLLGATE_CONFIG"
-_ENV_SIMULATED = "TOLLGATE_SIMULATED"
+_ENV_SIMULATE_ALL = "TOLLGATE_SIMULATE_ALL"
 _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
 
 
 def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
-    loaded = load_checked(config_path, os.environ)
+    text = read_config_text(config_path)
+    loaded = parse_checked(text, os.environ, source=config_path)
     config = loaded.config
     configure_logging(config.server.log.level, config.server.log.format)
     host = host or config.server.host
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
 
-    simulated = providers_to_simulate(config, simulate_all=simulate_all)
-    simulator_url = None
-    if _needs_in_process_simulator(config, simulated):
-        simulator_url = InProcessSimulator().start()
+    state = open_state(config.state)  # connects only when first used, in the process that serves
+    factory = GatewayFactory(simulate_all=simulate_all, counters=state)
+    factory.prepare(config)
+    simulated = factory.simulated(config)
     if simulated:
-        print(banner(simulated, simulator_url), file=sys.stderr, flush=True)
+        print(banner(simulated, factory.simulator_url), file=sys.stderr, flush=True)
         log.warning("simulated upstreams", extra={"simulated_providers": sorted(simulated)})
     if not config.ledger.enabled:
         log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
@@ -79,15 +85,25 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     )
     exit_cleanly_after_drain()
     if workers == 1:
-        app = _app(loaded, simulated, simulator_url)
+        reloader = Reloader(config_path, os.environ, factory)
+        app = create_app(lambda: factory.build(loaded), reloader=reloader, state=state)
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
     os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="tollgate-metrics-")
+    board = ReloadBoard.create()
+    board.post(text, loaded.version)
+    os.environ[ENV_FOLDER] = str(board.folder)
     os.environ[_ENV_CONFIG] = str(Path(config_path).resolve())
-    os.environ[_ENV_SIMULATED] = orjson.dumps(simulated).decode()
-    os.environ[_ENV_SIMULATOR_URL] = simulator_url or ""
-    uvicorn.run("proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options)
+    os.environ[_ENV_SIMULATE_ALL] = "1" if simulate_all else ""
+    os.environ[_ENV_SIMULATOR_URL] = factory.simulator_url or ""
+    uvicorn_config = uvicorn.Config(
+        "proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options
+    )
+    supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
+    if config.server.watch_config:
+        supervisor.watch(config_path, loaded.version)
+    supervisor.run()
 
 
 def exit_cleanly_after_drain() -> None:
@@ -98,18 +114,22 @@ def exit_cleanly_after_drain() -> None:
 
 
 def app_for_worker() -> Starlette:
-    """Each worker process builds its own app from what the supervisor decided."""
-    loaded = load_checked(os.environ[_ENV_CONFIG], os.environ)
+    """Each worker process builds its own app from what the supervisor decided, on
+    the config text posted last (a refused reload may have left the file broken)."""
+    board = ReloadBoard(os.environ[ENV_FOLDER])
+    posted = board.read()
+    source = os.environ[_ENV_CONFIG]
+    loaded = parse_checked(posted.text, os.environ, source=source)
+    board.report(posted.generation, loaded.version)  # counted from now on by a reload waiting for every worker
     configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
-    simulated = orjson.loads(os.environ.get(_ENV_SIMULATED, "{}"))
-    return _app(loaded, simulated, os.environ.get(_ENV_SIMULATOR_URL) or None)
-
-
-def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | None) -> Starlette:
     state = open_state(loaded.config.state)
-    return create_app(
-        lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url, counters=state), state=state
+    factory = GatewayFactory(
+        simulate_all=bool(os.environ.get(_ENV_SIMULATE_ALL)),
+        counters=state,
+        simulator_url=os.environ.get(_ENV_SIMULATOR_URL) or None,
     )
+    reloader = Reloader(source, os.environ, factory, board=board, generation=posted.generation)
+    return create_app(lambda: factory.build(loaded), reloader=reloader, state=state)
 
 
 def _counts_anything(config: Config) -> bool:
@@ -117,7 +137,31 @@ def _counts_anything(config: Config) -> bool:
     return any(owner.budgets or owner.rate_limits for owner in owners)
 
 
-def _needs_in_process_simulator(config: Config, simulated: dict[str, str]) -> bool:
-    return any(
-        not (config.providers[name].kind == "simulator" and config.providers[name].base_url) for name in simulated
-    )
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of N workers, except for SIGHUP: instead of replacing every
+    worker (cold pools, a new ledger writer each), it passes the signal to one ready
+    worker, which reloads in place, validating once, and brings the others along."""
+
+    _watch: ConfigWatch | None = None
+
+    def watch(self, path: str, version: str) -> None:
+        """`server.watch_config`: a changed file is handled as a SIGHUP (the queue is
+        what uvicorn's own signal handler fills, read by its main loop)."""
+        self._watch = ConfigWatch(path, version, lambda: self.signal_queue.append(signal.SIGHUP))
+
+    def run(self) -> None:
+        if self._watch is not None:
+            self._watch.start()
+        try:
+            super().run()
+        finally:
+            if self._watch is not None:
+                self._watch.stop()
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None and process.is_ready(timeout=1):
+                log.info("SIGHUP: reloading the config", extra={"worker": process.pid})
+                os.kill(process.pid, signal.SIGHUP)
+                return
+        log.error("SIGHUP: no worker is ready to reload the config; send it again once they are")

@@ -27,6 +27,13 @@ def providers_to_simulate(config: Config, *, simulate_all: bool) -> dict[str, st
     return reasons
 
 
+def needs_in_process_simulator(config: Config, simulated: Mapping[str, str]) -> bool:
+    """A simulated provider that does not name a standalone `tollgate simulate` needs one here."""
+    return any(
+        not (config.providers[name].kind == "simulator" and config.providers[name].base_url) for name in simulated
+    )
+
+
 def banner(simulated: Mapping[str, str], simulator_url: str | None) -> str:
     lines = [
         "SIMULATED UPSTREAMS - these providers are answered by Tollgate's simulator:",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from providers.base import Provider
 from providers.openai import AzureOpenAIProvider, OpenAIProvider
 
@@ -11,18 +9,6 @@ from .config import ProviderSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 SIMULATED_API_KEY = "sk-tollgate-simulated"
-
-
-def build_providers(
-    providers: Mapping[str, ProviderSettings], *, simulated: Mapping[str, str], simulator_url: str | None
-) -> dict[str, Provider]:
-    built: dict[str, Provider] = {}
-    for name, settings in providers.items():
-        if name in simulated:
-            built[name] = _simulated(name, settings, simulator_url)
-        else:
-            built[name] = build_provider(name, settings)
-    return built
 
 
 def build_provider(name: str, settings: ProviderSettings) -> Provider:
@@ -43,7 +29,7 @@ def build_provider(name: str, settings: ProviderSettings) -> Provider:
             raise ValueError(f"provider '{name}': kind '{kind}' is served by the simulator")
 
 
-def _simulated(name: str, settings: ProviderSettings, simulator_url: str | None) -> Provider:
+def simulated_provider(name: str, settings: ProviderSettings, simulator_url: str | None) -> Provider:
     if settings.kind == "simulator" and settings.base_url:
         base_url = settings.base_url  # a standalone `tollgate simulate`
     else:

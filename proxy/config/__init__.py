@@ -1,6 +1,6 @@
 """`config.yaml`: its typed schema and the loader that validates it once, at the edge."""
 
-from .loading import ConfigError, ConfigIssue, LoadedConfig, load_config, parse_config
+from .loading import ConfigError, ConfigIssue, LoadedConfig, config_version, load_config, parse_config, read_config_text
 from .schema import Config, ProviderSettings, Route, Target
 
 __all__ = [
@@ -11,6 +11,8 @@ __all__ = [
     "ProviderSettings",
     "Route",
     "Target",
+    "config_version",
     "load_config",
     "parse_config",
+    "read_config_text",
 ]

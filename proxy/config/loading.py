@@ -48,12 +48,19 @@ class LoadedConfig:
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> LoadedConfig:
-    path = Path(path)
+    return parse_config(read_config_text(path), env, source=str(path))
+
+
+def read_config_text(path: str | Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from None
-    return parse_config(text, env, source=str(path))
+
+
+def config_version(text: str) -> str:
+    """A digest of the file's text: which config a request ran under."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>") -> LoadedConfig:
@@ -76,7 +83,7 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
     issues.extend(_reference_issues(raw))
     if issues or config is None:
         raise ConfigError(source, issues)
-    return LoadedConfig(config=config, version=hashlib.sha256(text.encode()).hexdigest()[:12], source=source)
+    return LoadedConfig(config=config, version=config_version(text), source=source)
 
 
 # --- YAML --------------------------------------------------------------------------------
