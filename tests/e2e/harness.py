@@ -28,7 +28,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, *, timeout_s: float = 20) -> None:
+def wait_until_ready(url: str, process: subprocess.Popen, *, timeout_s: float = 60) -> None:
+    """Until `url` answers 200; generous, as importing LiteLLM alone takes seconds on a busy machine."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
