@@ -16,12 +16,12 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import create_app
-from .config import Config, LoadedConfig
+from .config import LoadedConfig
 from .configuration import load_checked
 from .gateway import Gateway
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
-from .simulation import InProcessSimulator, banner, providers_to_simulate
+from .simulation import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
 
 log = logging.getLogger("tollgate")
 
@@ -41,7 +41,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
 
     simulated = providers_to_simulate(config, simulate_all=simulate_all)
     simulator_url = None
-    if _needs_in_process_simulator(config, simulated):
+    if needs_in_process_simulator(config, simulated):
         simulator_url = InProcessSimulator().start()
     if simulated:
         print(banner(simulated, simulator_url), file=sys.stderr, flush=True)
@@ -101,9 +101,3 @@ def app_for_worker() -> Starlette:
 
 def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | None) -> Starlette:
     return create_app(lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url))
-
-
-def _needs_in_process_simulator(config: Config, simulated: dict[str, str]) -> bool:
-    return any(
-        not (config.providers[name].kind == "simulator" and config.providers[name].base_url) for name in simulated
-    )
