@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from providers.types import Call
+from providers.types import Call, Surface
 
 # Called once the request has ended, with what it actually cost (USD).
 Settle = Callable[[Decimal], Awaitable[None]]
@@ -61,3 +61,8 @@ class Rule(Policy):
     @abstractmethod
     def check(self, preflight: Preflight) -> None:
         """Raise `PolicyRefused`, or return."""
+
+
+def image_param(call: Call, name: str) -> str:
+    """Where an image setting sits in the request, for an error's `param`."""
+    return f"tools[image_generation].{name}" if call.surface is Surface.RESPONSES else name

@@ -23,15 +23,17 @@ from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
+from .governance import seed_budgets
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
+from .state import StateStore
 
 log = logging.getLogger("tollgate")
 
 GatewayFactory = Callable[[], Gateway]
 
 
-def create_app(build_gateway: GatewayFactory) -> Starlette:
+def create_app(build_gateway: GatewayFactory, *, state: StateStore | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
@@ -39,6 +41,11 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.background = Background()
         app.state.draining = False
+        if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
+            try:
+                await seed_budgets(gateway.policies, app.state.ledger)
+            except Exception:
+                log.warning("could not read today's spend from the ledger: budgets start from zero", exc_info=True)
         watcher = None
         if gateway.config.server.metrics:
             metrics.publish_config(gateway.version, list(budgets_of(gateway.config)))
@@ -50,6 +57,8 @@ def create_app(build_gateway: GatewayFactory) -> Starlette:
         app.state.draining = True
         await app.state.background.wait()
         await app.state.gateway.aclose()
+        if state is not None:
+            await state.aclose()
         if not await app.state.ledger.close():
             log.warning(
                 "the ledger database did not take every row before shutdown; "

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from policies.base import Caller
 from providers.errors import AuthenticationFailed, PermissionDenied
 
 from .config.schema import ClientKey
@@ -20,6 +21,11 @@ class Principal:
     team: str | None
     routes: frozenset[str] | None  # None: every route
     stage: str = "production"
+
+    @property
+    def caller(self) -> Caller:
+        """Who is asking, as policies see it."""
+        return Caller(self.key_id, self.team, self.stage)
 
     def check_route(self, route: str) -> None:
         if self.routes is not None and route not in self.routes:

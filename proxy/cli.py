@@ -105,6 +105,7 @@ def _check(args: argparse.Namespace) -> int:
     from .config import ConfigError
     from .config.summary import describe
     from .configuration import load_checked
+    from .governance import describe_policies
 
     try:
         loaded = load_checked(args.config, os.environ)
@@ -112,6 +113,7 @@ def _check(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR
     print(describe(loaded))
+    print(describe_policies(loaded.config))
     return EXIT_OK
 
 

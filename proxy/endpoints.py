@@ -11,17 +11,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from policies.base import Preflight
 from providers.errors import InternalError, ProxyError, UnknownRoute
-from providers.types import Surface
+from providers.types import Call, Surface
 
 from . import metrics
+from .auth import Principal
 from .dispatch import Exchange, RouteExhausted, dispatch
 from .files import FileStore, makes_files
 from .gateway import Gateway
 from .ids import new_request_id
 from .intake import estimate_only, purpose, read_call, with_stream_usage
+from .pricing import TargetEstimate
 from .pricing.document import estimate_document
 from .recording import Recording
+from .routing import RoutePlan
 from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
@@ -44,7 +48,9 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         call, hide_usage = with_stream_usage(call)
         first = plan.targets[0]
         estimate = gateway.pricer.estimate(call, plan.route, first.provider, first.model)
-        recording.planned(call, plan, estimate, purpose=purpose(request))
+        recording.routed(call, plan, estimate, purpose=purpose(request))
+        settles = await gateway.policies.admit(_preflight(gateway, call, plan, principal, estimate))
+        recording.planned(settles, request.app.state.background.spawn)
         exchange = await dispatch(call, plan, gateway.providers)
     except RouteExhausted as exhausted:
         recording.failed(exhausted, exhausted.attempts)
@@ -88,6 +94,22 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         background = BackgroundTask(_keep_files, files, recording, surface, [reply.body])
     return Response(
         reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type, background=background
+    )
+
+
+def _preflight(
+    gateway: Gateway, call: Call, plan: RoutePlan, principal: Principal, estimate: TargetEstimate
+) -> Preflight:
+    retries = plan.tries_per_target - 1
+    usd = estimate.priced.usd
+    route = gateway.config.routes[plan.route]
+    return Preflight(
+        call=call,
+        route=plan.route,
+        upstream_model=plan.targets[0].model,
+        caller=principal.caller,
+        estimate_usd=None if usd is None else usd + retries * estimate.failed_attempt_usd,
+        max_request_usd=route.max_request_usd,
     )
 
 

@@ -6,11 +6,14 @@ when the request ends, so an upstream bill never lacks its row."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
-from providers.errors import FailureReason, ProxyError
+from policies.base import Settle
+from providers.errors import FailureReason, PolicyRefused, ProxyError
 from providers.types import Call, Surface
 
 from . import metrics
@@ -24,6 +27,9 @@ from .routing import RoutePlan
 from .streaming import StreamOutcome
 from .usage import Usage, usage_from_body, usage_from_events
 
+# Runs work after the answer (settling budgets) so that shutdown waits for it.
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+
 
 class Recording:
     def __init__(self, ledger: Ledger | DisabledLedger, gateway: Gateway, request_id: str, surface: Surface) -> None:
@@ -36,6 +42,9 @@ class Recording:
         self._policy: str | None = None
         self._waited_s = 0.0
         self._streamed = False
+        self._in_flight = False
+        self._settles: list[Settle] = []
+        self._spawn: Spawn | None = None
         self._estimates: dict[tuple[str, str], TargetEstimate] = {}
         self.row = LedgerRow(
             request_id=request_id, created_at=utc_now(), surface=surface.value, config_version=gateway.version
@@ -50,8 +59,8 @@ class Recording:
     def identify(self, principal: Principal) -> None:
         self.row.key_id, self.row.team = principal.key_id, principal.team
 
-    def planned(self, call: Call, plan: RoutePlan, estimate: TargetEstimate, *, purpose: str | None) -> None:
-        """Journal the row as started: from here on the upstream may bill."""
+    def routed(self, call: Call, plan: RoutePlan, estimate: TargetEstimate, *, purpose: str | None) -> None:
+        """The request has a route and an estimate: the row learns where it is going."""
         self._call, self._plan = call, plan
         self._estimates[(estimate.provider, estimate.model)] = estimate
         route = self._gateway.config.routes[plan.route]
@@ -68,9 +77,16 @@ class Recording:
                 row.review_status = "pending"
         self._bill_to(estimate.provider, estimate.model, estimate.priced)
         row.estimated_cost_nanousd = to_nano(estimate.priced.usd)
-        self._ledger.write(row)
+
+    def planned(self, settles: list[Settle], spawn: Spawn) -> None:
+        """The policies admitted it: journal the row as started, for from here on the
+        upstream may bill. `settles` are called with the actual cost when it ends."""
+        self._settles, self._spawn = settles, spawn
+        self._ledger.write(self.row)
         if self._gateway.config.server.metrics:
-            metrics.IN_FLIGHT.labels(plan.route).inc()
+            assert self._plan is not None
+            metrics.IN_FLIGHT.labels(self._plan.route).inc()
+            self._in_flight = True
 
     # --- after it -----------------------------------------------------------------------
 
@@ -104,14 +120,17 @@ class Recording:
         self._ledger.write(self.row)
 
     def failed(self, error: ProxyError, attempts: list[Attempt] | None = None) -> None:
-        self._reason, self._policy = error.reason, getattr(error, "policy", None)
+        self._reason = error.reason
+        if isinstance(error, PolicyRefused):
+            self._policy = self.row.policy = error.policy
         self._waited_s = getattr(error, "waited_s", 0.0)
         if attempts:
             self.row.attempts = [_attempt(attempt) for attempt in attempts]
             last = attempts[-1]
             self._bill_to(last.provider, last.model, None)
             self._charge_failures(attempts)
-        self._end("error", error.status, error_type=error.code or error.reason.value)
+        error_type = "policy_refused" if isinstance(error, PolicyRefused) else error.code or error.reason.value
+        self._end("error", error.status, error_type=error_type)
 
     # --- the arithmetic -----------------------------------------------------------------
 
@@ -220,15 +239,22 @@ class Recording:
         else:
             row.cost_nanousd = sum(charge.cost_nanousd for charge in row.charges)
         self._ledger.write(row)
+        if self._settles and self._spawn is not None:
+            self._spawn(_settle(self._settles, from_nano(row.cost_nanousd) or Decimal(0)))
         server = self._gateway.config.server
         if server.metrics:
-            if self._plan is not None:
-                metrics.IN_FLIGHT.labels(self._plan.route).dec()
+            if self._in_flight:
+                metrics.IN_FLIGHT.labels(self.row.route).dec()
             record_metrics(
                 row, reason=self._reason, policy=self._policy, waited_s=self._waited_s, streamed=self._streamed
             )
         if server.log.access_log:
             log_access(row, reason=self._reason)
+
+
+async def _settle(settles: list[Settle], cost_usd: Decimal) -> None:
+    for settle in settles:
+        await settle(cost_usd)
 
 
 def _attempt(attempt: Attempt) -> dict:

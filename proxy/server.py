@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -16,12 +17,13 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import create_app
-from .config import LoadedConfig
+from .config import Config, LoadedConfig
 from .configuration import load_checked
 from .gateway import Gateway
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
 from .simulation import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
+from .state import open_state
 
 log = logging.getLogger("tollgate")
 
@@ -50,6 +52,11 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
     if config.keys is None:
         log.warning("no `keys:` section in the config: the proxy is OPEN, any client may call it")
+    if workers > 1 and not config.state.url.startswith("redis") and _counts_anything(config):
+        log.warning(
+            "budgets and rate limits are kept in each worker's memory (state.url: memory://): with "
+            f"{workers} workers each allows the full amount; set state.url: redis://HOST:PORT/DB to share them"
+        )
 
     options = dict(
         host=host,
@@ -73,7 +80,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     )
     exit_cleanly_after_drain()
     if workers == 1:
-        app = _app(loaded, simulated, simulator_url)
+        app = build_app(loaded, simulated, simulator_url)
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
@@ -96,8 +103,17 @@ def app_for_worker() -> Starlette:
     loaded = load_checked(os.environ[_ENV_CONFIG], os.environ)
     configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
     simulated = orjson.loads(os.environ.get(_ENV_SIMULATED, "{}"))
-    return _app(loaded, simulated, os.environ.get(_ENV_SIMULATOR_URL) or None)
+    return build_app(loaded, simulated, os.environ.get(_ENV_SIMULATOR_URL) or None)
 
 
-def _app(loaded: LoadedConfig, simulated: dict[str, str], simulator_url: str | None) -> Starlette:
-    return create_app(lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url))
+def build_app(loaded: LoadedConfig, simulated: Mapping[str, str], simulator_url: str | None) -> Starlette:
+    """The app for one process: also what `tollgate launch-check` serves in-process."""
+    state = open_state(loaded.config.state)
+    return create_app(
+        lambda: Gateway.build(loaded, simulated=simulated, simulator_url=simulator_url, counters=state), state=state
+    )
+
+
+def _counts_anything(config: Config) -> bool:
+    owners = [*(config.keys or ()), *config.teams.values()]
+    return any(owner.budgets or owner.rate_limits for owner in owners)

@@ -52,6 +52,7 @@ providers:
     api_key: sk-upstream-acme
     billing_owner: acme/acct-42
     price_table: acme-2026-11
+    verified: {owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: not billed}
 routes:
   gpt-image-2:
     targets: [{provider: openai, model: gpt-image-2}]

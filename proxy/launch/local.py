@@ -18,12 +18,11 @@ from dataclasses import dataclass, replace
 import uvicorn
 from pydantic import SecretStr
 
-from ..app import create_app
 from ..config import LoadedConfig
 from ..config.schema import ClientKey
-from ..gateway import Gateway
 from ..logs import configure_logging
 from ..loopback import LoopbackServer
+from ..server import build_app
 from ..simulation import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
 
 KEY_ID = "tollgate-launch-check"  # the rows' key_id when the check brings its own client key
@@ -62,7 +61,7 @@ def local_proxy(loaded: LoadedConfig, *, simulate_all: bool) -> Iterator[LocalPr
     # The proxy's warnings and errors, in the config's format; not its access log, which would
     # interleave with the check's progress (the report lists every request the check made).
     configure_logging("warning", config.server.log.format)
-    app = create_app(lambda: Gateway.build(running, simulated=simulated, simulator_url=simulator_url))
+    app = build_app(running, simulated, simulator_url)
     server = LoopbackServer(
         lambda host, port: uvicorn.Config(
             app, host=host, port=port, log_config=None, log_level="warning", access_log=False, lifespan="on"

@@ -82,6 +82,7 @@ class LedgerRow:
     # beyond CONTRACT.md's list
     config_version: str | None = None
     purpose: str | None = None  # e.g. launch_check
+    policy: str | None = None  # the policy that refused the request, if one did
     cost_lines: list[dict[str, Any]] = field(default_factory=list)  # where the cost came from
     charges: list[Charge] = field(default_factory=list)
     owner: str | None = None  # the journal that wrote it: who may declare it abandoned

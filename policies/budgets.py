@@ -1,0 +1,142 @@
+"""Budgets per client key and per team, per day and per month (UTC), in USD.
+
+A request is admitted only if its pre-flight estimate fits what every budget it
+counts against has left; the estimate is reserved while it runs and settled to
+the actual cost when it ends. Concurrent requests therefore cannot overspend: a
+budget goes over only by what one request costs beyond its estimate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from providers.errors import FailureReason, PolicyRefused
+
+from .base import Caller, Policy, Preflight, Settle
+from .counters import NANO, Allowance, Counters, to_nano
+
+_KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking
+
+# What a key or team (scope, name) has spent since a date, in nano-dollars: the ledger's figure.
+SpentSince = Callable[[str, str, dt.date], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimits:
+    daily_usd: Decimal | None = None
+    monthly_usd: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """One budget of one owner for the current period, as a counter."""
+
+    allowance: Allowance
+    owner: str  # "key 'web-app'", "team 'growth'"
+    period: str  # day | month
+    limit_usd: Decimal
+    starts: dt.date
+    resets: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Budgets(Policy):
+    name = "budgets"
+
+    def __init__(
+        self,
+        counters: Counters,
+        *,
+        keys: Mapping[str, BudgetLimits],
+        teams: Mapping[str, BudgetLimits],
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        self._counters = counters
+        self._keys = dict(keys)
+        self._teams = dict(teams)
+        self._clock = clock
+
+    async def admit(self, preflight: Preflight) -> Settle | None:
+        budgets = self.budgets_of(preflight.caller)
+        if not budgets:
+            return None
+        allowances = tuple(budget.allowance for budget in budgets)
+        reserved = to_nano(preflight.estimate_usd or Decimal(0))
+        over = await self._counters.reserve(allowances, reserved)
+        if over is not None:
+            await self._refuse(next(b for b in budgets if b.allowance == over), preflight.estimate_usd)
+
+        async def settle(actual_usd: Decimal) -> None:
+            await self._counters.adjust(allowances, to_nano(actual_usd) - reserved)
+
+        return settle
+
+    async def seed(self, spent_since: SpentSince) -> None:
+        """Start each budget's counter from what was already spent in its period (by a
+        process before a restart): counters held in memory start empty."""
+        now = self._clock()
+        for scope, limits_by_name in (("key", self._keys), ("team", self._teams)):
+            for name, limits in limits_by_name.items():
+                for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
+                    if usd is not None:
+                        budget = _budget(scope, name, period, usd, now)
+                        nano = await spent_since(scope, name, budget.starts)
+                        if nano:
+                            await self._counters.adjust((budget.allowance,), nano)
+
+    def budgets_of(self, caller: Caller) -> list[_Budget]:
+        now = self._clock()
+        owners = (
+            ("key", caller.key_id, self._keys.get(caller.key_id or "")),
+            ("team", caller.team, self._teams.get(caller.team or "")),
+        )
+        budgets = []
+        for scope, name, limits in owners:
+            if name is None or limits is None:
+                continue
+            for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
+                if usd is not None:
+                    budgets.append(_budget(scope, name, period, usd, now))
+        return budgets
+
+    async def _refuse(self, budget: _Budget, estimate: Decimal | None) -> None:
+        used = Decimal(await self._counters.used(budget.allowance)) * NANO
+        left = max(budget.limit_usd - used, Decimal(0))
+        raise PolicyRefused(
+            self.name,
+            f"The {budget.owner} has ${_usd(left)} left of its {_PERIODS[budget.period]} budget of "
+            f"${_usd(budget.limit_usd)} (spent and in flight: ${_usd(used)}), and this request is estimated at "
+            f"${_usd(estimate or Decimal(0))}. The budget resets at {budget.resets:%Y-%m-%d %H:%M} UTC; send a "
+            f"cheaper request, wait, or ask the operator to raise its `budgets.{_PERIODS[budget.period]}_usd`.",
+            status=429,
+            reason=FailureReason.BUDGET_EXCEEDED,
+            code="budget_exceeded",
+            retry_after_s=(budget.resets - self._clock()).total_seconds(),
+        )
+
+
+_PERIODS = {"day": "daily", "month": "monthly"}
+
+
+def _budget(scope: str, name: str, period: str, usd: Decimal, now: dt.datetime) -> _Budget:
+    today = now.date()
+    if period == "day":
+        starts, ends = today, today + dt.timedelta(days=1)
+        period_id = today.isoformat()
+    else:
+        starts, ends = today.replace(day=1), (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        period_id = f"{today:%Y-%m}"
+    resets = dt.datetime.combine(ends, dt.time(), dt.UTC)
+    ttl_s = int((resets - now).total_seconds()) + _KEPT_AFTER_PERIOD_S
+    allowance = Allowance(f"budget:{scope}:{name}:{period}:{period_id}", to_nano(usd), ttl_s)
+    return _Budget(allowance, f"{scope} '{name}'", period, usd, starts, resets)
+
+
+def _usd(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.000001')).normalize():f}"

@@ -1,0 +1,183 @@
+"""Image parameter checks, before any upstream call: a request the image model
+would refuse is refused here, with the rule and what to change, and costs nothing.
+
+The rules are the model's own (../shared/reference/openai-image-contract.md):
+gpt-image-2 takes free-form sizes within its edge, ratio and pixel limits, the
+earlier models three fixed sizes; compression only for jpeg and webp; a
+transparent background only where the model renders one, and never as jpeg.
+A model these rules do not know (an Azure deployment's own name) is checked only
+for what every image model shares.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from providers.errors import PolicyRefused
+from providers.image_tokens import is_gpt_image_2_family, is_gpt_image_model, size_error
+from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
+
+from .base import Preflight, Rule, image_param
+
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+QUALITIES = ("low", "medium", "high", "auto")
+QUALITIES_2_5 = (*QUALITIES, "xhigh", "max")  # the 2.5 family adds two
+MAX_PARTIAL_IMAGES = 3
+# The image model the Responses tool runs when the request names none.
+DEFAULT_TOOL_MODEL = "gpt-image-2"
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    max_n: int = 10
+    max_input_images: int = 16
+    max_input_bytes: int = 50 * 1024 * 1024
+
+
+class ImageParameters(Rule):
+    name = "image_parameters"
+
+    def __init__(self, limits: ImageLimits) -> None:
+        self.limits = limits
+
+    def check(self, preflight: Preflight) -> None:
+        call = preflight.call
+        image = call.image
+        if image is None:
+            return
+        model = _rules_model(preflight)
+        if model is not None:
+            self._check_model_rules(model, call, image)
+        self._check_output(call, image)
+        self._check_counts(call, image)
+        if call.surface is Surface.IMAGES_EDIT:
+            self._check_inputs(call, image)
+
+    def _check_model_rules(self, model: str, call: Call, image: ImageSettings) -> None:
+        if image.size is not None and (problem := size_error(model, image.size)):
+            sizes = "any WIDTHxHEIGHT within those limits" if is_gpt_image_2_family(model) else "only these"
+            self._refuse(
+                f"{problem} {model} takes {sizes}: 1024x1024, 1536x1024, 1024x1536 or auto always work.",
+                image_param(call, "size"),
+            )
+        qualities = QUALITIES_2_5 if model.startswith("gpt-image-2.5") else QUALITIES
+        if image.quality is not None and image.quality not in qualities:
+            self._refuse(
+                f"`quality` '{image.quality}' is not one {model} offers; use one of {', '.join(qualities)}.",
+                image_param(call, "quality"),
+            )
+        if image.background == "transparent" and is_gpt_image_2_family(model):
+            self._refuse(
+                f"{model} does not render transparent backgrounds. Use `background: opaque` or `auto`, or route "
+                "to a model that does (gpt-image-1.5).",
+                image_param(call, "background"),
+            )
+
+    def _check_output(self, call: Call, image: ImageSettings) -> None:
+        output_format = image.output_format
+        if output_format is not None and output_format not in OUTPUT_FORMATS:
+            self._refuse(
+                f"`output_format` '{output_format}' is not an image format the model writes; use png, jpeg or webp.",
+                image_param(call, "output_format"),
+            )
+        if image.output_compression is not None:
+            if output_format not in ("jpeg", "webp"):
+                self._refuse(
+                    f"`output_compression` applies only to jpeg and webp, and this request makes "
+                    f"{output_format or 'png (the default)'}. Set `output_format: webp` or `jpeg`, or drop "
+                    "`output_compression`.",
+                    image_param(call, "output_compression"),
+                )
+            if not 0 <= image.output_compression <= 100:
+                self._refuse(
+                    f"`output_compression` must be 0-100, not {image.output_compression}.",
+                    image_param(call, "output_compression"),
+                )
+        if image.background == "transparent" and output_format == "jpeg":
+            self._refuse(
+                "A transparent background needs `output_format` png or webp; jpeg has no transparency.",
+                image_param(call, "background"),
+            )
+
+    def _check_counts(self, call: Call, image: ImageSettings) -> None:
+        if not 1 <= image.n <= self.limits.max_n:
+            self._refuse(f"`n` must be between 1 and {self.limits.max_n}, not {image.n}.", image_param(call, "n"))
+        if not 0 <= image.partial_images <= MAX_PARTIAL_IMAGES:
+            self._refuse(
+                f"`partial_images` must be between 0 and {MAX_PARTIAL_IMAGES}, not {image.partial_images}.",
+                image_param(call, "partial_images"),
+            )
+
+    def _check_inputs(self, call: Call, image: ImageSettings) -> None:
+        if image.input_images == 0:
+            self._refuse("An edit needs at least one image: send it as the `image` (or `image[]`) file.", "image")
+        if image.input_images > self.limits.max_input_images:
+            self._refuse(
+                f"An edit takes at most {self.limits.max_input_images} images; this one has {image.input_images}.",
+                "image",
+            )
+        if not isinstance(call.body, MultipartBody):
+            return  # the JSON form names images by URL or file id: nothing here to inspect
+        body = call.body
+        for file in (*image.inputs, *((image.mask,) if image.mask else ())):
+            if file.size > self.limits.max_input_bytes:
+                mb = self.limits.max_input_bytes // (1024 * 1024)
+                self._refuse(
+                    f"{_named(file)} is {file.size / 1024 / 1024:.1f} MB; each input may be at most {mb} MB. "
+                    "Send a smaller image.",
+                    file.field,
+                )
+            if _format(body.file_bytes(file)) is None:
+                self._refuse(f"{_named(file)} is not a PNG, JPEG or WebP image; send one of those.", file.field)
+        if image.mask is not None:
+            self._check_mask(body, image.inputs[0], image.mask)
+
+    def _check_mask(self, body: MultipartBody, first: UploadedFile, mask: UploadedFile) -> None:
+        if _format(body.file_bytes(mask)) != "png":
+            self._refuse("The `mask` must be a PNG with an alpha channel (transparent where to edit).", "mask")
+        mask_size, image_size = _dimensions(body.file_bytes(mask)), _dimensions(body.file_bytes(first))
+        if mask_size and image_size and mask_size != image_size:
+            self._refuse(
+                f"The `mask` is {mask_size[0]}x{mask_size[1]} but the first image is {image_size[0]}x{image_size[1]}; "
+                "the mask must have the same size as the image it applies to.",
+                "mask",
+            )
+
+    def _refuse(self, message: str, param: str) -> None:
+        raise PolicyRefused(self.name, message, param=param)
+
+
+def _rules_model(preflight: Preflight) -> str | None:
+    """The image model whose rules apply, if these rules know it."""
+    call = preflight.call
+    if call.surface is Surface.RESPONSES:
+        candidates = [call.image.model if call.image and call.image.model else DEFAULT_TOOL_MODEL]
+    else:
+        candidates = [preflight.upstream_model, call.model]
+    return next((model for model in candidates if is_gpt_image_model(model)), None)
+
+
+def _format(data: bytes) -> str | None:
+    for signature, name in _SIGNATURES.items():
+        if data.startswith(signature):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _dimensions(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the image's header (nothing is decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            return opened.size
+    except (UnidentifiedImageError, OSError):
+        return None
+
+
+def _named(file: UploadedFile) -> str:
+    return f"`{file.field}` file '{file.filename}'" if file.filename else f"the `{file.field}` file"

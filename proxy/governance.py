@@ -1,0 +1,104 @@
+"""The policy chain: the rules of `policies/`, built from one config version and
+run in order before any upstream call. Checks of the request alone come first;
+rate limits and budgets, which take from shared counters, come last, so a request
+that a rule refuses takes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+from policies.base import Policy, Preflight, Settle
+from policies.budgets import BudgetLimits, Budgets
+from policies.cost_ceiling import CostCeiling
+from policies.counters import Counters
+from policies.image_parameters import ImageLimits, ImageParameters
+from policies.launch_stage import LaunchStage
+from policies.rate_limits import RateLimit, RateLimits
+from policies.responses_model_guard import ResponsesModelGuard
+from providers.errors import PolicyRefused
+
+from .config import Config
+from .config.schema import Budgets as BudgetSettings
+from .config.schema import RateLimits as RateLimitSettings
+from .ledger import Filters, Ledger
+from .state import MemoryCounters
+
+
+class PolicyChain:
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self.policies = tuple(policies)
+
+    async def admit(self, preflight: Preflight) -> list[Settle]:
+        """Run every policy; what each holds for the request, to settle when it ends.
+        A refusal releases what the earlier policies reserved."""
+        settles: list[Settle] = []
+        try:
+            for policy in self.policies:
+                if (settle := await policy.admit(preflight)) is not None:
+                    settles.append(settle)
+        except PolicyRefused:
+            for settle in settles:
+                await settle(Decimal(0))
+            raise
+        return settles
+
+
+def describe_policies(config: Config) -> str:
+    """For `tollgate check`: the chain this config runs, and where its counters live."""
+    names = [policy.name for policy in build_policies(config, MemoryCounters()).policies]
+    return f"policies: {', '.join(names) or 'none'} (counters: {config.state.url})"
+
+
+async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:
+    """Budgets kept in this process's memory start from the ledger's spend this day
+    and month, so a restart does not hand every budget back in full."""
+    budgets = next((policy for policy in chain.policies if isinstance(policy, Budgets)), None)
+    if budgets is None:
+        return
+    read: dict[tuple[str, dt.date], dict[str, int]] = {}
+
+    async def spent_since(scope: str, name: str, since: dt.date) -> int:
+        field = "key_id" if scope == "key" else "team"
+        if (field, since) not in read:
+            groups = await ledger.spend([field], Filters(since=since.isoformat()))
+            read[(field, since)] = {group.key[field]: group.cost_nanousd for group in groups}
+        return read[(field, since)].get(name, 0)
+
+    await budgets.seed(spent_since)
+
+
+def build_policies(config: Config, counters: Counters) -> PolicyChain:
+    chosen = config.policies
+    policies: list[Policy] = []
+    if chosen.responses_model_guard.enabled:
+        policies.append(ResponsesModelGuard())
+    if chosen.image_parameters.enabled:
+        settings = chosen.image_parameters
+        limits = ImageLimits(settings.max_n, settings.max_input_images, settings.max_input_mb * 1024 * 1024)
+        policies.append(ImageParameters(limits))
+    if chosen.launch_stage.enabled and any(key.stage == "validation" for key in config.keys or ()):
+        policies.append(LaunchStage())
+    if chosen.cost_ceiling.enabled and any(route.max_request_usd is not None for route in config.routes.values()):
+        policies.append(CostCeiling())
+    keys = config.keys or ()
+    if chosen.rate_limits.enabled:
+        key_limits = {key.id: _rate(key.rate_limits) for key in keys if key.rate_limits}
+        team_limits = {name: _rate(team.rate_limits) for name, team in config.teams.items() if team.rate_limits}
+        if key_limits or team_limits:
+            policies.append(RateLimits(counters, keys=key_limits, teams=team_limits))
+    if chosen.budgets.enabled:
+        key_budgets = {key.id: _budget(key.budgets) for key in keys if key.budgets}
+        team_budgets = {name: _budget(team.budgets) for name, team in config.teams.items() if team.budgets}
+        if key_budgets or team_budgets:
+            policies.append(Budgets(counters, keys=key_budgets, teams=team_budgets))
+    return PolicyChain(policies)
+
+
+def _rate(settings: RateLimitSettings) -> RateLimit:
+    return RateLimit(settings.requests_per_minute, settings.images_per_minute)
+
+
+def _budget(settings: BudgetSettings) -> BudgetLimits:
+    return BudgetLimits(settings.daily_usd, settings.monthly_usd)

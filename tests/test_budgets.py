@@ -1,0 +1,94 @@
+"""Budgets per key and team, per day and month: admitted only within what is left,
+the estimate reserved while the request runs and settled to its actual cost, and
+a refusal that says who is over, by how much, and when it resets."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from policies.base import Caller
+from policies.budgets import BudgetLimits, Budgets
+from providers.errors import FailureReason, PolicyRefused
+
+from .preflights import preflight
+
+NOW = dt.datetime(2026, 11, 30, 18, 0, tzinfo=dt.UTC)
+WEB = Caller(key_id="web-app", team="growth", stage="production")
+
+
+def budgets(store, *, key_daily: str | None = None, team_monthly: str | None = None) -> Budgets:
+    keys = {"web-app": BudgetLimits(daily_usd=Decimal(key_daily))} if key_daily else {}
+    teams = {"growth": BudgetLimits(monthly_usd=Decimal(team_monthly))} if team_monthly else {}
+    return Budgets(store, keys=keys, teams=teams, clock=lambda: NOW)
+
+
+async def test_requests_are_admitted_until_the_budget_would_be_passed(store):
+    policy = budgets(store, key_daily="0.10")
+    settles = [await policy.admit(preflight(caller=WEB, estimate_usd="0.04")) for _ in range(2)]
+    assert all(settles)
+    with pytest.raises(PolicyRefused) as refused:
+        await policy.admit(preflight(caller=WEB, estimate_usd="0.04"))  # 0.12 would pass 0.10
+    error = refused.value
+    assert (error.status, error.policy, error.reason, error.code) == (
+        429,
+        "budgets",
+        FailureReason.BUDGET_EXCEEDED,
+        "budget_exceeded",
+    )
+    assert "key 'web-app' has $0.02 left of its daily budget of $0.1" in error.message
+    assert "estimated at $0.04" in error.message and "resets at 2026-12-01 00:00 UTC" in error.message
+    assert "`budgets.daily_usd`" in error.message
+    assert error.headers["retry-after"] == str(6 * 3600)  # until midnight UTC
+
+
+async def test_settling_to_the_actual_cost_frees_what_the_estimate_overstated(store):
+    policy = budgets(store, key_daily="0.10")
+    settle = await policy.admit(preflight(caller=WEB, estimate_usd="0.08"))
+    await settle(Decimal("0.03"))  # it cost less than estimated
+    assert await policy.admit(preflight(caller=WEB, estimate_usd="0.07"))  # 0.03 + 0.07 fits
+
+
+async def test_the_team_budget_counts_every_key_of_the_team(store):
+    policy = budgets(store, team_monthly="0.05")
+    other = Caller(key_id="batch", team="growth", stage="production")
+    await policy.admit(preflight(caller=WEB, estimate_usd="0.03"))
+    with pytest.raises(PolicyRefused, match=r"team 'growth' has \$0.02 left of its monthly budget"):
+        await policy.admit(preflight(caller=other, estimate_usd="0.03"))
+
+
+async def test_a_caller_without_budgets_is_not_counted(store):
+    policy = budgets(store, key_daily="0.01")
+    assert await policy.admit(preflight(caller=Caller("other", None, "production"), estimate_usd="5")) is None
+
+
+async def test_concurrent_requests_cannot_overspend(store):
+    """Fifty requests at once against room for ten: exactly ten are admitted."""
+    policy = budgets(store, key_daily="1.00")
+
+    async def one():
+        try:
+            settle = await policy.admit(preflight(caller=WEB, estimate_usd="0.10"))
+        except PolicyRefused:
+            return None
+        await asyncio.sleep(0)
+        await settle(Decimal("0.10"))
+        return settle
+
+    admitted = [s for s in await asyncio.gather(*(one() for _ in range(50))) if s]
+    assert len(admitted) == 10
+
+
+async def test_a_new_day_starts_a_new_budget(store):
+    moments = [NOW]
+    policy = Budgets(
+        store, keys={"web-app": BudgetLimits(daily_usd=Decimal("0.05"))}, teams={}, clock=lambda: moments[0]
+    )
+    await policy.admit(preflight(caller=WEB, estimate_usd="0.05"))
+    with pytest.raises(PolicyRefused):
+        await policy.admit(preflight(caller=WEB, estimate_usd="0.01"))
+    moments[0] = NOW + dt.timedelta(hours=7)
+    assert await policy.admit(preflight(caller=WEB, estimate_usd="0.05"))
