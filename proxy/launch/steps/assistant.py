@@ -4,6 +4,8 @@ refused by Tollgate's guard before any upstream call."""
 
 from __future__ import annotations
 
+from policies.responses_model_guard import ResponsesModelGuard
+
 from ...config import Config
 from ...estimating import makes_images, serves_embeddings
 from ..context import LaunchContext
@@ -66,8 +68,13 @@ def check_assistant_flow(launch: LaunchContext, found: Findings) -> None:
     )
     found.note(f"refused: {refusal.error_message}")
     row = api.row(refusal.request_id or "")
-    error_type = row["error_type"] if row else None
-    found.require(error_type == GUARD_CODE, f"its ledger row's error_type is {error_type}, not {GUARD_CODE}")
+    recorded = (row["error_type"], row["policy"]) if row else (None, None)
+    if found.require(
+        recorded == (GUARD_CODE, ResponsesModelGuard.name),
+        f"its ledger row says error_type {recorded[0]}, policy {recorded[1]}; "
+        f"expected {GUARD_CODE}, {ResponsesModelGuard.name}",
+    ):
+        found.note(f"ledger: error_type {GUARD_CODE}, policy {ResponsesModelGuard.name}")
 
 
 ASSISTANT_FLOW = Step(

@@ -80,7 +80,8 @@ def _provoke(
         f"{what}: its ledger row does not explain it (status {row['status'] if row else 'missing'}, "
         f"error_type {error_type})",
     ):
-        found.note(f"{what}: ledger error_type {error_type}")
+        by = f" (policy {row['policy']})" if row and row["policy"] else ""
+        found.note(f"{what}: ledger error_type {error_type}{by}")
     if found.require(bool(counted), f"{what}: {FAILURES_METRIC}{{route={route!r}}} did not count it"):
         found.note(f"{what}: " + ", ".join(f"{FAILURES_METRIC}{{reason={r!r}}} +{n:g}" for r, n in counted.items()))
     return answer
