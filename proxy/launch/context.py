@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, Route
-from .api import Answer, LaunchApi
+from .api import LaunchApi
 from .pictures import Picture
 
 
@@ -17,8 +17,7 @@ class LaunchContext:
     route_name: str
     api: LaunchApi
     first_image: Picture | None = None  # step 2's image, which step 3 edits
-    target_row: dict[str, Any] | None = None  # step 4's ledger row, whose cost step 6 checks
-    target_answer: Answer | None = None
+    target_row: dict[str, Any] | None = None  # step 4's ledger row when it succeeded: step 6 checks its cost
 
     @property
     def route(self) -> Route:

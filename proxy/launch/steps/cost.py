@@ -30,8 +30,8 @@ def expected_cost(estimates: dict[str, dict[str, Any]], row: dict[str, Any]) -> 
 
 def check_cost(launch: LaunchContext, found: Findings) -> None:
     row, target = launch.target_row, launch.route.target
-    if row is None or row["cost_usd"] is None or target is None:
-        raise Skip("it compares with the actual cost of step 4, which step 4 did not record")
+    if row is None or target is None:
+        raise Skip("it compares with the actual cost of step 4, which did not succeed")
     document = launch.api.estimate(model=launch.route_name, prompt=TARGET_PROMPT, n=1, **target_settings(target))
     estimates = {estimate["provider"]: estimate for estimate in document["estimates"]}
     provider = row["provider"]

@@ -29,6 +29,11 @@ def picture(found: Findings, b64: str | None) -> Picture | None:
     return decoded
 
 
+def image_of(found: Findings, answer: Answer) -> Picture | None:
+    """The first image of an Image API answer."""
+    return picture(found, answer.body.data[0].b64_json if answer.body.data else None)
+
+
 def billed_row(launch: LaunchContext, found: Findings, answer: Answer) -> dict[str, Any] | None:
     """The request's finished ledger row, which must be `ok` with a cost and its price table."""
     if not found.require(bool(answer.request_id), "the answer carries no x-request-id"):

@@ -9,7 +9,7 @@ from typing import Any
 from ...config.schema import LaunchTarget
 from ..context import LaunchContext
 from ..step import Findings, Skip, Step
-from .evidence import answered, billed_row, picture
+from .evidence import answered, billed_row, image_of
 
 # Short, and no user data in them: what the launch rules ask of the first requests.
 FIRST_PROMPT = "A plain red circle on a white background, flat illustration."
@@ -36,7 +36,7 @@ def check_first_generation(launch: LaunchContext, found: Findings) -> None:
         n=1,
     )
     if answered(found, answer):
-        launch.first_image = picture(found, answer.body.data[0].b64_json if answer.body.data else None)
+        launch.first_image = image_of(found, answer)
         usage = answer.body.usage
         if found.require(usage is not None and usage.output_tokens > 0, "the answer carries no usage"):
             found.note(f"usage: {usage.input_tokens} input, {usage.output_tokens} output tokens")
@@ -59,7 +59,7 @@ def check_edit(launch: LaunchContext, found: Findings) -> None:
         output_format=before.format,
     )
     if answered(found, answer):
-        after = picture(found, answer.body.data[0].b64_json if answer.body.data else None)
+        after = image_of(found, answer)
         if after is not None:
             found.require(after.size == before.size, f"the edit is {after.size}; its input was {before.size}")
             found.require(after.format == before.format, f"the edit is {after.format}; its input was {before.format}")
@@ -82,7 +82,7 @@ def check_target(launch: LaunchContext, found: Findings) -> None:
     settings = target_settings(target)
     found.note("target: " + ", ".join(f"{key} {value}" for key, value in settings.items()))
     api = launch.api
-    launch.target_answer = answer = api.send(
+    answer = api.send(
         4,
         "target settings",
         api.openai.images.with_raw_response.generate,
@@ -92,23 +92,27 @@ def check_target(launch: LaunchContext, found: Findings) -> None:
         **settings,
     )
     if answered(found, answer):
-        made = picture(found, answer.body.data[0].b64_json if answer.body.data else None)
+        made = image_of(found, answer)
         if made is not None and target.size not in (None, "auto"):
             found.require(made.size == target.size, f"the image is {made.size}, not the target's {target.size}")
         if made is not None and target.output_format:
             found.require(
                 made.format == target.output_format, f"the image is {made.format}, not {target.output_format}"
             )
-    launch.target_row = row = billed_row(launch, found, answer)
+    row = billed_row(launch, found, answer)
     ceiling = route.max_request_usd
     found.require(
         ceiling is not None, f"routes.{name}.max_request_usd is not set: declare the route's cost ceiling per request"
     )
-    if row is not None and row["cost_usd"] is not None and ceiling is not None:
-        cost = Decimal(row["cost_usd"])
-        if found.require(cost <= ceiling, f"it cost ${cost}, above routes.{name}.max_request_usd ${ceiling}"):
-            found.note(f"cost ${cost} within the ceiling ${ceiling}")
-    if row is not None and found.require(row["latency_ms"] is not None, "the ledger row records no latency"):
+    if row is None or row["status"] != "ok" or row["cost_usd"] is None:
+        return  # billed_row has said why
+    launch.target_row = row
+    cost = Decimal(row["cost_usd"])
+    if ceiling is not None and found.require(
+        cost <= ceiling, f"it cost ${cost}, above routes.{name}.max_request_usd ${ceiling}"
+    ):
+        found.note(f"cost ${cost} within the ceiling ${ceiling}")
+    if found.require(row["latency_ms"] is not None, "the ledger row records no latency"):
         found.note(f"latency {row['latency_ms']:.0f} ms (ledger)")
 
 
