@@ -26,7 +26,10 @@ CONFIG = str(Path(__file__).resolve().parents[1] / "config.yaml")
             ["--route", "gpt-image-2", "--url", "http://127.0.0.1:9"],
             "give the proxy's admin key with --admin-key or TOLLGATE_ADMIN_KEY",
         ),
-        (["--route", "gpt-image-2", "--url", "http://127.0.0.1:9", "--admin-key", "k"], "--url: cannot reach Tollgate"),
+        (
+            ["--route", "gpt-image-2", "--url", "http://127.0.0.1:9", "--admin-key", "k"],
+            "cannot reach Tollgate at http://127.0.0.1:9",
+        ),
     ],
 )
 def test_what_cannot_run_exits_2_and_says_what_to_change(args, message, capsys, monkeypatch):

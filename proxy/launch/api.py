@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from ..intake import ESTIMATE_ONLY_HEADER, PROMPT_VERSION_HEADER, PURPOSE_HEADER
 
 PURPOSE = "launch_check"
+ANY_KEY = "launch-check"  # what the check sends a proxy without `keys:`, which takes any key
 PROMPT_VERSION = "launch-check/1"
 FAILURES_METRIC = "tollgate_request_failures_total"
-ROW_WAIT_S = 15.0  # rows reach the database in the background, a moment after their answer
+ROW_WAIT_S = 30.0  # rows reach the database in the background (at idle CPU priority) after their answer
 
 
 class ProxyUnreadable(Exception):
@@ -40,7 +41,6 @@ class Sent:
 class Answer:
     status: int
     request_id: str | None
-    headers: Mapping[str, str]
     body: Any  # the SDK's parsed object on success, else None
     error: APIStatusError | None
     seconds: float
@@ -88,9 +88,9 @@ class LaunchApi:
         try:
             raw = method(**params)
         except APIStatusError as error:
-            answer = Answer(error.status_code, error.request_id, error.response.headers, None, error, _since(started))
+            answer = Answer(error.status_code, error.request_id, None, error, _since(started))
         else:
-            answer = Answer(raw.status_code, raw.request_id, raw.headers, raw.parse(), None, _since(started))
+            answer = Answer(raw.status_code, raw.request_id, raw.parse(), None, _since(started))
         if answer.request_id:
             self.sent.append(Sent(step, what, answer.request_id))
         return answer
@@ -109,8 +109,8 @@ class LaunchApi:
         row = None
         while True:
             response = self._http.get(f"/admin/requests/{request_id}", headers=self._admin)
-            if response.status_code in (401, 403):
-                raise ProxyUnreadable(f"the admin API refused the admin key: {_message(response)}")
+            if response.status_code not in (200, 404):  # 404: not in the database yet
+                raise ProxyUnreadable(f"the admin API answered {response.status_code}: {_message(response)}")
             if response.status_code == 200:
                 row = self.rows[request_id] = response.json()
                 if row["status"] != "started" and (ready is None or ready(row)):

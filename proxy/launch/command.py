@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal
 
 import httpx
 
@@ -17,14 +17,14 @@ from ..config import Config, LoadedConfig
 from ..configuration import load_checked
 from ..estimating import makes_images
 from ..ledger import utc_now
-from .api import LaunchApi
+from .api import ANY_KEY, LaunchApi
 from .context import LaunchContext
 from .local import LocalProxyFailed, local_proxy
 from .report import LaunchReport, render_json, render_markdown, render_text, requests_of
 from .runner import run_steps
 from .steps import STEPS
 
-EXIT_PASSED, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_PASSED, EXIT_FAILED = 0, 1  # and 2, CannotRun, from the command
 ADMIN_KEY_ENV = "TOLLGATE_ADMIN_KEY"
 API_KEY_ENV = "TOLLGATE_API_KEY"
 
@@ -45,14 +45,17 @@ class LaunchOptions:
     api_key: str | None = None
 
 
-def launch_check(options: LaunchOptions, env: Mapping[str, str], *, out: TextIO = sys.stdout) -> int:
+def launch_check(options: LaunchOptions, env: Mapping[str, str]) -> int:
     """Raises ConfigError or CannotRun for the command to print."""
     loaded = load_checked(options.config, env)
     check_route(loaded.config, options.route)
     report_path = _report_path(options.report)
     with _proxy(options, loaded, env) as (api, where):
         notes = []
-        served = api.served_config_version()
+        try:
+            served = api.served_config_version()
+        except httpx.TransportError as error:
+            raise CannotRun(f"cannot reach Tollgate at {api.url} ({error})") from None
         if served is not None and served != loaded.version:
             notes.append(
                 f"the proxy serves config version {served}, but {loaded.source} is version {loaded.version}; "
@@ -64,7 +67,7 @@ def launch_check(options: LaunchOptions, env: Mapping[str, str], *, out: TextIO 
         report = LaunchReport(
             options.route, loaded.source, loaded.version, where, started_at, steps, requests_of(api), tuple(notes)
         )
-    out.write(render_text(report))
+    sys.stdout.write(render_text(report))
     if report_path is not None:
         report_path.write_text(render_json(report) if options.format == "json" else render_markdown(report))
         print(f"report: {report_path}", file=sys.stderr)
@@ -113,12 +116,8 @@ def _proxy(options: LaunchOptions, loaded: LoadedConfig, env: Mapping[str, str])
             f"the check reads its requests' ledger rows from the admin API at {options.url}: give the proxy's "
             f"admin key with --admin-key or {ADMIN_KEY_ENV}"
         )
-    api_key = options.api_key or env.get(API_KEY_ENV) or "launch-check"  # an open proxy takes any key
+    api_key = options.api_key or env.get(API_KEY_ENV) or ANY_KEY
     with _api(options.url, api_key=api_key, admin_key=admin_key) as api:
-        try:
-            api.served_config_version()
-        except httpx.TransportError as error:
-            raise CannotRun(f"--url: cannot reach Tollgate at {options.url} ({error})") from None
         yield api, options.url
 
 

@@ -24,6 +24,7 @@ from ..logs import configure_logging
 from ..loopback import LoopbackServer
 from ..server import build_app
 from ..simulation import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
+from .api import ANY_KEY
 
 KEY_ID = "tollgate-launch-check"  # the rows' key_id when the check brings its own client key
 
@@ -45,7 +46,7 @@ def local_proxy(loaded: LoadedConfig, *, simulate_all: bool) -> Iterator[LocalPr
     config = loaded.config
     configured = config.server.admin_key.get_secret_value() if config.server.admin_key else ""
     admin_key = configured or secrets.token_urlsafe(24)
-    api_key = "launch-check"  # an open proxy takes any key
+    api_key = ANY_KEY
     keys = config.keys
     if keys is not None:
         api_key = f"sk-launch-check-{secrets.token_urlsafe(24)}"

@@ -5,6 +5,7 @@ refused by Tollgate's guard before any upstream call."""
 from __future__ import annotations
 
 from policies.responses_model_guard import ResponsesModelGuard
+from providers.errors import PolicyRefused
 
 from ...config import Config
 from ...estimating import makes_images, serves_embeddings
@@ -13,7 +14,7 @@ from ..step import Findings, Skip, Step
 from .evidence import answered, billed_row, picture
 
 TOOL_PROMPT = "Draw a plain blue square on a white background."
-GUARD_CODE = "policy_refused"
+GUARD_CODE = PolicyRefused.code
 
 
 def responses_route(config: Config, image_route: str) -> str | None:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from providers.types import Surface
-
-from ...files import makes_files
 from ...ledger.row import ReviewStatus
 from ..api import PROMPT_VERSION, PURPOSE, Sent
 from ..context import LaunchContext
@@ -24,7 +21,10 @@ def check_launch_log(launch: LaunchContext, found: Findings) -> None:
         raise Skip("no request of the check reached the proxy")
     stores_files = launch.config.files is not None
     for sent in api.sent:
-        row = api.row(sent.request_id, ready=lambda row: not (stores_files and _makes_a_file(row)) or row["file_urls"])
+        # A stored image's URL reaches the row a moment after the row itself.
+        row = api.row(
+            sent.request_id, ready=lambda seen: not (stores_files and _made_images(seen)) or seen["file_urls"]
+        )
         if not found.require(row is not None, f"{sent.request_id} (step {sent.step}, {sent.what}): no ledger row"):
             continue
         assert row is not None
@@ -50,20 +50,20 @@ def missing(row: dict[str, Any], sent: Sent, launch: LaunchContext, *, stores_fi
         gaps.append("a cost")
     if row["review_status"] not in _REVIEW_STATUSES:
         gaps.append("a review status")
-    elif _needs_review(row, launch) and row["review_status"] == "not_required":
+    elif _made_images(row) and _reviewed(row, launch) and row["review_status"] == "not_required":
         gaps.append(f"review (route {row['route']} has review: required; the row says not_required)")
-    if stores_files and _makes_a_file(row) and not row["file_urls"]:
+    if stores_files and _made_images(row) and not row["file_urls"]:
         gaps.append("a file URL (files: is configured)")
     return gaps
 
 
-def _makes_a_file(row: dict[str, Any]) -> bool:
-    return row["status"] == "ok" and makes_files(Surface(row["surface"])) and bool(row["images"])
+def _made_images(row: dict[str, Any]) -> bool:
+    return row["status"] == "ok" and bool(row["images"])
 
 
-def _needs_review(row: dict[str, Any], launch: LaunchContext) -> bool:
+def _reviewed(row: dict[str, Any], launch: LaunchContext) -> bool:
     route = launch.config.routes.get(row["route"] or "")
-    return route is not None and route.review == "required" and row["status"] == "ok" and bool(row["images"])
+    return route is not None and route.review == "required"
 
 
 def _summary(row: dict[str, Any], sent: Sent) -> str:
