@@ -78,7 +78,7 @@ def render_text(report: LaunchReport) -> str:
     ]
     indent = " " * 34
     for step in report.steps:
-        column = [*textwrap.wrap(step.condition, _WIDTH)]
+        column = textwrap.wrap(step.condition, _WIDTH)
         if step.reason:
             column += textwrap.wrap(f"{step.outcome.upper()}: {step.reason}", _WIDTH)
         column += [f"- {item}" for item in step.evidence]
