@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--by", help="fields to group by, comma-separated (default: billing_owner,price_table)")
     spend.add_argument("--format", choices=("table", "csv", "json"), default="table")
     spend.set_defaults(run=_spend)
+
+    launch = commands.add_parser(
+        "launch-check", help="run the launch procedure for an image route through a running Tollgate"
+    )
+    launch.add_argument("--config", required=True)
+    launch.add_argument("--route", required=True, help="the image route to check, as clients name it")
+    launch.add_argument(
+        "--simulate-upstreams", action="store_true", help="the proxy the check starts sends everything to the simulator"
+    )
+    launch.add_argument("--url", help="a running Tollgate to check (default: start one in-process on a free port)")
+    launch.add_argument("--report", help="write the report to this file (Markdown, or JSON with --format json)")
+    launch.add_argument("--format", choices=("markdown", "json"), default="markdown", help="of the --report file")
+    launch.add_argument("--admin-key", help="with --url: the proxy's admin key (default: $TOLLGATE_ADMIN_KEY)")
+    launch.add_argument("--api-key", help="with --url: a client key (default: $TOLLGATE_API_KEY)")
+    launch.set_defaults(run=_launch_check)
     return parser
 
 
@@ -192,6 +207,29 @@ def _spend(args: argparse.Namespace) -> int:
     text = render(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
+
+
+def _launch_check(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .launch import CannotRun, LaunchOptions, launch_check
+
+    options = LaunchOptions(
+        args.config,
+        args.route,
+        simulate_upstreams=args.simulate_upstreams,
+        url=args.url,
+        report=args.report,
+        format=args.format,
+        admin_key=args.admin_key,
+        api_key=args.api_key,
+    )
+    try:
+        return launch_check(options, os.environ)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+    except CannotRun as error:
+        print(f"tollgate launch-check: {error}", file=sys.stderr)
+    return EXIT_CONFIG_ERROR
 
 
 def _new_key(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from providers.errors import InvalidRequest
 from providers.image_tokens import is_gpt_image_model
 from providers.types import Call, ImageSettings, JsonBody, Surface
 
-from .config import Config
+from .config import Config, Route
 from .config.schema import SIZE_PATTERN, Quality
 from .config.tables import price_table
 from .pricing import Pricer
@@ -81,15 +81,19 @@ def request_for(config: Config, asked: Asked) -> Call:
 def _surface(config: Config, asked: Asked) -> Surface:
     if asked.input_images:
         return Surface.IMAGES_EDIT
-    if asked.size or asked.quality or _makes_images(config, asked.model):
+    if asked.size or asked.quality or makes_images(config, asked.model):
         return Surface.IMAGES_GENERATE
-    route = config.routes[asked.model]
-    if all("embedding" in target.model for target in [*route.targets, *route.fallbacks]):
+    if serves_embeddings(config.routes[asked.model]):
         return Surface.EMBEDDINGS
     return Surface.CHAT
 
 
-def _makes_images(config: Config, route_name: str) -> bool:
+def serves_embeddings(route: Route) -> bool:
+    return all("embedding" in target.model for target in [*route.targets, *route.fallbacks])
+
+
+def makes_images(config: Config, route_name: str) -> bool:
+    """The route's models are image models: GPT Image, or priced per image by their provider."""
     if is_gpt_image_model(route_name):
         return True
     route = config.routes[route_name]

@@ -22,7 +22,7 @@ from .governance import build_policies
 from .pricing import Pricer
 from .routing import Router
 from .simulation import InProcessSimulator, needs_in_process_simulator, providers_to_simulate
-from .state import MemoryCounters
+from .state import MemoryCounters, StateStore
 from .upstreams import build_provider, simulated_provider
 
 
@@ -89,7 +89,7 @@ class GatewayFactory:
     empty api_key, kind simulator), where the in-process simulator listens, and the
     counters every gateway's budgets and rate limits share (a reload keeps them)."""
 
-    def __init__(self, *, simulate_all: bool, counters: Counters, simulator_url: str | None = None) -> None:
+    def __init__(self, *, simulate_all: bool, counters: StateStore, simulator_url: str | None = None) -> None:
         self.simulate_all = simulate_all
         self.counters = counters
         self.simulator_url = simulator_url

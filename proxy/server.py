@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from .app import create_app
-from .config import Config, read_config_text
+from .config import Config, LoadedConfig, read_config_text
 from .config_watch import ConfigWatch
 from .configuration import parse_checked
 from .gateway import GatewayFactory
@@ -46,8 +46,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
 
-    state = open_state(config.state)  # connects only when first used, in the process that serves
-    factory = GatewayFactory(simulate_all=simulate_all, counters=state)
+    # The state store connects only when first used, in the process that serves.
+    factory = GatewayFactory(simulate_all=simulate_all, counters=open_state(config.state))
     factory.prepare(config)
     simulated = factory.simulated(config)
     if simulated:
@@ -85,8 +85,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     )
     exit_cleanly_after_drain()
     if workers == 1:
-        reloader = Reloader(config_path, os.environ, factory)
-        app = create_app(lambda: factory.build(loaded), reloader=reloader, state=state)
+        app = build_app(loaded, factory, Reloader(config_path, os.environ, factory))
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
@@ -122,14 +121,18 @@ def app_for_worker() -> Starlette:
     loaded = parse_checked(posted.text, os.environ, source=source)
     board.report(posted.generation, loaded.version)  # counted from now on by a reload waiting for every worker
     configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
-    state = open_state(loaded.config.state)
     factory = GatewayFactory(
         simulate_all=bool(os.environ.get(_ENV_SIMULATE_ALL)),
-        counters=state,
+        counters=open_state(loaded.config.state),
         simulator_url=os.environ.get(_ENV_SIMULATOR_URL) or None,
     )
-    reloader = Reloader(source, os.environ, factory, board=board, generation=posted.generation)
-    return create_app(lambda: factory.build(loaded), reloader=reloader, state=state)
+    return build_app(loaded, factory, Reloader(source, os.environ, factory, board=board, generation=posted.generation))
+
+
+def build_app(loaded: LoadedConfig, factory: GatewayFactory, reloader: Reloader | None = None) -> Starlette:
+    """The app of one process, on `factory`'s counters: each `serve` worker, and the
+    in-process proxy of `tollgate launch-check` (a fixed config: no reloader)."""
+    return create_app(lambda: factory.build(loaded), reloader=reloader, state=factory.counters)
 
 
 def _counts_anything(config: Config) -> bool:

@@ -4,14 +4,10 @@ provider whose api_key is declared but empty)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Mapping
 
-import uvicorn
-
 from .config import Config
+from .loopback import LoopbackServer
 
 
 def providers_to_simulate(config: Config, *, simulate_all: bool) -> dict[str, str]:
@@ -46,31 +42,16 @@ def banner(simulated: Mapping[str, str], simulator_url: str | None) -> str:
     return "\n".join([rule, *(f"! {line.ljust(width - 4)} !" for line in lines if line), rule])
 
 
-class InProcessSimulator:
-    """The simulator on a loopback port, served from its own thread and event loop so
-    that a slow simulated answer never holds up the proxy's loop."""
+class InProcessSimulator(LoopbackServer):
+    """The simulator on a loopback port, in its own thread."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         from providers.simulator import create_app  # only when something is simulated
         from providers.simulator.server import quiet_intentional_cuts, server_config
 
-        self._socket = socket.socket()
-        self._socket.bind((host, 0))
-        port = self._socket.getsockname()[1]
-        self.url = f"http://{host}:{port}"
-        self._server = uvicorn.Server(server_config(create_app(), host, port, log_level="warning", log_config=None))
+        super().__init__(
+            lambda host, port: server_config(create_app(), host, port, log_level="warning", log_config=None),
+            name="tollgate-simulator",
+            host=host,
+        )
         quiet_intentional_cuts()
-        self._thread = threading.Thread(target=self._run, name="tollgate-simulator", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
-    def start(self) -> str:
-        self._thread.start()
-        while not self._server.started and self._thread.is_alive():
-            threading.Event().wait(0.01)
-        return self.url
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)

@@ -205,3 +205,10 @@ routes:""",
     )
     (error,) = errors_of(text)
     assert error.startswith("providers.acme.price_table: 'openai-official' is a vendor's official list price")
+
+
+def test_a_provider_lists_the_image_formats_it_returns():
+    config = load_config(ROOT / "config.yaml", {}).config
+    assert config.providers["acme"].output_formats == ["png", "jpeg", "webp"]
+    bad = MINIMAL.replace("billing_owner: openai/org-1", "billing_owner: openai/org-1\n    output_formats: [png, gif]")
+    assert errors_of(bad) == ["providers.openai.output_formats[1]: Input should be 'png', 'jpeg' or 'webp' (got 'gif')"]

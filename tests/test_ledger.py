@@ -65,6 +65,13 @@ async def test_rows_reach_the_database_in_their_latest_state(ledger_url, tmp_pat
     assert not list((tmp_path / "journal").iterdir())  # everything applied: the journal is gone
 
 
+async def test_a_read_before_the_writer_made_the_tables_finds_no_row_yet(ledger_url, tmp_path):
+    ledger = Ledger(settings(ledger_url, tmp_path / "journal"))  # its writer process is only starting
+    assert await ledger.get("req_not_yet") is None
+    assert await ledger.find(Filters(), 10) == []
+    await ledger.close()
+
+
 async def test_a_replayed_snapshot_never_moves_a_row_backwards_nor_undoes_a_review(ledger_url, tmp_path):
     ledger = Ledger(settings(ledger_url, tmp_path / "journal"))
     early = started("req_r", review_status="pending")

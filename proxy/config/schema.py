@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 ProviderKind = Literal["openai", "azure", "openai_compatible", "litellm", "simulator"]
 PriceSource = Literal["official", "provider", "catalog"]
 Quality = Literal["low", "medium", "high", "auto", "xhigh", "max", "standard", "hd"]
+OutputFormat = Literal["png", "jpeg", "webp"]
 TokenKind = Literal[
     "text_input", "cached_text_input", "text_output", "image_input", "cached_image_input", "image_output"
 ]
@@ -166,6 +167,9 @@ class ProviderSettings(Section):
     billing_owner: Name
     price_table: Name | None = None
     support: str | None = None
+    # The image formats the provider returns: the launch rules want each route's format known to
+    # work on every provider it may fall back to (`tollgate launch-check` checks it).
+    output_formats: list[OutputFormat] | None = None
     verified: VerifiedRecord | None = None
     max_connections: int = Field(default=100, ge=1)
     litellm_params: dict[str, str | int | float | bool] = {}
@@ -205,7 +209,7 @@ class LaunchTarget(Section):
 
     size: str | None = Field(default=None, pattern=SIZE_PATTERN.pattern)
     quality: Quality | None = None
-    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_format: OutputFormat | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100)
     background: Literal["transparent", "opaque", "auto"] | None = None
 

@@ -79,6 +79,7 @@ class Ledger:
         self.journal = Journal(Path(settings.journal_dir))
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
+        self._schema_made = False
 
     def write(self, row: LedgerRow) -> None:
         """Journal the row's current state; the database follows in the background."""
@@ -109,6 +110,11 @@ class Ledger:
     async def _read(self, work: Callable[[Any], T]) -> T:
         def run() -> T:
             with self.sql.connect() as connection:
+                if not self._schema_made:
+                    # A reader may come before the writer process (at idle priority) has made the
+                    # tables; making them here (idempotent) answers "no row yet", not a 500.
+                    self.sql.create_schema(connection)
+                    self._schema_made = True
                 return work(connection)
 
         return await asyncio.to_thread(run)
