@@ -11,6 +11,7 @@ from collections.abc import Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
+_SPEND_FLAGS = {"group_by": "--by", "aggregate": "--aggregate", "format": "--format focus"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--since", help="ISO 8601 date or datetime (inclusive; UTC unless an offset is given)")
     spend.add_argument("--until", help="ISO 8601 date or datetime (exclusive)")
     spend.add_argument("--by", help="fields to group by, comma-separated (default: billing_owner,price_table)")
-    spend.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    spend.add_argument(
+        "--format", choices=("table", "csv", "json", "focus"), default="table", help="focus: FOCUS cost-and-usage CSV"
+    )
+    spend.add_argument(
+        "--aggregate", choices=("daily",), help="with --format focus: one line per day x route x provider x table"
+    )
     spend.set_defaults(run=_spend)
     return parser
 
@@ -128,8 +134,18 @@ def _spend(args: argparse.Namespace) -> int:
     from providers.errors import InvalidRequest
 
     from .config import ConfigError, load_config
+    from .focus import focus_csv
     from .ledger import Filters
-    from .reports import LedgerUnavailable, journal_files, parse_bound, parse_group_by, read_spend, render
+    from .reports import (
+        LedgerUnavailable,
+        check_focus_options,
+        journal_files,
+        parse_bound,
+        parse_group_by,
+        read_ledger,
+        read_spend,
+        render,
+    )
 
     try:
         loaded = load_config(args.config, os.environ)
@@ -140,6 +156,7 @@ def _spend(args: argparse.Namespace) -> int:
         group_by = parse_group_by(args.by)
         since = parse_bound(args.since) if args.since else None
         until = parse_bound(args.until) if args.until else None
+        check_focus_options(args.format, grouping=args.by, aggregate=args.aggregate, spelled=_SPEND_FLAGS)
     except (InvalidRequest, ValueError) as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -150,12 +167,16 @@ def _spend(args: argparse.Namespace) -> int:
             "database yet (a proxy is running, or one stopped without draining; the next start replays them)",
             file=sys.stderr,
         )
+    filters = Filters(since=since, until=until)
     try:
-        report = read_spend(ledger.url, group_by, Filters(since=since, until=until))
+        if args.format == "focus":
+            daily = args.aggregate == "daily"
+            text = read_ledger(ledger.url, lambda sql, reader: focus_csv(sql.each(reader, filters), daily=daily))
+        else:
+            text = render(read_spend(ledger.url, group_by, filters), args.format)
     except LedgerUnavailable as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_FAILED
-    text = render(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
 

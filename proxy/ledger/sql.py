@@ -202,6 +202,20 @@ class SqlLedger:
         where, params = self._where(filters, alias="")
         return self._select(connection, where, params, order="created_at DESC", limit=limit)
 
+    def each(self, connection: Any, filters: Filters, *, batch: int = 1000) -> Iterator[LedgerRow]:
+        """Every row the filters match, oldest first, with its charges: read a batch at a time,
+        so an export of a month never holds the month in memory."""
+        where, params = self._where(filters, alias="")
+        cursor = connection.cursor()
+        cursor.execute(
+            f"SELECT {', '.join(_ROW_COLUMNS)} FROM ledger WHERE {where} ORDER BY created_at, request_id", params
+        )
+        charges = connection.cursor()
+        while records := cursor.fetchmany(batch):
+            rows = [self._row(record) for record in records]
+            self._attach_charges(charges, rows)
+            yield from rows
+
     def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
         cursor = connection.cursor()
         cursor.execute(
