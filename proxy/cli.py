@@ -7,6 +7,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -77,6 +79,32 @@ def _parser() -> argparse.ArgumentParser:
         "--aggregate", choices=("daily",), help="with --format focus: one line per day x route x provider x table"
     )
     spend.set_defaults(run=_spend)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="the ledger against a provider's own cost and usage report; exit 1 when a day is off"
+    )
+    reconcile.add_argument("--config", required=True)
+    reconcile.add_argument("--provider", required=True, help="the provider, as the config names it")
+    report = reconcile.add_mutually_exclusive_group(required=True)
+    report.add_argument(
+        "--file",
+        action="append",
+        type=Path,
+        help="OpenAI organization Costs or Usage (images) API pages as JSON, or a CSV `date, model, requests, "
+        "cost_usd`; repeat for several",
+    )
+    report.add_argument(
+        "--from-api", action="store_true", help="read OpenAI's organization Costs and Usage APIs (an Admin API key)"
+    )
+    reconcile.add_argument(
+        "--since", help="first UTC day, YYYY-MM-DD (default: the report's first; with --from-api, 7 days ago)"
+    )
+    reconcile.add_argument("--until", help="the UTC day after the last, YYYY-MM-DD (exclusive)")
+    reconcile.add_argument("--tolerance", default="1", help="percent a day may be off before it is flagged (default 1)")
+    reconcile.add_argument(
+        "--admin-key-env", default="OPENAI_ADMIN_KEY", help="with --from-api: the variable holding the Admin API key"
+    )
+    reconcile.set_defaults(run=_reconcile)
     return parser
 
 
@@ -179,6 +207,44 @@ def _spend(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .config import ConfigError, load_config
+    from .reconcile import Reconciliation, Refused, reconcile_provider, render
+
+    try:
+        config = load_config(args.config, os.environ).config
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        asked = Reconciliation(
+            provider=args.provider,
+            files=args.file or [],
+            from_api=args.from_api,
+            since=dt.date.fromisoformat(args.since) if args.since else None,
+            until=dt.date.fromisoformat(args.until) if args.until else None,
+            tolerance_pct=Decimal(args.tolerance),
+            admin_key=os.environ.get(args.admin_key_env, ""),
+            admin_key_env=args.admin_key_env,
+        )
+    except (ValueError, InvalidOperation):
+        print(
+            "tollgate reconcile: give --since and --until as YYYY-MM-DD (whole UTC days) and --tolerance as a "
+            "percentage, e.g. 1",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    try:
+        heading, lines = reconcile_provider(config, asked)
+    except Refused as error:
+        print(f"tollgate reconcile: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(render(lines, heading, asked.tolerance_pct))
+    return EXIT_FAILED if any(line.off for line in lines) else EXIT_OK
 
 
 def _new_key(args: argparse.Namespace) -> int:

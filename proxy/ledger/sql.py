@@ -80,6 +80,21 @@ class SpendGroup:
     cost_nanousd: int
 
 
+@dataclass(frozen=True, slots=True)
+class BilledRow:
+    """A row that one provider bills, as reconciling against that provider's own report reads it."""
+
+    day: str
+    model: str
+    status: str
+    cost_basis: str | None
+    answered: bool  # that provider answered: the row's images and cost lines are its
+    images: int
+    cost_lines: list[dict[str, Any]]
+    cost_nanousd: int  # that provider's charges on the row
+    price_table: str | None
+
+
 class SqlLedger:
     """The ledger tables, reached through a DB-API connection factory."""
 
@@ -215,6 +230,32 @@ class SqlLedger:
             rows = [self._row(record) for record in records]
             self._attach_charges(charges, rows)
             yield from rows
+
+    def billed_by(self, connection: Any, provider: str, filters: Filters) -> Iterator[BilledRow]:
+        """Every row `provider` has a charge on, with the sum of its charges there."""
+        where, params = self._where(filters, alias="l.")
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT l.day, COALESCE(l.upstream_model, l.route), l.status, l.cost_basis, l.provider, l.images, "
+            "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, SUM(cost_nanousd) AS cost, "
+            f"MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark} GROUP BY request_id) c "
+            f"ON c.request_id = l.request_id WHERE {where} ORDER BY l.day",
+            [provider, *params],
+        )
+        while records := cursor.fetchmany(1000):
+            for day, model, status, basis, answered_by, images, lines, cost, table in records:
+                answered = answered_by == provider
+                yield BilledRow(
+                    day,
+                    model or "unknown",
+                    status,
+                    basis,
+                    answered,
+                    (images or 0) if answered else 0,
+                    orjson.loads(lines) if answered and lines else [],
+                    int(cost),
+                    table,
+                )
 
     def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
         cursor = connection.cursor()

@@ -10,13 +10,10 @@ import contextlib
 import csv
 import importlib.util
 import io
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import openai
 import pytest
 from PIL import Image
 
-from .harness import Proxy, marker
+from .harness import Proxy, ledger_rows, marker, run_command
 from .prometheus import poll
 
 TEAM_KEYS = {"growth": "sk-focus-growth", "research": "sk-focus-research"}
@@ -129,23 +126,8 @@ def send(request) -> None:
         request()
 
 
-def rows(proxy: Proxy, where: str = "1 = 1") -> int:
-    with closing(sqlite3.connect(proxy.config_path.parent / "ledger.db")) as database:
-        try:
-            return database.execute(f"SELECT count(*) FROM ledger WHERE {where}").fetchone()[0]
-        except sqlite3.OperationalError:  # no table yet
-            return 0
-
-
 def tollgate_spend(proxy: Proxy, *flags: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "spend", "--config", str(proxy.config_path), *flags],
-        cwd=proxy.config_path.parent,
-        env={**os.environ, "TOLLGATE_LEDGER_URL": f"sqlite:///{proxy.config_path.parent}/ledger.db"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_command(proxy, "spend", *flags)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -172,18 +154,18 @@ def exported(simulator, start_proxy, tmp_path_factory) -> dict[str, str]:
     traffic = mixed_traffic(proxy)
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(send, traffic))
-    poll(lambda: rows(proxy, "status <> 'started'") == len(traffic), what="every request's row in the ledger")
+    poll(lambda: ledger_rows(proxy, "status <> 'started'") == len(traffic), what="every request's row in the ledger")
 
     # a request in flight when the proxy is killed: the restarted proxy replays it as abandoned
     slow = proxy.client(api_key=TEAM_KEYS["growth"]).images.generate
     with ThreadPoolExecutor(1) as pool:
         cut_off = pool.submit(send, lambda: slow(model="gpt-image-2", prompt=f"slow {marker(delay=5)}", quality="low"))
-        poll(lambda: rows(proxy, "status = 'started'") == 1, what="the slow request's row journaled and written")
+        poll(lambda: ledger_rows(proxy, "status = 'started'") == 1, what="the slow request's row journaled and written")
         proxy.process.send_signal(signal.SIGKILL)
         cut_off.result()
     proxy.process.wait(10)
     restarted = start_proxy(config(simulator.url), folder=proxy.config_path.parent)
-    poll(lambda: rows(restarted, "status = 'abandoned'") == 1, what="the cut-off request abandoned")
+    poll(lambda: ledger_rows(restarted, "status = 'abandoned'") == 1, what="the cut-off request abandoned")
     return {
         "per_charge": tollgate_spend(restarted, "--format", "focus"),
         "daily": tollgate_spend(restarted, "--format", "focus", "--aggregate", "daily"),
