@@ -88,8 +88,7 @@ class BilledRow:
     model: str
     status: str
     cost_basis: str | None
-    answered: bool  # that provider answered: the row's images and cost lines are its
-    images: int
+    images: int  # the row's images and cost lines where that provider answered it; else none
     cost_lines: list[dict[str, Any]]
     cost_nanousd: int  # that provider's charges on the row
     price_table: str | None
@@ -239,7 +238,7 @@ class SqlLedger:
             "SELECT l.day, COALESCE(l.upstream_model, l.route), l.status, l.cost_basis, l.provider, l.images, "
             "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, SUM(cost_nanousd) AS cost, "
             f"MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark} GROUP BY request_id) c "
-            f"ON c.request_id = l.request_id WHERE {where} ORDER BY l.day",
+            f"ON c.request_id = l.request_id WHERE {where}",
             [provider, *params],
         )
         while records := cursor.fetchmany(1000):
@@ -250,7 +249,6 @@ class SqlLedger:
                     model or "unknown",
                     status,
                     basis,
-                    answered,
                     (images or 0) if answered else 0,
                     orjson.loads(lines) if answered and lines else [],
                     int(cost),
