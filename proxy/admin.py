@@ -15,14 +15,16 @@ from starlette.routing import Route
 
 from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, ProxyError
 
+from .focus import focus_csv
 from .gateway import Gateway
 from .intake import read_body
 from .ledger import Filters, Ledger, LedgerRow, utc_now
 from .ledger.row import ReviewStatus, Status
 from .redaction import redacted_config
 from .reloading import Reloader
-from .reports import SpendReport, parse_bound, parse_group_by, render
+from .reports import SpendReport, check_focus_options, parse_bound, parse_group_by, render
 
+_SPEND_PARAMETERS = {"group_by": "group_by", "aggregate": "aggregate", "format": "format=focus"}
 _SEND_THE_ADMIN_KEY = "Send the admin key (`server.admin_key`) as `Authorization: Bearer <admin key>`."
 
 
@@ -101,7 +103,8 @@ class SpendQuery(_Query):
     group_by: str | None = None  # checked by parse_group_by, which names the allowed fields
     since: Bound | None = None
     until: Bound | None = None
-    format: Literal["json", "csv"] = "json"
+    format: Literal["json", "csv", "focus"] = "json"
+    aggregate: Literal["daily"] | None = None  # with format=focus
 
 
 class ReviewBody(BaseModel):
@@ -174,12 +177,18 @@ async def review_request(request: Request) -> Response:
 async def spend(request: Request) -> Response:
     require_admin(request)
     query = _validated(SpendQuery, dict(request.query_params), where="query parameter")
+    check_focus_options(query.format, grouping=query.group_by, aggregate=query.aggregate, spelled=_SPEND_PARAMETERS)
     try:
         group_by = parse_group_by(query.group_by)
     except InvalidRequest as error:
         error.param = "group_by"
         raise
-    groups = await _ledger(request).spend(group_by, Filters(since=query.since, until=query.until))
+    filters = Filters(since=query.since, until=query.until)
+    if query.format == "focus":
+        daily = query.aggregate == "daily"
+        text = await _ledger(request).export(filters, lambda rows: focus_csv(rows, daily=daily))
+        return Response(text, media_type="text/csv")
+    groups = await _ledger(request).spend(group_by, filters)
     report = SpendReport(group_by, tuple(groups))
     if query.format == "csv":
         return Response(render(report, "csv"), media_type="text/csv")

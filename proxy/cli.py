@@ -7,10 +7,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
+_SPEND_FLAGS = {"group_by": "--by", "aggregate": "--aggregate", "format": "--format focus"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,7 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--since", help="ISO 8601 date or datetime (inclusive; UTC unless an offset is given)")
     spend.add_argument("--until", help="ISO 8601 date or datetime (exclusive)")
     spend.add_argument("--by", help="fields to group by, comma-separated (default: billing_owner,price_table)")
-    spend.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    spend.add_argument(
+        "--format", choices=("table", "csv", "json", "focus"), default="table", help="focus: FOCUS cost-and-usage CSV"
+    )
+    spend.add_argument(
+        "--aggregate", choices=("daily",), help="with --format focus: one line per day x route x provider x table"
+    )
     spend.set_defaults(run=_spend)
 
     launch = commands.add_parser(
@@ -93,6 +101,32 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--admin-key", help="with --url: the proxy's admin key (default: $TOLLGATE_ADMIN_KEY)")
     launch.add_argument("--api-key", help="with --url: a client key (default: $TOLLGATE_API_KEY)")
     launch.set_defaults(run=_launch_check)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="the ledger against a provider's own cost and usage report; exit 1 when a day is off"
+    )
+    reconcile.add_argument("--config", required=True)
+    reconcile.add_argument("--provider", required=True, help="the provider, as the config names it")
+    report = reconcile.add_mutually_exclusive_group(required=True)
+    report.add_argument(
+        "--file",
+        action="append",
+        type=Path,
+        help="OpenAI organization Costs or Usage (images) API pages as JSON, or a CSV `date, model, requests, "
+        "cost_usd`; repeat for several",
+    )
+    report.add_argument(
+        "--from-api", action="store_true", help="read OpenAI's organization Costs and Usage APIs (an Admin API key)"
+    )
+    reconcile.add_argument(
+        "--since", help="first UTC day, YYYY-MM-DD (default: the report's first; with --from-api, 7 days ago)"
+    )
+    reconcile.add_argument("--until", help="the UTC day after the last, YYYY-MM-DD (exclusive)")
+    reconcile.add_argument("--tolerance", default="1", help="percent a day may be off before it is flagged (default 1)")
+    reconcile.add_argument(
+        "--admin-key-env", default="OPENAI_ADMIN_KEY", help="with --from-api: the variable holding the Admin API key"
+    )
+    reconcile.set_defaults(run=_reconcile)
     return parser
 
 
@@ -177,8 +211,18 @@ def _spend(args: argparse.Namespace) -> int:
     from providers.errors import InvalidRequest
 
     from .config import ConfigError, load_config
+    from .focus import focus_csv
     from .ledger import Filters
-    from .reports import LedgerUnavailable, journal_files, parse_bound, parse_group_by, read_spend, render
+    from .reports import (
+        LedgerUnavailable,
+        check_focus_options,
+        journal_files,
+        parse_bound,
+        parse_group_by,
+        read_ledger,
+        read_spend,
+        render,
+    )
 
     try:
         loaded = load_config(args.config, os.environ)
@@ -189,6 +233,7 @@ def _spend(args: argparse.Namespace) -> int:
         group_by = parse_group_by(args.by)
         since = parse_bound(args.since) if args.since else None
         until = parse_bound(args.until) if args.until else None
+        check_focus_options(args.format, grouping=args.by, aggregate=args.aggregate, spelled=_SPEND_FLAGS)
     except (InvalidRequest, ValueError) as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -199,12 +244,16 @@ def _spend(args: argparse.Namespace) -> int:
             "database yet (a proxy is running, or one stopped without draining; the next start replays them)",
             file=sys.stderr,
         )
+    filters = Filters(since=since, until=until)
     try:
-        report = read_spend(ledger.url, group_by, Filters(since=since, until=until))
+        if args.format == "focus":
+            daily = args.aggregate == "daily"
+            text = read_ledger(ledger.url, lambda sql, reader: focus_csv(sql.each(reader, filters), daily=daily))
+        else:
+            text = render(read_spend(ledger.url, group_by, filters), args.format)
     except LedgerUnavailable as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_FAILED
-    text = render(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
 
@@ -230,6 +279,44 @@ def _launch_check(args: argparse.Namespace) -> int:
     except CannotRun as error:
         print(f"tollgate launch-check: {error}", file=sys.stderr)
     return EXIT_CONFIG_ERROR
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .config import ConfigError, load_config
+    from .reconcile import Reconciliation, Refused, reconcile_provider, render
+
+    try:
+        config = load_config(args.config, os.environ).config
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        asked = Reconciliation(
+            provider=args.provider,
+            files=args.file or [],
+            from_api=args.from_api,
+            since=dt.date.fromisoformat(args.since) if args.since else None,
+            until=dt.date.fromisoformat(args.until) if args.until else None,
+            tolerance_pct=Decimal(args.tolerance),
+            admin_key=os.environ.get(args.admin_key_env, ""),
+            admin_key_env=args.admin_key_env,
+        )
+    except (ValueError, InvalidOperation):
+        print(
+            "tollgate reconcile: give --since and --until as YYYY-MM-DD (whole UTC days) and --tolerance as a "
+            "percentage, e.g. 1",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    try:
+        heading, lines = reconcile_provider(config, asked)
+    except Refused as error:
+        print(f"tollgate reconcile: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(render(lines, heading, asked.tolerance_pct))
+    return EXIT_FAILED if any(line.off for line in lines) else EXIT_OK
 
 
 def _new_key(args: argparse.Namespace) -> int:

@@ -60,6 +60,12 @@ SPEND = Counter(
     "Cost in USD, charged to each provider's billing owner on its price table (the ledger has the exact figures).",
     ["route", "provider", "billing_owner", "price_table", "price_source", "team"],
 )
+LIST_COST = Counter(
+    "tollgate_list_cost_usd_total",
+    "The vendor's list price (official table) of the usage each charge bills, in USD; where no official table "
+    "prices it, the charge itself. Against tollgate_spend_usd_total: a provider's markup or discount.",
+    ["route", "provider", "billing_owner", "price_table", "price_source", "team"],
+)
 TOKENS = Counter("tollgate_tokens_total", "Tokens used, by kind.", ["route", "provider", "kind"])
 IMAGES = Counter(
     "tollgate_images_total",

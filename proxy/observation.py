@@ -41,11 +41,13 @@ def record_metrics(
 
     team = row.team or ""
     for charge in row.charges:
-        amount = from_nano(charge.cost_nanousd)
+        table, source = charge.price_table or "", charge.price_source or ""
+        labels = (route, charge.provider, charge.billing_owner, table, source, team)
+        amount, listed = from_nano(charge.cost_nanousd), from_nano(charge.listed_nanousd)
         if amount:
-            metrics.SPEND.labels(
-                route, charge.provider, charge.billing_owner, charge.price_table or "", charge.price_source or "", team
-            ).inc(float(amount))
+            metrics.SPEND.labels(*labels).inc(float(amount))
+        if listed:
+            metrics.LIST_COST.labels(*labels).inc(float(listed))
     tokens = (
         ("text_input", row.input_text_tokens),
         ("cached_input", row.cached_input_tokens),

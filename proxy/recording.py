@@ -152,6 +152,7 @@ class Recording:
             row.cost_basis = "unpriced"
         else:
             row.cost_basis = basis
+            listed = priced.listed
             row.charges.append(
                 Charge(
                     target.provider,
@@ -160,6 +161,8 @@ class Recording:
                     priced.source,
                     to_nano(priced.usd) or 0,
                     basis,
+                    list_cost_nanousd=to_nano(listed.total_usd) if listed else None,
+                    list_price_table=listed.table if listed else None,
                 )
             )
         self._charge_failures(exchange.attempts[:-1])

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -26,6 +26,7 @@ from .ledger.sql import SqlLedger
 from .pricing import usd
 
 DEFAULT_GROUP_BY = ("billing_owner", "price_table")
+T = TypeVar("T")
 ReportFormat = Literal["json", "csv", "table"]
 
 
@@ -53,6 +54,24 @@ def parse_group_by(text: str | None) -> tuple[str, ...]:
     if repeated:
         raise InvalidRequest(f"Group spend by each field once; named more than once: {', '.join(repeated)}.")
     return fields
+
+
+def check_focus_options(form: str, *, grouping: str | None, aggregate: str | None, spelled: dict[str, str]) -> None:
+    """A FOCUS export has a line per charge, or per day with `aggregate`; the other reports
+    group by fields and never aggregate. `spelled`: how the caller names `group_by`,
+    `aggregate` and the focus format (`--by`, `--aggregate`, `--format focus` for the CLI)."""
+    if form == "focus" and grouping:
+        raise InvalidRequest(
+            f"A FOCUS export has a line per charge (or per day with {spelled['aggregate']} daily), not groups: "
+            f"leave out {spelled['group_by']}.",
+            param="group_by",
+        )
+    if aggregate and form != "focus":
+        raise InvalidRequest(
+            f"{spelled['aggregate']} applies to the FOCUS export only: add {spelled['format']}, "
+            f"or leave out {spelled['aggregate']}.",
+            param="aggregate",
+        )
 
 
 def parse_bound(text: str) -> str:
@@ -154,6 +173,12 @@ class LedgerUnavailable(Exception):
 
 
 def read_spend(url: str, group_by: Sequence[str], filters: Filters) -> SpendReport:
+    groups = read_ledger(url, lambda ledger, connection: ledger.spend(connection, group_by, filters))
+    return SpendReport(tuple(group_by), tuple(groups))
+
+
+def read_ledger(url: str, work: Callable[[SqlLedger, Any], T]) -> T:
+    """`work` done on a connection to the ledger database at `url`, or LedgerUnavailable."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():  # opening it would create an empty one, hiding a wrong directory
@@ -163,12 +188,11 @@ def read_spend(url: str, group_by: Sequence[str], filters: Filters) -> SpendRepo
     ledger = SqlLedger(url)
     try:
         with ledger.connect() as connection:
-            groups = ledger.spend(connection, group_by, filters)
+            return work(ledger, connection)
     except Exception as error:  # the driver's message names the problem; the URL may hold a password
         raise LedgerUnavailable(
             f"cannot read the ledger database (ledger.url): {type(error).__name__}: {error}"
         ) from None
-    return SpendReport(tuple(group_by), tuple(groups))
 
 
 # --- the journal ---------------------------------------------------------------------------

@@ -341,6 +341,37 @@ def test_spend_as_csv(admin):
     ]
 
 
+def test_spend_as_focus_has_a_line_per_charge_summing_to_the_ledger(admin):
+    response = admin.get("/admin/spend?format=focus&since=2026-11-01&until=2026-11-03")
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(response.text)))
+    assert [line["x_RequestId"] for line in lines] == ["req_a", "req_b", "req_c"]
+    assert [line["InvoiceIssuerName"] for line in lines] == ["openai/org-acme", "acme/acct-42", "openai/org-acme"]
+    total = admin.get("/admin/spend?since=2026-11-01&until=2026-11-03").json()["total_usd"]
+    assert sum(Decimal(line["BilledCost"]) for line in lines) == Decimal(total)
+    daily = list(csv.DictReader(io.StringIO(admin.get("/admin/spend?format=focus&aggregate=daily").text)))
+    assert [(line["ChargePeriodStart"][:10], line["ProviderName"], line["x_RequestCount"]) for line in daily] == [
+        ("2026-11-01", "openai", "1"),
+        ("2026-11-01", "acme", "1"),
+        ("2026-11-02", "openai", "1"),
+        ("2026-11-03", "openai", "1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "says"),
+    [
+        ("format=focus&group_by=day", "group_by", "leave out group_by"),
+        ("format=csv&aggregate=daily", "aggregate", "add format=focus"),
+        ("format=focus&aggregate=weekly", "aggregate", "'daily'"),
+    ],
+)
+def test_a_focus_query_that_mixes_in_grouping_is_a_400_saying_what_to_change(admin, query, param, says):
+    response = admin.get(f"/admin/spend?{query}")
+    error = error_of(response)
+    assert response.status_code == 400 and error["param"] == param and says in error["message"]
+
+
 def test_unknown_group_fields_are_a_400_listing_the_allowed_ones(admin):
     response = admin.get("/admin/spend?group_by=billing_owner,colour")
     assert response.status_code == 400

@@ -177,11 +177,30 @@ def test_spend_on_a_bad_config_exits_2_with_its_errors(workdir, capsys):
     assert "ledger.url: use sqlite:///PATH" in err and "providers" in err and "routes: required" in err
 
 
+def test_spend_as_focus_writes_a_line_per_charge_or_per_day(ledger, capsys):
+    code, out, err = run(capsys, "spend", "--config", "config.yaml", "--format", "focus", "--since", "2026-11-02")
+    assert (code, err) == (0, "")
+    lines = list(csv.DictReader(io.StringIO(out)))
+    assert [(line["x_RequestId"], line["BilledCost"], line["InvoiceIssuerName"]) for line in lines] == [
+        ("req_2", "0.041185", "openai/org-acme"),
+        ("req_3", "1000.000000007", "acme/acct-42"),
+    ]
+    code, out, _ = run(capsys, "spend", "--config", "config.yaml", "--format", "focus", "--aggregate", "daily")
+    daily = list(csv.DictReader(io.StringIO(out)))
+    assert [(line["ChargePeriodStart"], line["ProviderName"], line["BilledCost"]) for line in daily] == [
+        ("2026-11-01T00:00:00Z", "openai", "0.000000001"),
+        ("2026-11-02T00:00:00Z", "openai", "0.041185"),
+        ("2026-11-02T00:00:00Z", "acme", "1000.000000007"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
         (("--by", "owner"), "Cannot group spend by 'owner'; group by any of: billing_owner"),
         (("--since", "yesterday"), "'yesterday' is not an ISO 8601 date"),
+        (("--format", "focus", "--by", "day"), "not groups: leave out --by"),
+        (("--aggregate", "daily"), "--aggregate applies to the FOCUS export only: add --format focus"),
     ],
 )
 def test_spend_refuses_bad_flags(ledger, capsys, flags, says):

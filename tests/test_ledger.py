@@ -182,3 +182,31 @@ def test_a_ledger_made_by_an_older_tollgate_gains_the_newer_fields(ledger_url):
         sql.upsert(connection, [row.record()])
     with sql.connect() as connection:
         assert sql.get(connection, "upgraded").purpose == "launch_check"
+
+
+def test_charges_keep_their_list_price_and_an_older_ledger_or_journal_gains_it(ledger_url):
+    from proxy.ledger.sql import SqlLedger
+
+    sql = SqlLedger(ledger_url)
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        for column in ("list_cost_nanousd", "list_price_table"):
+            connection.cursor().execute(f"ALTER TABLE ledger_charges DROP COLUMN {column}")
+    row = finish(started("listed"), 60_000_000, provider="acme")
+    row.charges[0].list_cost_nanousd, row.charges[0].list_price_table = 52_830_000, "openai-official"
+    old = finish(started("from-an-old-journal"), 1_000)
+    old_record = old.record()
+    for charge in old_record["charges"]:  # a journal line written before charges had a list price
+        del charge["list_cost_nanousd"], charge["list_price_table"]
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        sql.upsert(connection, [row.record(), old_record])
+    with sql.connect() as connection:
+        (charge,) = sql.get(connection, "listed").charges
+        (unlisted,) = sql.get(connection, "from-an-old-journal").charges
+    assert (charge.list_cost_nanousd, charge.list_price_table, charge.listed_nanousd) == (
+        52_830_000,
+        "openai-official",
+        52_830_000,
+    )
+    assert (unlisted.list_cost_nanousd, unlisted.listed_nanousd) == (None, 1_000)  # no list price: the charge

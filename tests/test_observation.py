@@ -46,8 +46,8 @@ def row(**fields) -> LedgerRow:
         {"provider": "acme", "model": "m", "status": 200, "latency_ms": 900.0, "error": None},
     ]
     made.charges = [
-        Charge("acme", "acme/acct", "acme-t", "provider", 400_000_000, "usage"),
-        Charge("openai", "openai/org", "openai-official", "official", 100_000_000, "estimate"),
+        Charge("acme", "acme/acct", "acme-t", "provider", 400_000_000, "usage", 350_000_000, "openai-official"),
+        Charge("openai", "openai/org", "openai-official", "official", 100_000_000, "estimate"),  # no list price
     ]
     return made
 
@@ -68,6 +68,22 @@ def test_a_row_becomes_its_series():
         ),
         "openai": value(
             "tollgate_spend_usd_total",
+            provider="openai",
+            billing_owner="openai/org",
+            price_table="openai-official",
+            price_source="official",
+            **spend,
+        ),
+        "acme_list": value(
+            "tollgate_list_cost_usd_total",
+            provider="acme",
+            billing_owner="acme/acct",
+            price_table="acme-t",
+            price_source="provider",
+            **spend,
+        ),
+        "openai_list": value(
+            "tollgate_list_cost_usd_total",
             provider="openai",
             billing_owner="openai/org",
             price_table="openai-official",
@@ -108,6 +124,30 @@ def test_a_row_becomes_its_series():
             **spend,
         )
         == before["openai"] + 0.1
+    )
+    # the list price of each charge, with the spend counter's labels: acme marks its 0.35 list up to 0.40;
+    # a charge without a list price counts at its own cost, so the difference is markup and nothing else
+    assert (
+        value(
+            "tollgate_list_cost_usd_total",
+            provider="acme",
+            billing_owner="acme/acct",
+            price_table="acme-t",
+            price_source="provider",
+            **spend,
+        )
+        == before["acme_list"] + 0.35
+    )
+    assert (
+        value(
+            "tollgate_list_cost_usd_total",
+            provider="openai",
+            billing_owner="openai/org",
+            price_table="openai-official",
+            price_source="official",
+            **spend,
+        )
+        == before["openai_list"] + 0.1
     )
     assert value("tollgate_retries_total", route="obs-route", provider="openai") == before["retries"] + 1
     assert (

@@ -187,3 +187,56 @@ def test_a_litellm_model_string_is_found_in_the_catalog_by_its_bare_name(pricer)
     from proxy.pricing.catalog import catalog_prices
 
     assert catalog_prices("openai/gpt-5.4-mini") == catalog_prices("gpt-5.4-mini") is not None
+
+
+# --- list prices: the same usage on the official table ------------------------------------------
+
+
+def test_official_usage_is_its_own_list_price(pricer):
+    usage = (Metered("gpt-image-2", text_input=50, image_output=196, images=1, size="1024x1024", quality="low"),)
+    priced = pricer.price(usage, "gpt-image-2", "openai", "gpt-image-2")
+    assert priced.listed == priced.cost
+
+
+def test_a_resellers_usage_is_listed_at_the_official_price_for_the_same_tokens(pricer):
+    usage = (Metered("gpt-image-2", text_input=30, image_output=1756, images=1, size="1024x1024", quality="medium"),)
+    priced = pricer.price(usage, "gpt-image-2", "acme", "gpt-image-2")
+    assert priced.usd == Decimal("0.06")  # acme's per-image price
+    assert (priced.listed.table, priced.listed.source) == ("openai-official", "official")
+    assert priced.listed.total_usd == Decimal("0.05283")  # 30 x $5/M + 1756 x $30/M: acme marks up 13.6%
+
+
+def test_images_without_output_tokens_are_listed_at_the_official_per_image_price(pricer):
+    usage = (Metered("gpt-image-2", text_input=30, images=2, size="1536x1024", quality="high"),)
+    listed = pricer.price(usage, "gpt-image-2", "acme", "gpt-image-2").listed
+    assert listed.total_usd == Decimal("0.00015") + 2 * Decimal("0.165")  # not $0 of output tokens
+    assert [line.item for line in listed.lines] == ["image 1536x1024 high", "text_input tokens"]
+
+
+def test_a_model_no_official_table_lists_has_no_list_price(pricer):
+    usage = (Metered("gpt-5.4-mini", text_input=100, text_output=20),)
+    assert pricer.price(usage, "gpt-5.4-mini", "acme", "gpt-5.4-mini").listed is None
+    on_catalog = pricer.price(usage, "gpt-5.4-mini", "openai", "gpt-5.4-mini")
+    assert on_catalog.source == "catalog" and on_catalog.listed is None  # a third party's copy is no list price
+
+
+def test_a_configured_official_table_lists_the_models_it_prices():
+    config = parse_config(
+        """
+price_tables:
+  vendor-list:
+    {source: official, provider: vendor, effective: 2026-11-01, url: https://vendor.example,
+     models: {m: {tokens: {text_input: 2}}}}
+  resold:
+    {source: provider, provider: shop, effective: 2026-11-01, url: https://shop.example,
+     models: {m: {tokens: {text_input: 3}}}}
+providers:
+  shop:
+    {kind: openai_compatible, base_url: https://shop.example/v1, api_key: k, billing_owner: shop/1, price_table: resold}
+routes:
+  m: {targets: [{provider: shop, model: m}]}
+""",
+        {},
+    ).config
+    priced = Pricer(config).price((Metered("m", text_input=1_000_000),), "m", "shop", "m")
+    assert (priced.usd, priced.listed.total_usd, priced.listed.table) == (Decimal(3), Decimal(2), "vendor-list")

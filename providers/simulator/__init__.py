@@ -3,7 +3,9 @@
 It speaks the Images (generations, edits, streams), Responses (with the
 image_generation tool), Chat Completions, Embeddings and Models APIs under
 `/v1`, `/{upstream}/v1` and Azure's deployment paths, and injects faults on
-request (see `markers`). `GET /_sim/requests` and `POST /_sim/reset` support tests.
+request (see `markers`). It bills the images it makes at the official table's rates and
+reports them as OpenAI's organization Costs and Usage (images) APIs do
+(`organization_api`). `GET /_sim/requests` and `POST /_sim/reset` support tests.
 """
 
 from .app import Simulator

@@ -4,6 +4,7 @@ and dispatch to one handler per OpenAI endpoint."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from .api_call import ApiCall, Handler, Upload
+from .billing import BillingBook
 from .catalog import list_models
 from .chat_api import create_chat_completion
 from .embeddings_api import create_embeddings
@@ -22,8 +24,9 @@ from .image_api import create_image, edit_image
 from .images import ImageCache
 from .json_bytes import dumps, loads
 from .markers import HEADER, request_markers
+from .organization_api import organization_report
 from .paths import Target, parse_path
-from .replies import BodyReply, Headers, NoReply, Reply, transmit
+from .replies import BodyReply, Headers, NoReply, Reply, StreamReply, transmit
 from .request_log import Entry, RequestLog, multipart_summary
 from .responses_api import create_response
 
@@ -57,6 +60,7 @@ class Simulator:
         self.requests = RequestLog(log_limit)
         self.faults = FaultBook()
         self.images = images or ImageCache()
+        self.billing = BillingBook()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -95,6 +99,8 @@ class Simulator:
             method, path = request.method, request.scope["path"]
             if target is None:
                 raise SimError(404, f"Invalid URL ({method} {path})")
+            if target.endpoint.startswith("organization/") and method == "GET":
+                return self._organization(request, target)
             handler = _handler(method, path, target.endpoint)
             # Credentials first: a request the proxy sent without a key is refused as the
             # real upstream would refuse it, whatever fault its text asks for.
@@ -105,17 +111,35 @@ class Simulator:
             entry["markers"] = [found.source for found in markers]
             marker = self.faults.select(markers, target.upstream)
             if marker is None:
-                return await handler(call, self.images)
+                return self._billed(target, await handler(call, self.images))
             entry["fault"], entry["marker"] = marker.fault, marker.text
+            if marker.wait and marker.fault is None:
+                # Only slow: the work is done and billed even if the client leaves meanwhile.
+                reply = self._billed(target, await handler(call, self.images))
+                return apply_output_fault(marker, reply) if await hold(marker.wait, receive) else NoReply()
             if marker.wait and not await hold(marker.wait, receive):
-                return NoReply()
+                return NoReply()  # a hung upstream (`timeout`): nothing made, nothing billed
             if marker.fault in ERROR_FAULTS:
                 size = call.fields.get("size")
                 raise fault_error(marker, request_id, size if isinstance(size, str) else None)
-            return apply_output_fault(marker, await handler(call, self.images))
+            return apply_output_fault(marker, self._billed(target, await handler(call, self.images)))
         except SimError as error:
             headers = [(name.encode(), value.encode()) for name, value in error.headers.items()]
             return BodyReply(error.status, error.body(), headers=headers)
+
+    def _billed(self, target: Target, reply: Reply) -> Reply:
+        if isinstance(reply, BodyReply | StreamReply) and reply.generation is not None:
+            self.billing.bill(target.upstream, reply.generation)
+        return reply
+
+    def _organization(self, request: Request, target: Target) -> Reply:
+        """The organization Costs and Usage reports: an admin key in OpenAI, any key here."""
+        if not _authorized(request):
+            raise SimError(401, _NO_KEY_MESSAGE, code="invalid_api_key")
+        report = organization_report(
+            target.endpoint, target.upstream, request.scope["query_string"], self.billing, time.time()
+        )
+        return BodyReply(200, dumps(report))
 
     def _admin(self, method: str, path: str, query_string: bytes) -> Reply:
         """`GET /_sim/requests[?upstream=name]` and `POST /_sim/reset`."""
@@ -125,6 +149,7 @@ class Simulator:
         if path == "/_sim/reset" and method == "POST":
             self.requests.clear()
             self.faults.reset()
+            self.billing.clear()
             return BodyReply(200, dumps({"reset": True}))
         return BodyReply(404, SimError(404, f"Invalid URL ({method} {path})").body())
 

@@ -8,6 +8,7 @@ from typing import Any, Final
 from providers.image_tokens import image_input_tokens, text_tokens
 
 from .api_call import ApiCall
+from .billing import Generation
 from .errors import SimError, missing_parameter
 from .image_inputs import InputImage, check_mask, decode_data_url, read_image
 from .image_settings import DEFAULT_MODEL, PARTIAL_IMAGE_TOKENS, ImageSettings, resolve_image_settings
@@ -24,7 +25,7 @@ MAX_INPUT_IMAGES: Final = 16
 async def create_image(call: ApiCall, images: ImageCache) -> Reply:
     prompt = _prompt(call.fields)
     settings = resolve_image_settings(call.fields, model=call.model or DEFAULT_MODEL)
-    return await _answer("image_generation", settings, images, text_tokens(prompt), image_tokens=0)
+    return await _answer("image_generation", call, settings, images, text_tokens(prompt), image_tokens=0)
 
 
 async def edit_image(call: ApiCall, images: ImageCache) -> Reply:
@@ -47,7 +48,7 @@ async def edit_image(call: ApiCall, images: ImageCache) -> Reply:
     settings = resolve_image_settings(
         call.fields, model=call.model or DEFAULT_MODEL, source_size=(first.width, first.height)
     )
-    return await _answer("image_edit", settings, images, text_tokens(prompt), image_tokens=_input_tokens(inputs))
+    return await _answer("image_edit", call, settings, images, text_tokens(prompt), image_tokens=_input_tokens(inputs))
 
 
 def _prompt(fields: dict[str, Any]) -> str:
@@ -100,12 +101,25 @@ def _input_tokens(inputs: list[InputImage]) -> int:
     return sum(image_input_tokens(image.width, image.height) for image in inputs)
 
 
-async def _answer(kind: str, settings: ImageSettings, images: ImageCache, text: int, image_tokens: int) -> Reply:
+async def _answer(
+    kind: str, call: ApiCall, settings: ImageSettings, images: ImageCache, text: int, image_tokens: int
+) -> Reply:
     encoded = await images.get(settings.spec)
     per_image = settings.output_tokens_per_image()
     created = int(time.time())
+    partials = settings.partial_images if settings.stream else 0
+    output_tokens = settings.n * (per_image + PARTIAL_IMAGE_TOKENS * partials)
+    billed = Generation(
+        call.model or settings.model,
+        kind.replace("_", "."),  # image.generation, image.edit: the Usage API's `source`
+        settings.size,
+        settings.n,
+        text,
+        image_tokens,
+        output_tokens,
+    )
     if settings.stream:
-        return StreamReply(_events(kind, settings, encoded, created, text, image_tokens, per_image))
+        return StreamReply(_events(kind, settings, encoded, created, text, image_tokens, per_image), generation=billed)
     body = {
         "created": created,
         "background": settings.background,
@@ -115,7 +129,7 @@ async def _answer(kind: str, settings: ImageSettings, images: ImageCache, text: 
         "size": settings.size,
         "usage": images_usage(text, image_tokens, per_image * settings.n),
     }
-    return BodyReply(200, dumps_with_image(body, encoded.b64))
+    return BodyReply(200, dumps_with_image(body, encoded.b64), generation=billed)
 
 
 def _events(

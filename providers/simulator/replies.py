@@ -14,6 +14,8 @@ from typing import Final
 
 from starlette.types import Send
 
+from .billing import Generation
+
 Headers = list[tuple[bytes, bytes]]
 
 JSON: Final = b"application/json"
@@ -30,6 +32,7 @@ class BodyReply:
     content_type: bytes = JSON
     headers: Headers = field(default_factory=list)
     declared_length: int | None = None
+    generation: Generation | None = None  # what the answer bills, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class StreamReply:
     interval: float = 0.0
     cut: bool = False
     status: int = 200
+    generation: Generation | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ and batched into SQLite or PostgreSQL off the request path, so that a SIGTERM, a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +63,9 @@ class DisabledLedger:
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         raise self._off()
 
+    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
+        raise self._off()
+
     @staticmethod
     def _off() -> ProxyError:
         from providers.errors import ProxyError
@@ -106,6 +109,10 @@ class Ledger:
 
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         return await self._read(lambda connection: self.sql.set_review(connection, request_id, status, review))
+
+    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
+        """`render` takes every row the filters match, as they are read, on the worker thread."""
+        return await self._read(lambda connection: render(self.sql.each(connection, filters)))
 
     async def _read(self, work: Callable[[Any], T]) -> T:
         def run() -> T:

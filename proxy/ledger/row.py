@@ -39,6 +39,17 @@ class Charge:
     price_source: str | None
     cost_nanousd: int
     cost_basis: CostBasis
+    # The vendor's list price for the same usage, on the official table named; None where
+    # no official table prices it (a model only a reseller or the catalog lists, a billed
+    # failed attempt, a row abandoned mid-request).
+    list_cost_nanousd: int | None = None
+    list_price_table: str | None = None
+
+    @property
+    def listed_nanousd(self) -> int:
+        """The list cost, or where there is none the charge itself: FOCUS's rule for ListCost,
+        so markup against list is exact where a list price exists and 0 where none does."""
+        return self.cost_nanousd if self.list_cost_nanousd is None else self.list_cost_nanousd
 
 
 @dataclass(slots=True)
@@ -106,7 +117,11 @@ class LedgerRow:
         shown["cost_usd"] = _usd(shown.pop("cost_nanousd"))
         shown["estimated_cost_usd"] = _usd(shown.pop("estimated_cost_nanousd"))
         shown["charges"] = [
-            {**{k: v for k, v in asdict(charge).items() if k != "cost_nanousd"}, "cost_usd": _usd(charge.cost_nanousd)}
+            {
+                **{k: v for k, v in asdict(charge).items() if not k.endswith("_nanousd")},
+                "cost_usd": _usd(charge.cost_nanousd),
+                "list_cost_usd": _usd(charge.list_cost_nanousd),
+            }
             for charge in self.charges
         ]
         return shown

@@ -24,7 +24,7 @@ _ROW_COLUMNS = tuple(f.name for f in fields(LedgerRow) if f.name != "charges")
 _COLUMNS = (*_ROW_COLUMNS, "day")
 _JSON_INDEXES = tuple(_ROW_COLUMNS.index(name) for name in _JSON)
 _KEPT_ON_UPDATE = ("request_id", "created_at", "review_status", "review")
-_CHARGE_COLUMNS = ("provider", "billing_owner", "price_table", "price_source", "cost_nanousd", "cost_basis")
+_CHARGE_COLUMNS = tuple(f.name for f in fields(Charge))
 _TYPES = {
     "created_at": "TEXT NOT NULL",
     "day": "TEXT NOT NULL",
@@ -41,6 +41,7 @@ _TYPES = {
     "images": "INTEGER",
     "latency_ms": "DOUBLE PRECISION",
     "simulated": "BOOLEAN NOT NULL",
+    "list_cost_nanousd": "BIGINT",
 }
 # Fields a spend report may group by, and the SQL that yields each: charge-level
 # fields come from the charge, so a billed failed attempt counts under its own provider.
@@ -77,6 +78,20 @@ class SpendGroup:
     key: dict[str, Any]
     requests: int
     cost_nanousd: int
+
+
+@dataclass(frozen=True, slots=True)
+class BilledRow:
+    """A row that one provider bills, as reconciling against that provider's own report reads it."""
+
+    day: str
+    model: str
+    status: str
+    cost_basis: str | None
+    images: int  # the row's images and cost lines where that provider answered it; else none
+    cost_lines: list[dict[str, Any]]
+    cost_nanousd: int  # that provider's charges on the row
+    price_table: str | None
 
 
 class SqlLedger:
@@ -124,21 +139,23 @@ class SqlLedger:
             "CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route)",
             "CREATE TABLE IF NOT EXISTS ledger_charges (request_id TEXT NOT NULL, seq INTEGER NOT NULL, "
             "provider TEXT, billing_owner TEXT, price_table TEXT, price_source TEXT, "
-            "cost_nanousd BIGINT NOT NULL, cost_basis TEXT, PRIMARY KEY (request_id, seq))",
+            "cost_nanousd BIGINT NOT NULL, cost_basis TEXT, list_cost_nanousd BIGINT, list_price_table TEXT, "
+            "PRIMARY KEY (request_id, seq))",
         ]
         cursor = connection.cursor()
         for statement in statements:
             cursor.execute(statement)
-        self._add_missing_columns(cursor)
+        self._add_missing_columns(cursor, "ledger", _COLUMNS)
+        self._add_missing_columns(cursor, "ledger_charges", _CHARGE_COLUMNS)
 
-    def _add_missing_columns(self, cursor: Any) -> None:
+    def _add_missing_columns(self, cursor: Any, table: str, columns: Sequence[str]) -> None:
         """A ledger made by an older Tollgate gains the row's newer fields (NULL in old rows)."""
-        cursor.execute("SELECT * FROM ledger LIMIT 0")
+        cursor.execute(f"SELECT * FROM {table} LIMIT 0")
         present = {column[0] for column in cursor.description}
-        for name in _COLUMNS:
+        for name in columns:
             if name not in present:
                 kind = _TYPES.get(name, "TEXT").replace(" NOT NULL", "")  # old rows have no value
-                cursor.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def upsert(self, connection: Any, records: Sequence[Mapping[str, Any]]) -> None:
         """Write rows given as records (`LedgerRow.record()`, or a journal line parsed):
@@ -151,8 +168,9 @@ class SqlLedger:
                 f"DELETE FROM ledger_charges WHERE request_id = {self._mark}",
                 [(record["request_id"],) for record in final],
             )
+            # .get: a journal written by an older Tollgate has charges without the newer fields
             charges = [
-                (record["request_id"], seq, *(charge[name] for name in _CHARGE_COLUMNS))
+                (record["request_id"], seq, *(charge.get(name) for name in _CHARGE_COLUMNS))
                 for record in final
                 for seq, charge in enumerate(record["charges"])
             ]
@@ -197,6 +215,45 @@ class SqlLedger:
     def find(self, connection: Any, filters: Filters, limit: int) -> list[LedgerRow]:
         where, params = self._where(filters, alias="")
         return self._select(connection, where, params, order="created_at DESC", limit=limit)
+
+    def each(self, connection: Any, filters: Filters, *, batch: int = 1000) -> Iterator[LedgerRow]:
+        """Every row the filters match, oldest first, with its charges: read a batch at a time,
+        so an export of a month never holds the month in memory."""
+        where, params = self._where(filters, alias="")
+        cursor = connection.cursor()
+        cursor.execute(
+            f"SELECT {', '.join(_ROW_COLUMNS)} FROM ledger WHERE {where} ORDER BY created_at, request_id", params
+        )
+        charges = connection.cursor()
+        while records := cursor.fetchmany(batch):
+            rows = [self._row(record) for record in records]
+            self._attach_charges(charges, rows)
+            yield from rows
+
+    def billed_by(self, connection: Any, provider: str, filters: Filters) -> Iterator[BilledRow]:
+        """Every row `provider` has a charge on, with the sum of its charges there."""
+        where, params = self._where(filters, alias="l.")
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT l.day, COALESCE(l.upstream_model, l.route), l.status, l.cost_basis, l.provider, l.images, "
+            "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, SUM(cost_nanousd) AS cost, "
+            f"MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark} GROUP BY request_id) c "
+            f"ON c.request_id = l.request_id WHERE {where}",
+            [provider, *params],
+        )
+        while records := cursor.fetchmany(1000):
+            for day, model, status, basis, answered_by, images, lines, cost, table in records:
+                answered = answered_by == provider
+                yield BilledRow(
+                    day,
+                    model or "unknown",
+                    status,
+                    basis,
+                    (images or 0) if answered else 0,
+                    orjson.loads(lines) if answered and lines else [],
+                    int(cost),
+                    table,
+                )
 
     def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
         cursor = connection.cursor()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..config import Config
 from ..config.schema import ModelPrices, PriceTable
-from ..config.tables import price_table
+from ..config.tables import builtin_price_tables, price_table
 from ..usage import Metered
 from .catalog import CATALOG_TABLE, catalog_prices, catalog_table
 
@@ -34,6 +34,12 @@ class PriceBook:
             for name, provider in config.providers.items()
             if provider.price_table
         }
+        # Every official table, configured or built in: where a model's list price is looked up.
+        self._official = {
+            name: table
+            for name, table in sorted({**builtin_price_tables(), **config.price_tables}.items())
+            if table.source == "official"
+        }
 
     def table_for(self, provider: str, models: Sequence[str], aliases: Mapping[str, str]) -> PricedTable | None:
         """The one table that prices every model in `models`, or None: unpriced."""
@@ -45,6 +51,13 @@ class PriceBook:
         catalog = catalog_table(tuple(sorted(name for name in wanted if catalog_prices(name))))
         if all(_lookup(catalog, model, aliases) for model in models):
             return PricedTable(CATALOG_TABLE, catalog, aliases)
+        return None
+
+    def official_for(self, models: Sequence[str], aliases: Mapping[str, str]) -> PricedTable | None:
+        """The first official table (by name) that prices every model in `models`: their list price."""
+        for name, table in self._official.items():
+            if all(_lookup(table, model, aliases) for model in models):
+                return PricedTable(name, table, aliases)
         return None
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from providers.types import Call
 
 from ..config import Config
-from ..usage import Usage
+from ..config.schema import ModelPrices
+from ..usage import Metered, Usage
 from .book import PriceBook, PricedTable
 from .cost import Cost, Unpriced, cost_of
 from .estimate import estimate_usage
@@ -23,6 +24,9 @@ class Priced:
 
     cost: Cost | None
     unpriced: str | None = None  # the reason, when cost is None
+    # The same usage on an official table (the vendor's list price), where one prices
+    # it: what a reseller's markup or discount is measured against.
+    listed: Cost | None = None
 
     @property
     def usd(self) -> Decimal | None:
@@ -72,9 +76,28 @@ class Pricer:
             models = ", ".join(sorted({metered.model for metered in usage}))
             return Priced(None, f"no price table of provider '{provider}' (nor the catalog) prices {models}")
         try:
-            return Priced(cost_of(usage, table.name, table.table, table.prices_for))
+            cost = cost_of(usage, table.name, table.table, table.prices_for)
         except Unpriced as gap:
             return Priced(None, str(gap))
+        return Priced(cost, listed=cost if cost.source == "official" else self._list_cost(usage, route, model))
+
+    def _list_cost(self, usage: Usage, route: str, model: str) -> Cost | None:
+        official = self._book.official_for([metered.model for metered in usage], {model: route})
+        if official is None:
+            return None
+
+        def list_prices(metered: Metered) -> ModelPrices:
+            prices = official.prices_for(metered)
+            if metered.images and not metered.image_output and prices.image is not None:
+                # A per-image reseller that reports no output tokens: the vendor's per-image
+                # figure is the list price of those images, not $0 of tokens.
+                return prices.model_copy(update={"billing": "per_image"})
+            return prices
+
+        try:
+            return cost_of(usage, official.name, official.table, list_prices)
+        except Unpriced:
+            return None  # the official table lacks a price this usage needs: no list price
 
     def _table(self, provider: str, usage: Usage, route: str, model: str) -> PricedTable | None:
         return self._book.table_for(provider, [metered.model for metered in usage], {model: route})

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +83,28 @@ class Proxy(Server):
     def client(self, **options) -> OpenAI:
         options.setdefault("api_key", CLIENT_KEY)
         return OpenAI(base_url=f"{self.url}/v1", max_retries=0, **options)
+
+
+def run_command(proxy: Proxy, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`tollgate <args> --config <the proxy's config>` run to its end in the proxy's folder, on its ledger."""
+    folder = proxy.config_path.parent
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args, "--config", str(proxy.config_path)],
+        cwd=folder,
+        env={**os.environ, "TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ledger_rows(proxy: Proxy, where: str = "1 = 1") -> int:
+    """Rows in a proxy's SQLite ledger (in its folder) that match `where`; 0 before the table exists."""
+    with closing(sqlite3.connect(proxy.config_path.parent / "ledger.db")) as database:
+        try:
+            return database.execute(f"SELECT count(*) FROM ledger WHERE {where}").fetchone()[0]
+        except sqlite3.OperationalError:  # the writer has not made the table yet
+            return 0
 
 
 def routed_config(simulator_url: str, **overrides: str) -> str:

@@ -26,11 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from ..dashboards import (
     DASHBOARDS,
     FALLBACK,
+    GRAFANA,
     LABEL_VALUES,
     RULE_FILE,
     concrete,
     dashboard_queries,
     load_dashboard,
+    panels,
     rule_groups,
     rule_queries,
     selectors,
@@ -311,8 +313,8 @@ def test_promtool_accepts_the_rule_file():
     assert f"SUCCESS: {len(rule_queries())} rules found" in result.stdout
 
 
-def test_the_spend_counter_adds_up_to_the_ledgers_total(observed):
-    """Every request's row finished and written, the counter (floats) equals the ledger (nano-dollars)."""
+def ledger_usd(observed: Observed, total: str) -> float:
+    """A total over the ledger once every request's row is finished and written (nano-dollars → USD)."""
     ids = observed.request_ids
     marks = ",".join("?" * len(ids))
     with closing(sqlite3.connect(observed.proxy.config_path.parent / "ledger.db")) as database:
@@ -322,9 +324,38 @@ def test_the_spend_counter_adds_up_to_the_ledgers_total(observed):
             return database.execute(finished, ids).fetchone()[0] == len(ids)
 
         poll(written, what="every request's row finished in the ledger")
-        (nano,) = database.execute("SELECT SUM(cost_nanousd) FROM ledger").fetchone()
-    ledger_usd = float(Decimal(nano) / 10**9)
+        (nano,) = database.execute(total).fetchone()
+    return float(Decimal(nano) / 10**9)
+
+
+def test_the_spend_counter_adds_up_to_the_ledgers_total(observed):
+    """Every request's row finished and written, the counter (floats) equals the ledger (nano-dollars)."""
+    ledger = ledger_usd(observed, "SELECT SUM(cost_nanousd) FROM ledger")
+    tolerance = {"rel_tol": 1e-9, "abs_tol": 1e-12 * len(observed.request_ids)}
     counted = scraped_total(observed.proxy, "tollgate_spend_usd_total")
-    assert ledger_usd > 0 and math.isclose(counted, ledger_usd, rel_tol=1e-9, abs_tol=1e-12 * len(ids))
+    assert ledger > 0 and math.isclose(counted, ledger, **tolerance)
     (in_prometheus,) = observed.prometheus.query("sum(tollgate_spend_usd_total)")
-    assert math.isclose(float(in_prometheus["value"][1]), ledger_usd, rel_tol=1e-9, abs_tol=1e-12 * len(ids))
+    assert math.isclose(float(in_prometheus["value"][1]), ledger, **tolerance)
+
+
+def test_the_list_price_panel_shows_acmes_markup_and_none_on_openais_own_table(observed):
+    """acme bills gpt-image-2 per image above what OpenAI's list price makes of the same tokens;
+    openai's traffic is on the official table or, for models no official table lists, counted at
+    its billed cost on both sides: no markup."""
+    dashboard = load_dashboard(GRAFANA / "dashboards" / "tollgate-finance.json")
+    (panel,) = [panel for panel in panels(dashboard) if panel["title"].lower().startswith("list price vs billed")]
+    billed, listed, markup = (
+        {found["metric"]["provider"]: float(found["value"][1]) for found in observed.prometheus.query(concrete(expr))}
+        for expr in (target["expr"] for target in panel["targets"])
+    )
+    assert set(billed) == set(listed) == set(markup) == {"openai", "acme"}
+    # (billed and listed are two queries a moment apart, and `increase` extrapolates to the moment:
+    # only the markup, computed in one query, compares them exactly)
+    assert markup["openai"] == 0 and billed["openai"] > 0 and listed["openai"] > 0
+    assert markup["acme"] > 10 and billed["acme"] > 0 and listed["acme"] > 0
+
+
+def test_the_list_cost_counter_adds_up_to_the_ledgers_list_prices(observed):
+    listed = ledger_usd(observed, "SELECT SUM(COALESCE(list_cost_nanousd, cost_nanousd)) FROM ledger_charges")
+    counted = scraped_total(observed.proxy, "tollgate_list_cost_usd_total")
+    assert listed > 0 and math.isclose(counted, listed, rel_tol=1e-9, abs_tol=1e-12 * len(observed.request_ids))

@@ -375,3 +375,33 @@ def test_interval_spaces_stream_events(simulator_url: str) -> None:
         )
     )
     assert time.monotonic() - started >= 0.1 * (len(chunks) - 1)
+
+
+def test_a_slow_answer_is_billed_even_when_the_client_leaves_but_a_hung_one_is_not(simulator_url: str) -> None:
+    """A real upstream finishes a slow generation and bills it though the client hung up; one that
+    hangs (the `timeout` fault) makes nothing. The organization Costs API shows which were billed."""
+    start = int(time.time()) // 86_400 * 86_400
+    for marker, upstream in (
+        ("[sim delay=1.5 id=slow]", "bill-slow"),
+        ("[sim fault=timeout delay=1.5 id=hung]", "bill-hung"),
+    ):
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(
+                f"{simulator_url}/{upstream}/v1/images/generations",
+                json={"model": "gpt-image-2", "prompt": f"slow {marker}", "quality": "low", "size": "1024x1024"},
+                headers={"Authorization": "Bearer sk-test"},
+                timeout=0.3,
+            )
+    time.sleep(1.5)  # past the delay: the slow generation is done and billed
+
+    def billed(upstream: str) -> list[dict[str, Any]]:
+        page = httpx.get(
+            f"{simulator_url}/{upstream}/v1/organization/costs",
+            params={"start_time": start},
+            headers={"Authorization": "Bearer sk-admin"},
+        ).json()
+        return page["data"][0]["results"]
+
+    (slow,) = billed("bill-slow")
+    assert slow["amount"]["value"] > 0
+    assert billed("bill-hung") == []

@@ -171,6 +171,15 @@ def expected_cost(seen: dict) -> Decimal:
         ) / 1_000_000
     if seen["provider"] == "acme":
         return seen["images"] * ACME_IMAGE[(seen["quality"], seen["size"])]
+    return official_cost(usage)
+
+
+def expected_list_cost(seen: dict) -> Decimal | None:
+    """OpenAI's list price for the same usage: its table lists gpt-image-2, not gpt-5.4-mini."""
+    return None if seen["kind"].startswith("chat") else official_cost(seen["usage"])
+
+
+def official_cost(usage: dict) -> Decimal:
     details = usage["input_tokens_details"]
     return (
         details["text_tokens"] * OFFICIAL["text_input"]
@@ -203,10 +212,13 @@ def test_costs_are_exact_and_the_report_adds_up_to_the_nano_dollar(simulator, st
         for request_id, cost, basis in connection.execute("SELECT request_id, cost_nanousd, cost_basis FROM ledger")
     }
     charges: dict[str, list[tuple[str, str, int]]] = {}
-    for request_id, provider, basis, nano in connection.execute(
-        "SELECT request_id, provider, cost_basis, cost_nanousd FROM ledger_charges"
+    listed: dict[str, int | None] = {}  # the list price of each row's usage charge
+    for request_id, provider, basis, nano, list_nano in connection.execute(
+        "SELECT request_id, provider, cost_basis, cost_nanousd, list_cost_nanousd FROM ledger_charges"
     ):
         charges.setdefault(request_id, []).append((provider, basis, nano))
+        if basis == "usage":
+            listed[request_id] = list_nano
 
     answered = [entry for entry in seen if "usage" in entry]
     assert len(answered) > 150
@@ -215,6 +227,8 @@ def test_costs_are_exact_and_the_report_adds_up_to_the_nano_dollar(simulator, st
         own = [nano for provider, charge_basis, nano in charges[entry["request_id"]] if charge_basis == "usage"]
         assert basis == "usage" and own == [int(expected_cost(entry) * 1_000_000_000)], entry
         assert cost == sum(nano for _, _, nano in charges[entry["request_id"]])  # a row costs the sum of its charges
+        list_cost = expected_list_cost(entry)
+        assert listed[entry["request_id"]] == (None if list_cost is None else int(list_cost * 1_000_000_000)), entry
         if entry.get("header_cost") is not None:
             assert Decimal(entry["header_cost"]) == Decimal(cost) / 1_000_000_000
 
