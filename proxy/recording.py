@@ -233,6 +233,8 @@ class Recording:
     def _end(self, status: str, http_status: int, *, error_type: str | None = None) -> None:
         row = self.row
         row.status = status  # type: ignore[assignment]
+        if row.review_status == "pending" and status != "ok" and not row.images:
+            row.review_status = "not_required"  # nothing was made, nothing to review
         row.http_status = http_status
         row.error_type = error_type
         row.finished_at = utc_now()

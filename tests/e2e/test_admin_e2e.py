@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 
 import httpx
+import openai
 import orjson
+import pytest
 
 from proxy.cli import main
 
@@ -90,3 +92,16 @@ def test_a_request_is_found_reviewed_and_counted(simulator, start_proxy, monkeyp
     out, err = capsys.readouterr()
     assert code == 0 and out == served + "\n"
     assert "some rows may not be in the database yet (a proxy is running" in err
+
+
+def test_a_failed_image_request_leaves_nothing_to_review(simulator, start_proxy):
+    """A route with `review: required` queues what it made; a refusal made nothing."""
+    proxy = start_proxy(admin_config(simulator.url), env={"TOLLGATE_ADMIN_KEY": ADMIN_KEY})
+    with pytest.raises(openai.BadRequestError) as refused:
+        proxy.client().images.generate(model="gpt-image-2", prompt="a kite", size="1000x1000")
+    made = proxy.client().images.with_raw_response.generate(model="gpt-image-2", prompt="a kite", quality="low")
+    with httpx.Client(base_url=proxy.url, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        failed = finished_row(admin, refused.value.response.headers["x-request-id"])
+        answered = finished_row(admin, made.headers["x-request-id"])
+    assert (failed["status"], failed["review_status"]) == ("error", "not_required")
+    assert (answered["status"], answered["review_status"]) == ("ok", "pending")
