@@ -369,7 +369,8 @@ def _setup_section(results: dict) -> str:
             "## Set-up",
             "",
             f"- machine: {machine['nproc']} cores ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
-            f"{machine['os']}, kernel {machine['kernel']}",
+            f"{machine['os']}, kernel {machine['kernel']}; pure-Python speed: `sum(range(10**6))` in "
+            f"{machine.get('python_loop_ms', '—')} ms (best of 5)",
             f"- Tollgate {rev}, Python {versions['python']}, one worker (uvicorn, uvloop, httptools); {stack}",
             f"- LiteLLM {versions['litellm'] or '—'} (`litellm[proxy]`, own venv, `--num_workers 1`, "
             "spend and error logs off, `LITELLM_LOG=ERROR`, local cost map)",

@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, ProxyError
 
-from .focus import focus_csv
 from .gateway import Gateway
 from .intake import read_body
 from .ledger import Filters, Ledger, LedgerRow, utc_now
@@ -185,6 +184,8 @@ async def spend(request: Request) -> Response:
         raise
     filters = Filters(since=query.since, until=query.until)
     if query.format == "focus":
+        from .focus import focus_csv  # a finance export: not worth its import at every start-up
+
         daily = query.aggregate == "daily"
         text = await _ledger(request).export(filters, lambda rows: focus_csv(rows, daily=daily))
         return Response(text, media_type="text/csv")

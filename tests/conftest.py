@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from proxy.state import MemoryCounters, RedisCounters, StateStore
+from proxy.state import MemoryCounters, StateStore
+from proxy.state.redis import RedisCounters
 
 REDIS = "redis://127.0.0.1:6379/0"
 

@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from policies.counters import Allowance, Bucket
-from proxy.state import MemoryCounters, RedisCounters
+from proxy.state import MemoryCounters
+from proxy.state.redis import RedisCounters
 
 from .conftest import REDIS
 

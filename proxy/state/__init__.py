@@ -4,16 +4,25 @@ every replica and worker)."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from policies.counters import Counters
+
 from ..config.schema import StateSettings
 from .memory import MemoryCounters
-from .redis import RedisCounters
 
-__all__ = ["MemoryCounters", "RedisCounters", "StateStore", "open_state"]
+__all__ = ["MemoryCounters", "StateStore", "open_state"]
 
-StateStore = MemoryCounters | RedisCounters
+
+class StateStore(Counters, Protocol):
+    shared: bool  # do other processes see these counters?
+
+    async def aclose(self) -> None: ...
 
 
 def open_state(settings: StateSettings) -> StateStore:
     if settings.url.startswith("memory://"):
         return MemoryCounters()
+    from .redis import RedisCounters  # redis-py takes 0.1 s to import: only when configured
+
     return RedisCounters(settings.url, prefix=settings.prefix)
