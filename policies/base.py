@@ -29,6 +29,10 @@ class Caller:
     team: str | None
     stage: str  # validation | production
 
+    def owners(self) -> list[tuple[str, str]]:
+        """(scope, name) of whoever a request counts against: its key, then its team."""
+        return [(scope, name) for scope, name in (("key", self.key_id), ("team", self.team)) if name is not None]
+
 
 @dataclass(frozen=True, slots=True)
 class Preflight:

@@ -58,8 +58,7 @@ class Budgets(Policy):
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._counters = counters
-        self._keys = dict(keys)
-        self._teams = dict(teams)
+        self._limits = {"key": dict(keys), "team": dict(teams)}
         self._clock = clock
 
     async def admit(self, preflight: Preflight) -> Settle | None:
@@ -81,29 +80,23 @@ class Budgets(Policy):
         """Start each budget's counter from what was already spent in its period (by a
         process before a restart): counters held in memory start empty."""
         now = self._clock()
-        for scope, limits_by_name in (("key", self._keys), ("team", self._teams)):
-            for name, limits in limits_by_name.items():
-                for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
-                    if usd is not None:
-                        budget = _budget(scope, name, period, usd, now)
-                        nano = await spent_since(scope, name, budget.starts)
-                        if nano:
-                            await self._counters.adjust((budget.allowance,), nano)
+        for scope, limits_by_name in self._limits.items():
+            for name in limits_by_name:
+                for budget in self._budgets(scope, name, now):
+                    if nano := await spent_since(scope, name, budget.starts):
+                        await self._counters.adjust((budget.allowance,), nano)
 
     def budgets_of(self, caller: Caller) -> list[_Budget]:
         now = self._clock()
-        owners = (
-            ("key", caller.key_id, self._keys.get(caller.key_id or "")),
-            ("team", caller.team, self._teams.get(caller.team or "")),
-        )
-        budgets = []
-        for scope, name, limits in owners:
-            if name is None or limits is None:
-                continue
-            for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
-                if usd is not None:
-                    budgets.append(_budget(scope, name, period, usd, now))
-        return budgets
+        return [budget for scope, name in caller.owners() for budget in self._budgets(scope, name, now)]
+
+    def _budgets(self, scope: str, name: str, now: dt.datetime) -> list[_Budget]:
+        """The owner's budgets for the periods that include `now`; none if it has no budgets."""
+        limits = self._limits[scope].get(name)
+        if limits is None:
+            return []
+        periods = (("day", limits.daily_usd), ("month", limits.monthly_usd))
+        return [_budget(scope, name, period, usd, now) for period, usd in periods if usd is not None]
 
     async def _refuse(self, budget: _Budget, estimate: Decimal | None) -> None:
         used = Decimal(await self._counters.used(budget.allowance)) * NANO

@@ -27,18 +27,14 @@ class RateLimits(Policy):
 
     def __init__(self, counters: Counters, *, keys: Mapping[str, RateLimit], teams: Mapping[str, RateLimit]) -> None:
         self._counters = counters
-        self._keys = dict(keys)
-        self._teams = dict(teams)
+        self._limits = {"key": dict(keys), "team": dict(teams)}
 
     async def admit(self, preflight: Preflight) -> Settle | None:
-        caller = preflight.caller
         images = preflight.call.image.n if preflight.call.image is not None else 0
         owners: dict[Bucket, tuple[str, str, str]] = {}  # bucket -> scope, name, unit
-        for scope, name, limit in (
-            ("key", caller.key_id, self._keys.get(caller.key_id or "")),
-            ("team", caller.team, self._teams.get(caller.team or "")),
-        ):
-            if name is None or limit is None:
+        for scope, name in preflight.caller.owners():
+            limit = self._limits[scope].get(name)
+            if limit is None:
                 continue
             for unit, per_minute, cost in (
                 ("requests", limit.requests_per_minute, 1),

@@ -100,16 +100,13 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
 def _preflight(
     gateway: Gateway, call: Call, plan: RoutePlan, principal: Principal, estimate: TargetEstimate
 ) -> Preflight:
-    retries = plan.tries_per_target - 1
-    usd = estimate.priced.usd
-    route = gateway.config.routes[plan.route]
     return Preflight(
         call=call,
         route=plan.route,
         upstream_model=plan.targets[0].model,
         caller=principal.caller,
-        estimate_usd=None if usd is None else usd + retries * estimate.failed_attempt_usd,
-        max_request_usd=route.max_request_usd,
+        estimate_usd=estimate.with_retries_usd(plan.tries_per_target - 1),
+        max_request_usd=gateway.config.routes[plan.route].max_request_usd,
     )
 
 

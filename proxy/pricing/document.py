@@ -19,7 +19,7 @@ def estimate_document(call: Call, plan: RoutePlan, pricer: Pricer) -> dict[str, 
     for target in plan.targets:
         estimate = pricer.estimate(call, plan.route, target.provider, target.model)
         priced = estimate.priced
-        worst = priced.usd + retries * estimate.failed_attempt_usd if priced.usd is not None else None
+        worst = estimate.with_retries_usd(retries)
         estimates.append(
             {
                 "provider": target.provider,

@@ -49,6 +49,11 @@ class TargetEstimate:
     priced: Priced
     failed_attempt_usd: Decimal  # what this provider bills for a try that fails
 
+    def with_retries_usd(self, retries: int) -> Decimal | None:
+        """The worst case on this provider: the request, and each retry's failed try before it."""
+        usd = self.priced.usd
+        return None if usd is None else usd + retries * self.failed_attempt_usd
+
 
 class Pricer:
     def __init__(self, config: Config) -> None:
