@@ -1,10 +1,10 @@
 """A `litellm` provider for Anthropic, billed on Anthropic's own list prices: its
 table names the model as Anthropic's price page does (`claude-sonnet-4-5`), the
 route names it as LiteLLM does (`anthropic/claude-sonnet-4-5`). Chat, a chat
-stream and Responses go through a real `tollgate serve` and LiteLLM to a stand-in
-for Anthropic's Messages API, and each is priced on that table, not on LiteLLM's
-catalog: headers and ledger rows name it, and carry the exact cost of the usage
-Anthropic reported."""
+stream, Responses and a Responses stream go through a real `tollgate serve` and
+LiteLLM to a stand-in for Anthropic's Messages API, and each is priced on that
+table, not on LiteLLM's catalog: headers and ledger rows name it, and carry the
+exact cost of the usage Anthropic reported."""
 
 from __future__ import annotations
 
@@ -130,6 +130,14 @@ def test_responses_through_litellm_are_priced_on_the_vendors_table(anthropic, pr
     raw = proxy.client().responses.with_raw_response.create(model=ROUTE, input="Name three lighthouses.")
     assert raw.parse().output_text == "The lighthouse keeps its light through the fog."
     assert_priced_on_anthropics_list(proxy, raw.headers, anthropic.usages[-1], streamed=False)
+
+
+def test_a_responses_stream_through_litellm_completes_and_is_priced_on_the_vendors_table(anthropic, proxy):
+    raw = proxy.client().responses.with_raw_response.create(model=ROUTE, input="Name three more.", stream=True)
+    events = list(raw.parse())
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "The lighthouse keeps its light through the fog."
+    assert_priced_on_anthropics_list(proxy, raw.headers, anthropic.usages[-1], streamed=True)
 
 
 def test_check_shows_the_table_that_prices_the_litellm_target(anthropic, proxy, monkeypatch, capsys):
