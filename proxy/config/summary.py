@@ -4,7 +4,7 @@ pricer itself will use, warned about when it is the catalog."""
 
 from __future__ import annotations
 
-from ..pricing.coverage import TargetPricing, catalog_priced, target_pricing
+from ..pricing.coverage import TargetPricing, target_pricing
 from .loading import LoadedConfig
 from .schema import Config, Target
 from .tables import builtin_price_tables, price_table
@@ -56,7 +56,7 @@ def describe(loaded: LoadedConfig) -> str:
         if provider.key_is_missing
     ]
     warnings += [
-        f"{priced.location}: {catalog_priced(priced, config)} (`tollgate check --strict` refuses this)"
+        f"{priced.location}: {priced.catalog_warning()} (`tollgate check --strict` refuses this)"
         for priced in pricing.values()
         if priced.on_catalog
     ]

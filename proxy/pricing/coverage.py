@@ -21,6 +21,7 @@ class TargetPricing:
     provider: str
     model: str
     own_table: str | None  # the provider's `price_table`
+    own_table_built_in: bool  # shipped with Tollgate: not one to add models to
     names: tuple[str, ...]  # the names a table may list the model under
     table: PricedTable | None  # None: no table prices it
     unpriced_by_choice: bool  # the route says `unpriced: true`
@@ -34,14 +35,23 @@ class TargetPricing:
         """The name the target's model is listed under in its table."""
         return self.table.entries[self.model] if self.table else None
 
-    def why_not_own(self) -> str:
-        """Why the provider's own table does not price it."""
-        if self.own_table is None:
-            return f"provider '{self.provider}' has no price table"
+    def catalog_warning(self) -> str:
+        """That the target is priced from the catalog, why, and what to change."""
+        return f"priced on {CATALOG_TABLE} (catalog), a third party's copy of list prices: {self._why_not_own()}"
+
+    def _why_not_own(self) -> str:
+        table, settings = self.own_table, f"providers.{self.provider}"
+        if table is None:
+            return f"provider '{self.provider}' has no price table; give {settings} a `price_table` that lists it"
         if len(self.names) == 1:
-            return f"{self.own_table} (provider '{self.provider}') does not list '{self.model}'"
-        names = ", ".join(f"'{name}'" for name in self.names)
-        return f"{self.own_table} (provider '{self.provider}') lists '{self.model}' under none of {names}"
+            missing, fix = f"does not list '{self.model}'", f"add it to price_tables.{table}"
+        else:
+            names = ", ".join(f"'{name}'" for name in self.names)
+            missing = f"lists '{self.model}' under none of {names}"
+            fix = f"add it to price_tables.{table} under one of those names"
+        if self.own_table_built_in:
+            fix = f"{table} is built in: give {settings} a `price_table` of your own that lists it"
+        return f"{table} (provider '{self.provider}') {missing}; {fix}"
 
 
 def target_pricing(config: Config) -> Iterator[TargetPricing]:
@@ -54,7 +64,8 @@ def target_pricing(config: Config) -> Iterator[TargetPricing]:
                     route=name,
                     provider=target.provider,
                     model=target.model,
-                    own_table=config.providers[target.provider].price_table,
+                    own_table=(own := config.providers[target.provider].price_table),
+                    own_table_built_in=own is not None and own not in config.price_tables,
                     names=book.names(target.provider, name, target.model)[target.model],
                     table=book.table_for(target.provider, name, target.model),
                     unpriced_by_choice=route.unpriced,
@@ -73,18 +84,7 @@ def price_coverage_issues(config: Config) -> Iterator[ConfigIssue]:
 
 
 def catalog_priced_issues(config: Config) -> Iterator[ConfigIssue]:
-    """Targets that would be priced from the catalog, with what to change."""
+    """Targets that would be priced from the catalog (`tollgate check --strict` refuses them)."""
     for target in target_pricing(config):
         if target.on_catalog:
-            yield ConfigIssue(target.location, catalog_priced(target, config))
-
-
-def catalog_priced(target: TargetPricing, config: Config) -> str:
-    table = target.own_table
-    if table is None:
-        fix = f"give providers.{target.provider} a `price_table` that lists it"
-    elif table in config.price_tables:
-        fix = f"add it to price_tables.{table}" + (" under one of those names" if len(target.names) > 1 else "")
-    else:
-        fix = f"{table} is built in: give providers.{target.provider} a `price_table` of your own that lists it"
-    return f"priced on {CATALOG_TABLE} (catalog), a third party's copy of list prices: {target.why_not_own()}; {fix}"
+            yield ConfigIssue(target.location, target.catalog_warning())
