@@ -79,7 +79,9 @@ class LiteLLMProvider(Provider):
                 if surface is Surface.CHAT:
                     yield b"data: " + data + b"\n\n"
                 else:
-                    yield b"event: " + str(event.type).encode() + b"\ndata: " + data + b"\n\n"
+                    # LiteLLM's event types are a str Enum, whose str() is its member's name
+                    kind = getattr(event.type, "value", event.type)
+                    yield b"event: " + str(kind).encode() + b"\ndata: " + data + b"\n\n"
         except Exception as exc:
             raise UpstreamConnectError(f"provider '{self.name}' broke off the stream: {self._scrub(exc)}") from exc
         if surface is Surface.CHAT:

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a config and summarise what it does")
     check.add_argument("--config", required=True)
+    check.add_argument(
+        "--strict", action="store_true", help="also refuse any route target that would be priced from the catalog"
+    )
     check.set_defaults(run=_check)
 
     diff = commands.add_parser(
@@ -149,7 +152,7 @@ def _check(args: argparse.Namespace) -> int:
     from .governance import describe_policies
 
     try:
-        loaded = load_checked(args.config, os.environ)
+        loaded = load_checked(args.config, os.environ, strict=args.strict)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR

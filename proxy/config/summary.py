@@ -1,8 +1,10 @@
 """What `tollgate check` prints: where each route sends traffic, who is billed,
-and which price table applies with its source."""
+and which price table will price each target, with its source: the table the
+pricer itself will use, warned about when it is the catalog."""
 
 from __future__ import annotations
 
+from ..pricing.coverage import TargetPricing, target_pricing
 from .loading import LoadedConfig
 from .schema import Config, Target
 from .tables import builtin_price_tables, price_table
@@ -10,14 +12,17 @@ from .tables import builtin_price_tables, price_table
 
 def describe(loaded: LoadedConfig) -> str:
     config = loaded.config
+    pricing = {priced.location: priced for priced in target_pricing(config)}
     lines = [f"{loaded.source}: valid (version {loaded.version})", "", "routes"]
     for name, route in config.routes.items():
         owner = route.owner or "NO OWNER"
         lines.append(f"  {name}  owner: {owner}  timeout {route.timeout_s:g}s  retries {route.retries}")
-        for target in route.targets:
-            lines.append(f"    -> {_target(config, target, f'weight {target.weight:g}')}")
-        for target in route.fallbacks:
-            lines.append(f"    -> {_target(config, target, 'fallback')}")
+        for index, target in enumerate(route.targets):
+            priced = pricing[f"routes.{name}.targets[{index}]"]
+            lines.append(f"    -> {_target(config, target, f'weight {target.weight:g}', priced)}")
+        for index, target in enumerate(route.fallbacks):
+            priced = pricing[f"routes.{name}.fallbacks[{index}]"]
+            lines.append(f"    -> {_target(config, target, 'fallback', priced)}")
 
     lines += ["", "providers"]
     for name, provider in config.providers.items():
@@ -50,16 +55,24 @@ def describe(loaded: LoadedConfig) -> str:
         for name, provider in config.providers.items()
         if provider.key_is_missing
     ]
+    warnings += [
+        f"{priced.location}: {priced.catalog_warning()} (`tollgate check --strict` refuses this)"
+        for priced in pricing.values()
+        if priced.on_catalog
+    ]
     if warnings:
         lines += ["", "warnings", *(f"  {warning}" for warning in warnings)]
     return "\n".join(lines)
 
 
-def _target(config: Config, target: Target, role: str) -> str:
+def _target(config: Config, target: Target, role: str, priced: TargetPricing) -> str:
     provider = config.providers[target.provider]
-    if provider.price_table:
-        table = price_table(config, provider.price_table)
-        prices = f"{provider.price_table} ({table.source})"
+    if priced.unpriced_by_choice:
+        prices = "nothing (the route is `unpriced: true`)"
+    elif priced.table is None:
+        prices = "nothing"
     else:
-        prices = "no price table"
+        prices = f"{priced.table.name} ({priced.table.source})"
+        if priced.entry != target.model:
+            prices += f" as {priced.entry}"
     return f"{target.provider}/{target.model}  {role}  billing {provider.billing_owner}  prices {prices}"

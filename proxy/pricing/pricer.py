@@ -11,7 +11,7 @@ from providers.types import Call
 from ..config import Config
 from ..config.schema import ModelPrices
 from ..usage import Metered, Usage
-from .book import PriceBook, PricedTable
+from .book import PriceBook
 from .cost import Cost, Unpriced, cost_of
 from .estimate import estimate_usage
 
@@ -76,7 +76,7 @@ class Pricer:
         """`usage` on the table `provider` bills by; `model` is the route's upstream model."""
         if self._config.routes[route].unpriced:
             return Priced(None, f"route '{route}' is marked unpriced")
-        table = self._table(provider, usage, route, model)
+        table = self._book.table_for(provider, route, model, [metered.model for metered in usage])
         if table is None:
             models = ", ".join(sorted({metered.model for metered in usage}))
             return Priced(None, f"no price table of provider '{provider}' (nor the catalog) prices {models}")
@@ -84,10 +84,11 @@ class Pricer:
             cost = cost_of(usage, table.name, table.table, table.prices_for)
         except Unpriced as gap:
             return Priced(None, str(gap))
-        return Priced(cost, listed=cost if cost.source == "official" else self._list_cost(usage, route, model))
+        listed = cost if cost.source == "official" else self._list_cost(usage, route, provider, model)
+        return Priced(cost, listed=listed)
 
-    def _list_cost(self, usage: Usage, route: str, model: str) -> Cost | None:
-        official = self._book.official_for([metered.model for metered in usage], {model: route})
+    def _list_cost(self, usage: Usage, route: str, provider: str, model: str) -> Cost | None:
+        official = self._book.official_for(provider, route, model, [metered.model for metered in usage])
         if official is None:
             return None
 
@@ -103,6 +104,3 @@ class Pricer:
             return cost_of(usage, official.name, official.table, list_prices)
         except Unpriced:
             return None  # the official table lacks a price this usage needs: no list price
-
-    def _table(self, provider: str, usage: Usage, route: str, model: str) -> PricedTable | None:
-        return self._book.table_for(provider, [metered.model for metered in usage], {model: route})

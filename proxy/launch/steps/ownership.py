@@ -22,7 +22,7 @@ def check_ownership(launch: LaunchContext, found: Findings) -> None:
             continue
         seen.add(target.provider)
         provider = launch.config.providers[target.provider]
-        table = book.table_for(target.provider, [target.model], {target.model: name})
+        table = book.table_for(target.provider, name, target.model)
         where = f"providers.{target.provider}"
         priced = found.require(table is not None, f"{where}: no price table prices {target.model}; set `price_table`")
         found.require(bool(provider.support), f"{where}.support is not set: say where to go when it breaks")
