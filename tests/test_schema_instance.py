@@ -159,7 +159,7 @@ def test_strict_rules_accept_what_the_sdk_sends() -> None:
         (
             {"type": "array", "items": {}},
             """schema must be a JSON Schema of 'type: "object"', got 'type: "array"'.""",
-            (),
+            None,
         ),
         (
             {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
@@ -200,7 +200,7 @@ def test_strict_rules_accept_what_the_sdk_sends() -> None:
     ],
 )
 def test_strict_rules_refuse_with_openais_wording(
-    schema: dict[str, Any], problem: str, context: tuple[str, ...]
+    schema: dict[str, Any], problem: str, context: tuple[str, ...] | None
 ) -> None:
     with pytest.raises(SchemaError) as caught:
         check_strict(schema, whole_object=True)

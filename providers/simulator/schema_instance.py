@@ -30,9 +30,9 @@ Context = tuple[str, ...]
 
 class SchemaError(ValueError):
     """A schema no instance can be made of. `context` is where, as OpenAI names it:
-    the keys leading there, e.g. `('properties', 'address')`."""
+    the keys leading there, e.g. `('properties', 'address')`; None for the schema as a whole."""
 
-    def __init__(self, problem: str, context: Context) -> None:
+    def __init__(self, problem: str, context: Context | None) -> None:
         super().__init__(problem)
         self.problem = problem
         self.context = context

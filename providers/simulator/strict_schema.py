@@ -17,16 +17,16 @@ def check_strict(schema: Any, *, whole_object: bool) -> None:
     """Raise `SchemaError` at the first rule `schema` breaks. `whole_object`: the root
     must be an object (response formats; a function's parameters are always one)."""
     if not isinstance(schema, Mapping):
-        raise SchemaError("schema must be a JSON object", ())
+        raise SchemaError("schema must be a JSON object.", None)
     if whole_object and schema.get("type") != "object":
         got = schema.get("type")
-        raise SchemaError(f"""schema must be a JSON Schema of 'type: "object"', got 'type: "{got}"'.""", ())
+        raise SchemaError(f"""schema must be a JSON Schema of 'type: "object"', got 'type: "{got}"'.""", None)
     _check(schema, ())
 
 
 def invalid_schema(subject: str, error: SchemaError, *, param: str, code: str | None = None) -> SimError:
     """OpenAI's refusal of a schema; `subject` is e.g. `response_format 'Person'` or `function 'lookup'`."""
-    where = f"In context={error.context!r}, " if error.context else ""
+    where = f"In context={error.context!r}, " if error.context is not None else ""
     return SimError(400, f"Invalid schema for {subject}: {where}{error.problem}", param=param, code=code)
 
 
