@@ -62,6 +62,7 @@ class Profile(BaseModel):
     pet: Address | Colour | None
     outline: Section
     verified: bool
+    ticket: str = Field(pattern=r"^TKT-\d{5}$")
 
 
 SCHEMAS: list[dict[str, Any]] = [
@@ -83,6 +84,8 @@ SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "minProperties": 3},
     {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}]},
     {"type": "string", "minLength": 40},
+    {"type": "string", "pattern": r"^[A-Z]{3}-\d{4}$"},
+    {"type": "string", "pattern": "^(red|green)$", "minLength": 5, "maxLength": 5},
     {"$ref": "#/$defs/list", "$defs": {"list": {"type": "array", "items": {"$ref": "#"}, "maxItems": 2}}},
 ]
 
@@ -139,6 +142,11 @@ def test_recursion_ends_and_a_required_self_reference_is_an_error() -> None:
         ({"$ref": "https://example.com/schema.json"}, "is not local", ()),
         ({"type": "integer", "minimum": 1.2, "maximum": 1.8}, "no integer lies between the bounds", ()),
         ({"type": "array", "minItems": 3, "maxItems": 1}, "minItems 3 is more than maxItems 1", ()),
+        (
+            {"properties": {"code": {"type": "string", "pattern": "(["}}},
+            "not a valid regular expression",
+            ("properties", "code"),
+        ),
     ],
 )
 def test_impossible_schemas_are_errors_that_say_where(

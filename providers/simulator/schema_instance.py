@@ -1,7 +1,7 @@
 """An instance of a JSON Schema: the JSON a model answers with under structured outputs.
 
 It covers what OpenAI's strict structured outputs accept — objects with `properties`,
-arrays with `items`, strings (`enum`, `format`, lengths), numbers and integers
+arrays with `items`, strings (`enum`, `format`, `pattern`, lengths), numbers and integers
 (bounds, `multipleOf`), booleans, null, `anyOf`, `$ref` into `$defs`, nullable
 `type` lists — plus the looser keywords non-strict schemas use (`oneOf`, `allOf`,
 `const`, `additionalProperties` maps, `prefixItems`). Values are drawn from a
@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .plausible_values import formatted_text, plausible_range, plausible_text, topic_words
+from .regex_instance import PatternError, regex_instance
 
 # Past this nesting, optional parts (nullable branches, optional properties, array
 # items beyond minItems) are left out, so recursive schemas end.
@@ -90,7 +91,7 @@ class _Instancer:
         if kind == "null":
             return None
         if kind == "string":
-            return self.string(schema, name)
+            return self.string(schema, context, name)
         raise SchemaError(f"unknown type '{kind}'", context)
 
     def resolve(self, ref: str, context: Context) -> Mapping[str, Any]:
@@ -176,9 +177,15 @@ class _Instancer:
         singular = name[:-1] if name.endswith("s") else name
         return [self.value(items, (*context, "items"), depth + 1, singular) for _ in range(count)]
 
-    def string(self, schema: Mapping[str, Any], name: str) -> str:
-        text = formatted_text(schema.get("format"), self.rng, self.words) or plausible_text(name, self.rng, self.words)
+    def string(self, schema: Mapping[str, Any], context: Context, name: str) -> str:
         shortest, longest = _whole(schema, "minLength", 0), _whole(schema, "maxLength", None)
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                return regex_instance(pattern, self.rng, shortest=shortest, longest=longest)
+            except PatternError as error:
+                raise SchemaError(str(error), context) from None
+        text = formatted_text(schema.get("format"), self.rng, self.words) or plausible_text(name, self.rng, self.words)
         while len(text) < shortest:
             text += " " + self.rng.choice(self.words)
         if longest is not None and len(text) > longest:
