@@ -114,6 +114,18 @@ def test_a_streamed_tool_call_assembles_with_the_sdks_stream_helper(client: Open
     assert_fits(GetWeather, call.function.arguments)
 
 
+def test_streamed_structured_content_parses_with_the_sdks_stream_helper(client: OpenAI) -> None:
+    with client.chat.completions.stream(
+        model="gpt-5.4-mini",
+        messages=[{"role": "user", "content": "Plan a weekend in Oslo"}],
+        response_format=Itinerary,
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert kinds.count("content.delta") > 1 and "content.done" in kinds
+    assert isinstance(final.choices[0].message.parsed, Itinerary)
+
+
 def test_a_streamed_responses_function_call_assembles(client: OpenAI) -> None:
     with client.responses.stream(
         model="gpt-5.4",
