@@ -321,12 +321,20 @@ async def test_n_streams_every_choice(client: httpx.AsyncClient) -> None:
         assert mine[-1]["finish_reason"] == "stop"
 
 
-@pytest.mark.parametrize(("n", "code"), [(0, "integer_below_min_value"), (129, "integer_above_max_value"), ("2", None)])
-async def test_a_bad_n_is_refused(client: httpx.AsyncClient, n: Any, code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("n", "code", "says"),
+    [
+        (0, "integer_below_min_value", "Expected a value >= 1, but got 0 instead."),
+        (129, "integer_above_max_value", "Expected a value <= 128, but got 129 instead."),
+        ("2", "invalid_type", "expected an integer, but got a string instead."),
+    ],
+)
+async def test_a_bad_n_is_refused(client: httpx.AsyncClient, n: Any, code: str, says: str) -> None:
     error = await refusal(
         client, "/v1/chat/completions", {"model": "gpt-4.1", "n": n, "messages": [{"role": "user", "content": "hi"}]}
     )
     assert (error["param"], error["code"]) == ("n", code)
+    assert error["message"].endswith(says)
 
 
 # ---- Responses ---------------------------------------------------------------------------------

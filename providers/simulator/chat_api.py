@@ -30,6 +30,7 @@ from .sse import DONE, data_event
 from .usage import chat_usage
 
 MAX_CHOICES: Final = 128
+_JSON_TYPES: Final = {str: "a string", float: "a decimal", bool: "a boolean", list: "an array", dict: "an object"}
 _JSON_MODE_MESSAGE: Final = (
     "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
 )
@@ -96,8 +97,9 @@ def _choice_count(value: Any) -> int:
     if value is None:
         return 1
     if not isinstance(value, int) or isinstance(value, bool):
+        got = _JSON_TYPES.get(type(value), "a value of another type")
         raise SimError(
-            400, f"Invalid type for 'n': expected an integer, but got {type(value).__name__} instead.", param="n"
+            400, f"Invalid type for 'n': expected an integer, but got {got} instead.", param="n", code="invalid_type"
         )
     if not 1 <= value <= MAX_CHOICES:
         above = value > MAX_CHOICES
