@@ -180,7 +180,7 @@ async def test_tools_named_in_the_prompt_are_called_in_parallel_unless_told_not_
 async def test_the_same_prompt_gets_the_same_arguments(client: httpx.AsyncClient) -> None:
     first = await chat(client, "weather in Kyoto please", tools=[WEATHER])
     again = await chat(client, "weather in Kyoto please", tools=[WEATHER])
-    assert called(first) == called(again)
+    assert called(first) and called(first) == called(again)
 
 
 async def test_tools_count_in_the_prompt_tokens(client: httpx.AsyncClient) -> None:
