@@ -8,6 +8,7 @@ from .markers import strip_markers
 
 _ECHO_WORDS: Final = 8
 _PIECES: Final = 4
+_SLICES: Final = 6
 
 
 def reply_text(model: str, user_text: str) -> str:
@@ -26,3 +27,10 @@ def stream_pieces(text: str) -> list[str]:
     step = max(1, -(-len(words) // _PIECES))
     groups = [words[start : start + step] for start in range(0, len(words), step)]
     return [" ".join(group) + (" " if index < len(groups) - 1 else "") for index, group in enumerate(groups)]
+
+
+def stream_slices(text: str) -> list[str]:
+    """`text` cut into a few slices whose concatenation is `text`, as a model streams
+    JSON (arguments, structured output): slices need not end on a word."""
+    size = max(1, -(-len(text) // _SLICES))
+    return [text[start : start + size] for start in range(0, len(text), size)]
