@@ -1,5 +1,6 @@
 """`POST /v1/responses`: a mainline-model answer, optionally with the
-`image_generation` tool, plain or streamed as Responses events."""
+`image_generation` tool, plain or streamed as Responses events. Each response is
+kept (unless `store: false`) for follow-ups and `GET /v1/responses/{id}`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from .images import ImageCache
 from .json_bytes import IMAGE_PLACEHOLDER, dumps_with_image
 from .markers import strip_markers
 from .replies import BodyReply, Reply, StreamReply
+from .response_store import ResponseStore, StoredResponse, input_items
 from .sse import named_event
+from .stored_responses_api import check_continuation
 from .usage import image_tool_usage, responses_usage
 
 IMAGE_MODEL_PREFIXES: Final = ("gpt-image", "chatgpt-image", "dall-e")
@@ -32,13 +35,14 @@ class _Input:
     images: list[bytes]
 
 
-async def create_response(call: ApiCall, images: ImageCache) -> Reply:
+async def create_response(call: ApiCall, images: ImageCache, store: ResponseStore) -> Reply:
     model = call.model
     if not model:
         raise missing_parameter("model")
     if model.startswith(IMAGE_MODEL_PREFIXES):
         # Image models only run behind the image_generation tool here.
         raise SimError(400, f"The requested model '{model}' is not supported with the Responses API.", param="model")
+    conversation = check_continuation(call, store)
     fields = call.fields
     given = _read_input(fields.get("input"))
     instructions = fields.get("instructions") if isinstance(fields.get("instructions"), str) else None
@@ -46,8 +50,9 @@ async def create_response(call: ApiCall, images: ImageCache) -> Reply:
     text = reply_text(model, given.last_user_text)
     input_tokens = sum(text_tokens(each) for each in given.texts) + text_tokens(instructions or "")
     stream = fields.get("stream") is True
+    background = fields.get("background") is True  # finished at once here: only `cancel` tells the difference
     draft = _Draft(
-        head=_head(fields, model, instructions),
+        head=_head(fields, model, instructions, conversation),
         message_id="msg_sim" + os.urandom(12).hex(),
         text=text,
         usage=responses_usage(input_tokens + input_image_tokens, text_tokens(text)),
@@ -62,6 +67,9 @@ async def create_response(call: ApiCall, images: ImageCache) -> Reply:
         output_tokens = settings.output_tokens_per_image() + PARTIAL_IMAGE_TOKENS * partials
         draft.image = _ImageCall("ig_sim" + os.urandom(12).hex(), settings, prompt, partials)
         draft.tool_usage = image_tool_usage(text_tokens(prompt), input_image_tokens, output_tokens)
+    if fields.get("store", True) is not False:
+        kept = StoredResponse(draft.response("completed"), image_b64, input_items(fields.get("input")), background)
+        store.keep(call.upstream, kept)
     if stream:
         return StreamReply(_events(draft, image_b64))
     return BodyReply(200, dumps_with_image(draft.response("completed"), image_b64))
@@ -176,14 +184,17 @@ def _events(draft: _Draft, image_b64: bytes) -> list[bytes]:
     ]
 
 
-def _head(fields: dict[str, Any], model: str, instructions: str | None) -> dict[str, Any]:
+def _head(
+    fields: dict[str, Any], model: str, instructions: str | None, conversation: dict[str, str] | None
+) -> dict[str, Any]:
     """The fields of a Response that do not change while it runs."""
     return {
         "id": "resp_sim" + os.urandom(12).hex(),
         "object": "response",
         "created_at": int(time.time()),
         "model": model,
-        "background": False,
+        "background": fields.get("background") is True,
+        "conversation": conversation,
         "error": None,
         "incomplete_details": None,
         "instructions": instructions,
