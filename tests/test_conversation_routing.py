@@ -269,3 +269,10 @@ def test_created_ids_finds_the_id_in_either_framing():
     bare = b'data: {"type":"response.in_progress"}\n\ndata: {"type":"response.created","response":{"id":"r2"}}\n\n'
     assert created_ids(bare) == ["r2"]
     assert created_ids(b'event: response.output_text.delta\ndata: {"delta":"x"}\n\n') == []
+
+
+def test_a_reload_keeps_where_conversations_live(tmp_path, simulator_url):
+    loaded = parse_config(CONFIG, {"LEDGER_DIR": str(tmp_path), "SIM": simulator_url})
+    factory = GatewayFactory(simulate_all=False, counters=MemoryCounters())
+    first = factory.build(loaded)
+    assert factory.build(loaded, previous=first).conversations is first.conversations

@@ -220,3 +220,8 @@ def test_stored_responses_are_served_by_the_provider_that_made_them(proxy, simul
     paths = [r["path"] for name in PROVIDERS for r in upstream_requests(simulators[name], made.id)]
     assert len(paths) == 5 and all(path.startswith(f"/{home}/v1/responses/{made.id}") for path in paths)
     assert not any("resp_never_made" in str(r) for name in PROVIDERS for r in upstream_requests(simulators[name]))
+
+
+def test_several_workers_without_redis_are_warned_that_follow_ups_may_go_astray(simulators, start_proxy):
+    proxy = start_proxy(config(simulators), "--workers", "2")
+    assert "follow-up may reach a worker that does not know it" in proxy.log()
