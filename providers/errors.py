@@ -24,6 +24,7 @@ class FailureReason(StrEnum):
     AUTH = "auth"
     BUDGET_EXCEEDED = "budget_exceeded"
     NO_PROVIDER = "no_provider"
+    STATE_UNAVAILABLE = "state_unavailable"
 
 
 class ProxyError(Exception):
@@ -74,6 +75,13 @@ class UnknownRoute(InvalidRequest):
     code = "model_not_found"
 
 
+class UnsupportedByProvider(InvalidRequest):
+    """What was asked is beyond the provider's kind (a LiteLLM vendor keeps no stored
+    Responses that Tollgate can reach); asking again will not help."""
+
+    code = "unsupported_by_provider"
+
+
 class AuthenticationFailed(ProxyError):
     status = 401
     error_type = "invalid_request_error"
@@ -86,6 +94,18 @@ class PermissionDenied(ProxyError):
     error_type = "permission_error"
     reason = FailureReason.AUTH
     code = "permission_denied"
+
+
+class StateUnavailable(ProxyError):
+    """The state store (Redis) cannot be reached: what depends on it is refused, not guessed."""
+
+    status = 503
+    error_type = "server_error"
+    reason = FailureReason.STATE_UNAVAILABLE
+    code = "state_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "1"})
 
 
 class InternalError(ProxyError):

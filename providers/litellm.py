@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from .base import Provider, UpstreamReply
-from .errors import UpstreamConnectError, UpstreamTimeout
+from .errors import UnsupportedByProvider, UpstreamConnectError, UpstreamTimeout
 from .types import Call, MultipartBody, Surface, UploadedFile
 
 # LiteLLM fetches its price map over the network at import unless told not to.
@@ -37,6 +37,12 @@ class LiteLLMProvider(Provider):
         self._fixed = {**(params or {}), **{k: v for k, v in credentials.items() if v}, "num_retries": 0}
 
     async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
+        if call.resource is not None:
+            raise UnsupportedByProvider(
+                f"Provider '{self.name}' (kind litellm) cannot serve {call.resource.method} /v1/{call.resource.path}: "
+                "stored responses are served only where an OpenAI-API provider (openai, azure, openai_compatible) "
+                "made them."
+            )
         arguments = {key: value for key, value in call.body.fields.items() if key != "model"}
         arguments |= {**self._fixed, "model": model, "timeout": timeout_s}
         try:

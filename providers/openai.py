@@ -12,7 +12,7 @@ import httpx
 from .base import Provider, UpstreamReply
 from .errors import BadUpstreamResponse, UpstreamConnectError, UpstreamTimeout
 from .transport import AiohttpTransport
-from .types import Call
+from .types import Call, StoredResource
 
 
 class OpenAIProvider(Provider):
@@ -44,11 +44,18 @@ class OpenAIProvider(Provider):
     def url_for(self, call: Call, model: str) -> str:
         return f"{self.base_url}/{call.surface.path}"
 
+    def resource_url(self, resource: StoredResource) -> str:
+        return f"{self.base_url}/{resource.path}" + (f"?{resource.query}" if resource.query else "")
+
     async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
+        if call.resource is None:
+            method, url, content = "POST", self.url_for(call, model), call.body.for_model(model)
+        else:  # a stored response: the path names it; a body, if any, goes as it came
+            method, url, content = call.resource.method, self.resource_url(call.resource), call.body.raw
         request = self._client.build_request(
-            "POST",
-            self.url_for(call, model),
-            content=call.body.for_model(model),
+            method,
+            url,
+            content=content,
             # Only our headers: the client's Authorization and organisation never travel upstream.
             headers={**self._headers, "content-type": call.body.content_type},
             timeout=timeout_s,
@@ -76,7 +83,7 @@ class OpenAIProvider(Provider):
         finally:
             if response is not None:
                 await response.aclose()
-        if response.is_success and not _looks_like_json(body):
+        if response.is_success and response.status_code != 204 and not _looks_like_json(body):
             raise BadUpstreamResponse(
                 f"provider '{self.name}' answered {response.status_code} with a body that is not JSON"
             )
@@ -114,3 +121,8 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def url_for(self, call: Call, model: str) -> str:
         return f"{self.base_url}/openai/deployments/{model}/{call.surface.path}?api-version={self.api_version}"
+
+    def resource_url(self, resource: StoredResource) -> str:
+        # Azure keeps responses per resource, not per deployment.
+        query = f"&{resource.query}" if resource.query else ""
+        return f"{self.base_url}/openai/{resource.path}?api-version={self.api_version}{query}"

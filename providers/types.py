@@ -113,6 +113,16 @@ class ImageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredResource:
+    """What a request asks of something an upstream keeps for the client (a stored
+    Response): sent as it came to the provider that keeps it; nothing to price."""
+
+    method: str  # GET, DELETE or POST
+    path: str  # below /v1, e.g. "responses/resp_1/input_items"
+    query: str = ""  # the client's query string, as it came
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """One client request, parsed once at the edge and read by everything after it."""
 
@@ -124,3 +134,5 @@ class Call:
     image: ImageSettings | None = None
     prompt_version: str | None = None
     timeout_s: float | None = None  # the client may shorten the route's timeout, never lengthen it
+    continues: str | None = None  # Responses: the previous_response_id or conversation id it follows up
+    resource: StoredResource | None = None  # a stored Response's GET, DELETE, input_items or cancel

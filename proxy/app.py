@@ -68,6 +68,7 @@ def create_app(
         if reloader is not None:
             await reloader.stop()
         await app.state.gateway.aclose()
+        await app.state.gateway.conversations.aclose()  # shared by every gateway: closed once, here
         if state is not None:
             await state.aclose()
         if not await app.state.ledger.close():

@@ -1,6 +1,8 @@
 """The one loop that decides: try each planned target, retry what another try may
 cure, fall back when a provider is spent, and end in one error when all are.
-Providers only translate; every attempt is kept for the ledger.
+Providers only translate; every attempt is kept for the ledger. A plan pinned to
+the provider that holds a conversation never falls back: its error names that
+provider.
 """
 
 from __future__ import annotations
@@ -54,17 +56,32 @@ class Exchange:
 class RouteExhausted(ProxyError):
     """Every planned attempt failed. Carries the last failure's status and reason."""
 
-    def __init__(self, route: str, attempts: list[Attempt], last: UpstreamFailure, waited_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        route: str,
+        attempts: list[Attempt],
+        last: UpstreamFailure,
+        waited_s: float = 0.0,
+        *,
+        continues: str | None = None,
+    ) -> None:
         tried = "; ".join(attempt.describe() for attempt in attempts)
         headers = {}
         if isinstance(last, UpstreamRateLimited) and last.retry_after_s is not None:
             headers["retry-after"] = str(max(1, round(last.retry_after_s)))
-        super().__init__(
-            f"Every provider for route '{route}' failed. Last: {last.message}. Attempts: {tried}. "
-            "Retry later; if this persists, the route's providers need attention.",
-            code=last.code,
-            headers=headers,
-        )
+        if continues is None:
+            message = (
+                f"Every provider for route '{route}' failed. Last: {last.message}. Attempts: {tried}. "
+                "Retry later; if this persists, the route's providers need attention."
+            )
+        else:
+            provider = attempts[-1].provider
+            message = (
+                f"Provider '{provider}' holds '{continues}', which this request continues, and a conversation "
+                f"cannot move to another provider; it failed: {last.message}. Attempts: {tried}. Retry later; "
+                f"if this persists, provider '{provider}' needs attention (a new conversation can go elsewhere)."
+            )
+        super().__init__(message, code=last.code, headers=headers)
         self.status = last.status
         self.error_type = last.error_type
         self.reason = last.reason
@@ -95,7 +112,7 @@ async def dispatch(
                 attempts.append(Attempt(target.provider, target.model, None, _ms_since(started), failure.reason))
                 last_failure = failure
                 continue
-            failure = _failure_of(reply, target)
+            failure = _failure_of(reply, target, pinned=plan.continues is not None)
             attempts.append(
                 Attempt(target.provider, target.model, reply.status, _ms_since(started), failure and failure.reason)
             )
@@ -108,11 +125,13 @@ async def dispatch(
             if failure.retry_after_s is not None and failure.retry_after_s > plan.max_retry_wait_s:
                 break  # waiting that long here is worse than asking the next provider now
     assert last_failure is not None, "a route plan has at least one target"
-    raise RouteExhausted(plan.route, attempts, last_failure, waited_s)
+    raise RouteExhausted(plan.route, attempts, last_failure, waited_s, continues=plan.continues)
 
 
-def _failure_of(reply: UpstreamReply, target: PlannedTarget) -> UpstreamFailure | None:
-    """None for an answer to relay: a success, or a refusal that is the client's to fix."""
+def _failure_of(reply: UpstreamReply, target: PlannedTarget, *, pinned: bool = False) -> UpstreamFailure | None:
+    """None for an answer to relay: a success, or a refusal that is the client's to fix.
+    A pinned plan has nowhere else to go, so its provider's 404 (a deleted response,
+    a conversation it does not know) is that provider's answer, not a wrong config."""
     status = reply.status
     if reply.ok:
         return None
@@ -121,7 +140,7 @@ def _failure_of(reply: UpstreamReply, target: PlannedTarget) -> UpstreamFailure 
         return UpstreamRateLimited(f"{who} is rate limiting (429)", retry_after_s=reply.retry_after_s())
     if status >= 500 or status in (408, 409):
         return UpstreamServerError(f"{who} answered {status}", retry_after_s=reply.retry_after_s())
-    if status in (401, 403, 404):
+    if status in (401, 403) or (status == 404 and not pinned):
         return UpstreamRejectedCredentials(
             f"{who} refused our request with {status}: check its api_key, base_url and the model name '{target.model}'"
         )

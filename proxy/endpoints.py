@@ -17,6 +17,7 @@ from providers.types import Call, Surface
 
 from . import metrics
 from .auth import Principal
+from .conversation_routing import bind_answer, bind_as_it_passes, binding_of, makes_conversations, plan_request
 from .dispatch import Exchange, RouteExhausted, dispatch
 from .files import FileStore, makes_files
 from .gateway import Gateway
@@ -26,6 +27,7 @@ from .pricing import TargetEstimate
 from .pricing.document import estimate_document
 from .recording import Recording
 from .routing import RoutePlan
+from .stored_responses import reach_stored_response
 from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
@@ -40,7 +42,7 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         principal = gateway.keys.authenticate(request.headers.get("authorization"))
         recording.identify(principal)
         call = await read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
-        plan = gateway.router.plan(call.model, timeout_s=call.timeout_s)
+        plan = await plan_request(call, gateway)
         request.state.route = recording.row.route = plan.route
         principal.check_route(plan.route)
         if estimate_only(request):
@@ -83,8 +85,12 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         relay = relay_stream(
             reply, surface, exchange.target.provider, hide=is_usage_only_chunk if hide_usage else None, on_end=ended
         )
+        if makes_conversations(call):
+            relay = bind_as_it_passes(relay, gateway.conversations, binding_of(exchange, plan), request_id)
         return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
     recording.answered(exchange)
+    if reply.ok and makes_conversations(call):
+        await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan), request_id)
     headers |= _price_headers(recording.row.price_table, recording.row.price_source)
     if (cost := recording.cost_usd) is not None:
         headers["x-tollgate-cost-usd"] = format(cost, "f")
@@ -142,6 +148,21 @@ def _surface_endpoint(surface: Surface):
     return endpoint
 
 
+def _stored_response_endpoint(action: str | None):
+    """GET/DELETE /v1/responses/{id}, …/input_items, …/cancel: at the provider that made it."""
+
+    async def endpoint(request: Request) -> Response:
+        gateway: Gateway = request.state.gateway
+        request.state.request_id = request_id = new_request_id()
+        exchange = await reach_stored_response(request, gateway, request_id, action)
+        reply = exchange.reply
+        headers = _tollgate_headers(gateway, exchange, request_id, request.state.route)
+        return Response(reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type)
+
+    endpoint.__name__ = f"stored_response_{action or 'itself'}"
+    return endpoint
+
+
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
     principal = gateway.keys.authenticate(request.headers.get("authorization"))
@@ -174,6 +195,9 @@ async def readyz(request: Request) -> Response:
 
 routes = [
     *(Route(f"/v1/{surface.path}", _surface_endpoint(surface), methods=["POST"]) for surface in Surface),
+    Route("/v1/responses/{response_id}", _stored_response_endpoint(None), methods=["GET", "DELETE"]),
+    Route("/v1/responses/{response_id}/input_items", _stored_response_endpoint("input_items"), methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", _stored_response_endpoint("cancel"), methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/metrics", prometheus_metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),

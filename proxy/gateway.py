@@ -1,6 +1,7 @@
 """The gateway: everything a request needs that one config version determines —
 routes, client keys, prices, policies, live providers — built together and
-swapped together. The counters that policies take from outlive any one config.
+swapped together. The counters that policies take from, and the map of where
+each conversation lives, outlive any one config.
 
 Each request keeps the gateway that was current when it arrived, to its last byte
 (`PinGateway` in app.py), and is counted on it while it runs. A reload builds the
@@ -22,7 +23,7 @@ from .governance import build_policies
 from .pricing import Pricer
 from .routing import Router
 from .simulation import InProcessSimulator, needs_in_process_simulator, providers_to_simulate
-from .state import MemoryCounters, StateStore
+from .state import ConversationMap, MemoryConversations, MemoryCounters, StateStore, conversation_ttl_s
 from .upstreams import build_provider, simulated_provider
 
 
@@ -34,6 +35,7 @@ class Gateway:
         simulated: Mapping[str, str],
         *,
         counters: Counters | None = None,
+        conversations: ConversationMap | None = None,
     ) -> None:
         config = loaded.config
         self.config = config
@@ -42,6 +44,7 @@ class Gateway:
         self.pricer = Pricer(config)
         self.keys = KeyRing(config.keys)
         self.policies = build_policies(config, counters or MemoryCounters())
+        self.conversations = conversations or MemoryConversations(conversation_ttl_s(config.state))
         self.providers = dict(providers)
         self.simulated = dict(simulated)
         self.max_body_bytes = config.server.max_body_mb * 1024 * 1024
@@ -87,11 +90,20 @@ class GatewayFactory:
     """The one place gateways are made, at start-up and at every reload, with the same
     decisions: which providers the simulator answers for (`--simulate-upstreams`, an
     empty api_key, kind simulator), where the in-process simulator listens, and the
-    counters every gateway's budgets and rate limits share (a reload keeps them)."""
+    counters every gateway's budgets and rate limits share and the conversations map
+    (a reload keeps both)."""
 
-    def __init__(self, *, simulate_all: bool, counters: StateStore, simulator_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        simulate_all: bool,
+        counters: StateStore,
+        conversations: ConversationMap | None = None,
+        simulator_url: str | None = None,
+    ) -> None:
         self.simulate_all = simulate_all
         self.counters = counters
+        self.conversations = conversations
         self.simulator_url = simulator_url
 
     def simulated(self, config: Config) -> dict[str, str]:
@@ -118,7 +130,9 @@ class GatewayFactory:
                 providers[name] = simulated_provider(name, settings, self.simulator_url)
             else:
                 providers[name] = build_provider(name, settings)
-        return Gateway(loaded, providers, simulated, counters=self.counters)
+        if self.conversations is None:
+            self.conversations = MemoryConversations(conversation_ttl_s(config.state))
+        return Gateway(loaded, providers, simulated, counters=self.counters, conversations=self.conversations)
 
 
 def _built_alike(previous: Gateway, name: str, settings: ProviderSettings, simulated: bool) -> bool:

@@ -47,6 +47,7 @@ async def read_call(request: Request, surface: Surface, request_id: str, *, max_
         image=_image_settings(surface, body),
         prompt_version=_prompt_version(request, fields),
         timeout_s=_timeout_override(request),
+        continues=_continued_id(fields) if surface is Surface.RESPONSES else None,
     )
 
 
@@ -152,6 +153,39 @@ def _input_image_count(items: Any) -> int:
         if isinstance(content, list):
             count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "input_image")
     return count
+
+
+def _continued_id(fields: dict[str, Any]) -> str | None:
+    """The response or conversation a Responses request follows up: where it must go."""
+    previous, conversation = fields.get("previous_response_id"), fields.get("conversation")
+    if previous is not None and conversation is not None:
+        raise InvalidRequest(
+            "`previous_response_id` and `conversation` cannot be used together: send one of them.",
+            param="conversation",
+        )
+    if previous is not None:
+        if not isinstance(previous, str) or not previous:
+            raise InvalidRequest(
+                f"`previous_response_id` must be the id of an earlier response, such as 'resp_…' "
+                f"(got {_shown(previous)})",
+                param="previous_response_id",
+            )
+        return previous
+    if conversation is None:
+        return None
+    conversation_id = conversation.get("id") if isinstance(conversation, dict) else conversation
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise InvalidRequest(
+            "`conversation` must be a conversation id, such as 'conv_…', or an object with that `id` "
+            f"(got {_shown(conversation)})",
+            param="conversation",
+        )
+    return conversation_id
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _prompt_version(request: Request, fields: dict[str, Any]) -> str | None:

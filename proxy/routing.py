@@ -2,6 +2,7 @@
 
 A route's targets share its traffic by weight; the one drawn first is tried
 first and the others follow in weighted order, then the fallbacks as listed.
+A follow-up of a conversation is planned on the one provider that holds it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class RoutePlan:
     tries_per_target: int  # 1 + the route's retries
     timeout_s: float  # bound on each attempt
     max_retry_wait_s: float
+    continues: str | None = None  # the response or conversation that pins this plan to its one target
 
 
 class Router:
@@ -55,13 +57,39 @@ class Router:
         ordered = _weighted_order(route, self._rng)
         targets = tuple(PlannedTarget(t.provider, t.model, fallback=False) for t in ordered)
         targets += tuple(PlannedTarget(t.provider, t.model, fallback=True) for t in route.fallbacks)
-        return RoutePlan(
-            route=model,
-            targets=targets,
-            tries_per_target=1 + route.retries,
-            timeout_s=min(route.timeout_s, timeout_s) if timeout_s else route.timeout_s,
-            max_retry_wait_s=route.max_retry_wait_s,
-        )
+        return _plan(model, route, targets, timeout_s)
+
+    def plan_on(
+        self, model: str, provider: str, upstream_model: str, *, continues: str, timeout_s: float | None = None
+    ) -> RoutePlan | None:
+        """A follow-up's plan: the route's target on `provider` alone, whatever its weight
+        (0 included) and without fallbacks; the deployment `upstream_model` where the
+        route still has it. None when the route no longer sends to `provider`."""
+        route = self.route(model)
+        on_provider = [target for target in (*route.targets, *route.fallbacks) if target.provider == provider]
+        if not on_provider:
+            return None
+        chosen = next((target for target in on_provider if target.model == upstream_model), on_provider[0])
+        target = PlannedTarget(chosen.provider, chosen.model, fallback=False)
+        return _plan(model, route, (target,), timeout_s, continues=continues)
+
+
+def _plan(
+    model: str,
+    route: Route,
+    targets: tuple[PlannedTarget, ...],
+    timeout_s: float | None,
+    *,
+    continues: str | None = None,
+) -> RoutePlan:
+    return RoutePlan(
+        route=model,
+        targets=targets,
+        tries_per_target=1 + route.retries,
+        timeout_s=min(route.timeout_s, timeout_s) if timeout_s else route.timeout_s,
+        max_retry_wait_s=route.max_retry_wait_s,
+        continues=continues,
+    )
 
 
 def _weighted_order(route: Route, rng: random.Random) -> list:

@@ -27,7 +27,7 @@ from .metrics import MULTIPROCESS_DIR
 from .reload_board import ENV_FOLDER, ReloadBoard
 from .reloading import Reloader
 from .simulation import banner
-from .state import open_state
+from .state import open_conversations, open_state
 
 log = logging.getLogger("tollgate")
 
@@ -47,7 +47,9 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     workers = workers or config.server.workers
 
     # The state store connects only when first used, in the process that serves.
-    factory = GatewayFactory(simulate_all=simulate_all, counters=open_state(config.state))
+    factory = GatewayFactory(
+        simulate_all=simulate_all, counters=open_state(config.state), conversations=open_conversations(config.state)
+    )
     factory.prepare(config)
     simulated = factory.simulated(config)
     if simulated:
@@ -61,6 +63,12 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         log.warning(
             "budgets and rate limits are kept in each worker's memory (state.url: memory://): with "
             f"{workers} workers each allows the full amount; set state.url: redis://HOST:PORT/DB to share them"
+        )
+    if workers > 1 and not config.state.url.startswith("redis") and _spreads_conversations(config):
+        log.warning(
+            "which provider made each Responses id is kept in each worker's memory (state.url: memory://): with "
+            f"{workers} workers a follow-up may reach a worker that does not know it and be routed as a new "
+            "request; set state.url: redis://HOST:PORT/DB to share it"
         )
 
     options = dict(
@@ -124,6 +132,7 @@ def app_for_worker() -> Starlette:
     factory = GatewayFactory(
         simulate_all=bool(os.environ.get(_ENV_SIMULATE_ALL)),
         counters=open_state(loaded.config.state),
+        conversations=open_conversations(loaded.config.state),
         simulator_url=os.environ.get(_ENV_SIMULATOR_URL) or None,
     )
     return build_app(loaded, factory, Reloader(source, os.environ, factory, board=board, generation=posted.generation))
@@ -133,6 +142,13 @@ def build_app(loaded: LoadedConfig, factory: GatewayFactory, reloader: Reloader 
     """The app of one process, on `factory`'s counters: each `serve` worker, and the
     in-process proxy of `tollgate launch-check` (a fixed config: no reloader)."""
     return create_app(lambda: factory.build(loaded), reloader=reloader, state=factory.counters)
+
+
+def _spreads_conversations(config: Config) -> bool:
+    """Could a follow-up go astray: does any route reach more than one provider?"""
+    return any(
+        len({target.provider for target in (*route.targets, *route.fallbacks)}) > 1 for route in config.routes.values()
+    )
 
 
 def _counts_anything(config: Config) -> bool:

@@ -8,9 +8,9 @@ import socket
 import orjson
 import pytest
 
-from providers.errors import BadUpstreamResponse, UpstreamConnectError, UpstreamTimeout
+from providers.errors import BadUpstreamResponse, UnsupportedByProvider, UpstreamConnectError, UpstreamTimeout
 from providers.openai import AzureOpenAIProvider, OpenAIProvider
-from providers.types import Call, JsonBody, Surface
+from providers.types import Call, JsonBody, StoredResource, Surface
 from proxy.simulation import InProcessSimulator
 
 
@@ -107,3 +107,54 @@ async def test_azure_puts_the_deployment_in_the_url_and_the_key_in_api_key(simul
     reply = await provider.send(call, "my-deployment", timeout_s=5)
     assert reply.status == 200
     await provider.aclose()
+
+
+def stored(method: str, path: str, query: str = "") -> Call:
+    return Call(
+        request_id="req_t",
+        surface=Surface.RESPONSES,
+        model="gpt-5.4",
+        stream=False,
+        body=JsonBody(b"", {}),
+        resource=StoredResource(method, path, query),
+    )
+
+
+async def test_a_stored_response_is_reached_by_its_path_with_the_query_as_it_came(provider):
+    fields = {"model": "gpt-5.4", "input": [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}]}
+    made = await provider.send(
+        Call("req_t", Surface.RESPONSES, "gpt-5.4", False, JsonBody(orjson.dumps(fields), fields)), "gpt-5.4", 5
+    )
+    response_id = orjson.loads(made.body)["id"]
+    retrieved = await provider.send(stored("GET", f"responses/{response_id}"), "gpt-5.4", timeout_s=5)
+    assert retrieved.status == 200 and orjson.loads(retrieved.body)["id"] == response_id
+    page = await provider.send(stored("GET", f"responses/{response_id}/input_items", "order=asc&limit=1"), "x", 5)
+    assert [item["content"][0]["text"] for item in orjson.loads(page.body)["data"]] == ["one"]
+    deleted = await provider.send(stored("DELETE", f"responses/{response_id}"), "gpt-5.4", timeout_s=5)
+    assert orjson.loads(deleted.body)["deleted"] is True
+
+
+async def test_azure_reaches_a_stored_response_on_the_resource_not_the_deployment(simulator_url):
+    provider = AzureOpenAIProvider("azure", f"{simulator_url}/azure", api_version="2025-04-01-preview", api_key="k")
+    fields = {"input": "hello"}
+    made = await provider.send(
+        Call("req_t", Surface.RESPONSES, "gpt-5.4", False, JsonBody(orjson.dumps(fields), fields)), "my-gpt", 5
+    )
+    response_id = orjson.loads(made.body)["id"]
+    call = stored("GET", f"responses/{response_id}/input_items", "limit=5")
+    assert provider.resource_url(call.resource) == (
+        f"{simulator_url}/azure/openai/responses/{response_id}/input_items?api-version=2025-04-01-preview&limit=5"
+    )
+    reply = await provider.send(call, "my-gpt", timeout_s=5)
+    assert reply.status == 200 and orjson.loads(reply.body)["data"][0]["content"][0]["text"] == "hello"
+    await provider.aclose()
+
+
+async def test_a_litellm_provider_says_it_cannot_reach_stored_responses():
+    from providers.litellm import LiteLLMProvider
+
+    provider = LiteLLMProvider("anthropic", api_key="sk-vendor", base_url=None)
+    with pytest.raises(UnsupportedByProvider) as refused:
+        await provider.send(stored("GET", "responses/resp_1"), "anthropic/claude", timeout_s=5)
+    assert refused.value.status == 400 and refused.value.code == "unsupported_by_provider"
+    assert "Provider 'anthropic' (kind litellm) cannot serve GET /v1/responses/resp_1" in refused.value.message

@@ -54,3 +54,23 @@ def test_an_unknown_model_is_a_404_listing_the_routes():
     assert caught.value.status == 404
     assert caught.value.param == "model"
     assert "'gpt-image-3'" in caught.value.message and "gpt-5.4, gpt-image-2" in caught.value.message
+
+
+def test_a_follow_up_is_planned_on_its_provider_alone_whatever_its_weight():
+    chat = Route.model_validate(
+        {
+            "targets": [{"provider": "a", "model": "m", "weight": 1}, {"provider": "b", "model": "m-old", "weight": 0}],
+            "fallbacks": [{"provider": "b", "model": "m"}, {"provider": "c", "model": "m"}],
+            "retries": 2,
+            "timeout_s": 30,
+        }
+    )
+    router = Router({"chat": chat})
+    plan = router.plan_on("chat", "b", "m", continues="resp_1", timeout_s=5)
+    assert [(t.provider, t.model, t.fallback) for t in plan.targets] == [("b", "m", False)]  # its own deployment
+    assert (plan.tries_per_target, plan.timeout_s, plan.continues) == (3, 5, "resp_1")
+    switched = router.plan_on("chat", "b", "another-model", continues="resp_1")
+    assert [(t.provider, t.model) for t in switched.targets] == [("b", "m-old")]  # drained, still its home
+    assert router.plan_on("chat", "d", "m", continues="resp_1") is None
+    with pytest.raises(UnknownRoute):
+        router.plan_on("chatt", "a", "m", continues="resp_1")

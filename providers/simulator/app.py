@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -28,12 +29,15 @@ from .organization_api import organization_report
 from .paths import Target, parse_path
 from .replies import BodyReply, Headers, NoReply, Reply, StreamReply, transmit
 from .request_log import Entry, RequestLog, multipart_summary
+from .response_store import ResponseStore
 from .responses_api import create_response
+from .stored_responses_api import conversation_handler, stored_response_handler
 
+# The endpoints that keep nothing between requests; the Responses endpoints keep
+# their responses in the simulator's `ResponseStore`.
 HANDLERS: Final[dict[str, tuple[str, Handler]]] = {
     "images/generations": ("POST", create_image),
     "images/edits": ("POST", edit_image),
-    "responses": ("POST", create_response),
     "chat/completions": ("POST", create_chat_completion),
     "embeddings": ("POST", create_embeddings),
     "models": ("GET", list_models),
@@ -61,6 +65,12 @@ class Simulator:
         self.faults = FaultBook()
         self.images = images or ImageCache()
         self.billing = BillingBook()
+        self.responses = ResponseStore()
+        self._handlers = {
+            **HANDLERS,
+            "responses": ("POST", partial(create_response, store=self.responses)),
+            "conversations": ("POST", conversation_handler(self.responses)),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -101,7 +111,7 @@ class Simulator:
                 raise SimError(404, f"Invalid URL ({method} {path})")
             if target.endpoint.startswith("organization/") and method == "GET":
                 return self._organization(request, target)
-            handler = _handler(method, path, target.endpoint)
+            handler = self._handler(method, path, target.endpoint, request.scope["query_string"])
             # Credentials first: a request the proxy sent without a key is refused as the
             # real upstream would refuse it, whatever fault its text asks for.
             if not _authorized(request):
@@ -150,15 +160,18 @@ class Simulator:
             self.requests.clear()
             self.faults.reset()
             self.billing.clear()
+            self.responses.clear()
             return BodyReply(200, dumps({"reset": True}))
         return BodyReply(404, SimError(404, f"Invalid URL ({method} {path})").body())
 
-
-def _handler(method: str, path: str, endpoint: str) -> Handler:
-    route = HANDLERS.get(endpoint)
-    if route is None or route[0] != method:
-        raise SimError(404, f"Invalid URL ({method} {path})")
-    return route[1]
+    def _handler(self, method: str, path: str, endpoint: str, query: bytes) -> Handler:
+        route = self._handlers.get(endpoint)
+        if route is not None and route[0] == method:
+            return route[1]
+        stored = stored_response_handler(method, endpoint, query, self.responses)
+        if stored is None:
+            raise SimError(404, f"Invalid URL ({method} {path})")
+        return stored
 
 
 def _authorized(request: Request) -> bool:
@@ -174,7 +187,8 @@ async def _parse_call(request: Request, body: bytes, target: Target, request_id:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         fields, uploads = await _read_form(request, entry)
     else:
-        fields = {} if request.method == "GET" else _json_fields(body)
+        # Only the create endpoints take a body; the stored-response ones ignore any.
+        fields = {} if request.method != "POST" or target.endpoint.startswith("responses/") else _json_fields(body)
     model = fields.get("model")
     model = model if isinstance(model, str) and model else target.deployment
     entry["model"] = model

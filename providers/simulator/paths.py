@@ -24,11 +24,16 @@ class Target:
 
 
 def parse_path(path: str) -> Target | None:
-    """`/v1/x`, `/{upstream}/v1/x`, `[/{upstream}]/openai/deployments/{deployment}/x`; else None."""
+    """`/v1/x`, `/{upstream}/v1/x`, `[/{upstream}]/openai/deployments/{deployment}/x`,
+    `[/{upstream}]/openai/responses/…` (Azure keeps responses per resource, not per deployment); else None."""
     segments = path.strip("/").split("/")
     if len(segments) >= 2 and segments[0] == "v1":
         return Target(DEFAULT_UPSTREAM, "/".join(segments[1:]))
     if len(segments) >= 3 and segments[1] == "v1":
+        return Target(segments[0], "/".join(segments[2:]))
+    if len(segments) >= 3 and segments[0:2] == ["openai", "responses"]:
+        return Target(DEFAULT_UPSTREAM, "/".join(segments[1:]))
+    if len(segments) >= 4 and segments[1:3] == ["openai", "responses"]:
         return Target(segments[0], "/".join(segments[2:]))
     if len(segments) >= 4 and segments[0:2] == ["openai", "deployments"]:
         return _azure(DEFAULT_UPSTREAM, segments[2], segments[3:])

@@ -1,6 +1,7 @@
 """`POST /v1/responses`: a mainline-model answer — text, structured output (`text.format`)
 or function calls — optionally with the `image_generation` tool, plain or streamed as
-Responses events."""
+Responses events. Each response is kept (unless `store: false`) for follow-ups and
+`GET /v1/responses/{id}`."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from .json_bytes import dumps, dumps_with_image
 from .markers import strip_markers
 from .output_format import responses_output_format
 from .replies import BodyReply, Reply, StreamReply
+from .response_store import ResponseStore, StoredResponse, input_items
 from .responses_input import read_input
 from .responses_output import FunctionCall, ImageCall, ResponseDraft, response_events
+from .stored_responses_api import check_continuation
 from .usage import image_tool_usage, responses_usage
 
 IMAGE_MODEL_PREFIXES: Final = ("gpt-image", "chatgpt-image", "dall-e")
@@ -31,13 +34,14 @@ _JSON_MODE_MESSAGE: Final = (
 )
 
 
-async def create_response(call: ApiCall, images: ImageCache) -> Reply:
+async def create_response(call: ApiCall, images: ImageCache, store: ResponseStore) -> Reply:
     model = call.model
     if not model:
         raise missing_parameter("model")
     if model.startswith(IMAGE_MODEL_PREFIXES):
         # Image models only run behind the image_generation tool here.
         raise SimError(400, f"The requested model '{model}' is not supported with the Responses API.", param="model")
+    conversation = check_continuation(call, store)
     fields = call.fields
     given = read_input(fields.get("input"))
     instructions = fields.get("instructions") if isinstance(fields.get("instructions"), str) else None
@@ -55,9 +59,10 @@ async def create_response(call: ApiCall, images: ImageCache) -> Reply:
         + sum(text_tokens(dumps(value).decode()) for value in (definitions, output.schema) if value)
     )
     stream = fields.get("stream") is True
+    background = fields.get("background") is True  # finished at once here: only `cancel` tells the difference
     seed = f"{model}\n{given.last_user_text}"
     draft = ResponseDraft(
-        head=_head(fields, model, instructions),
+        head=_head(fields, model, instructions, conversation),
         message_id="msg_sim" + os.urandom(12).hex(),
         text=output.render(reply_text(model, given.last_user_text), seed=seed, topic=given.last_user_text),
         usage={},
@@ -87,12 +92,17 @@ async def create_response(call: ApiCall, images: ImageCache) -> Reply:
         ]
     answered = [text_tokens(each.name) + text_tokens(each.arguments) for each in draft.calls]
     draft.usage = responses_usage(input_tokens + input_image_tokens, sum(answered) or text_tokens(draft.text))
+    if fields.get("store", True) is not False:
+        kept = StoredResponse(draft.response("completed"), image_b64, input_items(fields.get("input")), background)
+        store.keep(call.upstream, kept)
     if stream:
         return StreamReply(response_events(draft, image_b64))
     return BodyReply(200, dumps_with_image(draft.response("completed"), image_b64))
 
 
-def _head(fields: dict[str, Any], model: str, instructions: str | None) -> dict[str, Any]:
+def _head(
+    fields: dict[str, Any], model: str, instructions: str | None, conversation: dict[str, str] | None
+) -> dict[str, Any]:
     """The fields of a Response that do not change while it runs."""
     text = fields.get("text")
     return {
@@ -100,7 +110,8 @@ def _head(fields: dict[str, Any], model: str, instructions: str | None) -> dict[
         "object": "response",
         "created_at": int(time.time()),
         "model": model,
-        "background": False,
+        "background": fields.get("background") is True,
+        "conversation": conversation,
         "error": None,
         "incomplete_details": None,
         "instructions": instructions,

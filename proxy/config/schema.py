@@ -67,6 +67,9 @@ class LedgerSettings(Section):
 class StateSettings(Section):
     url: str = "memory://"
     prefix: str = Field(default="tollgate", min_length=1, description="namespace of the keys in Redis")
+    conversation_ttl_days: float = Field(
+        default=30, gt=0, description="how long a Responses id stays bound to the provider that made it"
+    )
 
     @field_validator("url")
     @classmethod

@@ -1,6 +1,6 @@
-"""Where budgets and rate limits keep their counters: in this process's memory
-(`state.url: memory://`, one replica) or in Redis (`redis://…`, shared by
-every replica and worker)."""
+"""Where budgets and rate limits keep their counters, and conversations their
+bindings to providers: in this process's memory (`state.url: memory://`, one
+replica) or in Redis (`redis://…`, shared by every replica and worker)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ from typing import Protocol
 from policies.counters import Counters
 
 from ..config.schema import StateSettings
+from .conversations import Binding, ConversationMap, MemoryConversations
 from .memory import MemoryCounters
 
-__all__ = ["MemoryCounters", "StateStore", "open_state"]
+__all__ = [
+    "Binding",
+    "ConversationMap",
+    "MemoryConversations",
+    "MemoryCounters",
+    "StateStore",
+    "conversation_ttl_s",
+    "open_conversations",
+    "open_state",
+]
 
 
 class StateStore(Counters, Protocol):
@@ -26,3 +36,15 @@ def open_state(settings: StateSettings) -> StateStore:
     from .redis import RedisCounters  # redis-py takes 0.1 s to import: only when configured
 
     return RedisCounters(settings.url, prefix=settings.prefix)
+
+
+def open_conversations(settings: StateSettings) -> ConversationMap:
+    if settings.url.startswith("memory://"):
+        return MemoryConversations(conversation_ttl_s(settings))
+    from .redis_conversations import RedisConversations
+
+    return RedisConversations(settings.url, prefix=settings.prefix, ttl_s=conversation_ttl_s(settings))
+
+
+def conversation_ttl_s(settings: StateSettings) -> float:
+    return settings.conversation_ttl_days * 86_400

@@ -1,0 +1,56 @@
+"""Bindings in Redis, shared by every replica: one key per id under the state
+prefix, with Redis' own expiry. A lookup is one GET; binding a response (and its
+conversation) is one pipelined round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from providers.errors import StateUnavailable
+
+from .conversations import MAX_ID_LENGTH, Binding, bindable
+
+
+class RedisConversations:
+    shared = True
+
+    def __init__(self, url: str, *, prefix: str, ttl_s: float) -> None:
+        self._redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = f"{prefix}:conversation:"
+        self._ttl_s = max(int(ttl_s), 1)
+
+    async def find(self, conversation_id: str) -> Binding | None:
+        if len(conversation_id) > MAX_ID_LENGTH:
+            return None
+        try:
+            value = await self._redis.get(self._prefix + conversation_id)
+        except RedisError as error:
+            raise _unavailable(f"says which provider holds '{conversation_id}'", error) from None
+        if value is None:
+            return None
+        provider, model, route = orjson.loads(value)
+        return Binding(provider, model, route)
+
+    async def bind(self, conversation_ids: Sequence[str], binding: Binding) -> None:
+        value = orjson.dumps([binding.provider, binding.model, binding.route])
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conversation_id in bindable(conversation_ids):
+                pipe.set(self._prefix + conversation_id, value, ex=self._ttl_s)
+            try:
+                await pipe.execute()
+            except RedisError as error:
+                raise _unavailable("keeps which provider made each response", error) from None
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def _unavailable(what: str, error: RedisError) -> StateUnavailable:
+    return StateUnavailable(
+        f"Tollgate cannot reach its state store (Redis), which {what} ({type(error).__name__}). "
+        "Retry shortly; operators: check `state.url`."
+    )
