@@ -9,15 +9,20 @@ from typing import Protocol
 from policies.counters import Counters
 
 from ..config.schema import StateSettings
+from .health import StoreHealth
 from .memory import MemoryCounters
 
-__all__ = ["MemoryCounters", "StateStore", "open_state"]
+__all__ = ["MemoryCounters", "StateStore", "StoreHealth", "open_state"]
 
 
 class StateStore(Counters, Protocol):
     shared: bool  # do other processes see these counters?
 
-    async def aclose(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise `StateUnavailable` unless the store answers promptly."""
+
+    async def aclose(self) -> None:
+        """Close the store, after a last try to write what waits for it."""
 
 
 def open_state(settings: StateSettings) -> StateStore:
