@@ -49,15 +49,18 @@ class PendingWrites:
             self._retrying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retrying
+        cause = ""
         try:
             async with asyncio.timeout(timeout_s):
                 await self._drain()
-        except (StateUnavailable, TimeoutError):
-            pass
+        except StateUnavailable as error:
+            cause = error.cause
+        except TimeoutError:
+            cause = "timeout"
         if self._writes:
             log.error(
                 "shutting down with writes the state store never took: their reservations lapse",
-                extra={"pending_writes": len(self._writes)},
+                extra={"pending_writes": len(self._writes), "cause": cause},
             )
 
     def _keep(self, write: Write) -> None:
