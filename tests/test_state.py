@@ -111,6 +111,27 @@ async def test_redis_reservations_lapse_on_redis_clock_and_a_late_settle_still_c
         await _forget(prefix)
 
 
+async def test_redis_counts_what_replicas_of_the_previous_version_wrote():
+    """Before reservations had ids an allowance was one integer under its key; it keeps
+    that meaning, so a rolling upgrade neither hands a budget back nor trips on a type."""
+    import redis.asyncio
+
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    store = RedisCounters(REDIS, prefix=prefix)
+    try:
+        async with redis.asyncio.Redis.from_url(REDIS) as client:
+            await client.incrby(f"{prefix}:{TEAM.key}", 400)  # what an older replica spent and reserved
+        assert await store.reserve((TEAM,), hold(200)) == OverLimit(TEAM, 400)
+        reservation = hold(100)
+        assert await store.reserve((TEAM,), reservation) is None
+        await store.settle((TEAM,), reservation.id, 30)
+        async with redis.asyncio.Redis.from_url(REDIS) as client:
+            assert int(await client.get(f"{prefix}:{TEAM.key}")) == 430
+    finally:
+        await store.aclose()
+        await _forget(prefix)
+
+
 async def test_a_bucket_holds_a_minutes_allowance_and_says_how_long_to_wait(store):
     requests = Bucket("rate:key:a:requests", capacity=3, cost=1)
     for _ in range(3):

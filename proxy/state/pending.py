@@ -4,8 +4,10 @@ and what a refused request gives back. Each waits here, in this process, and is
 retried with backoff until the store takes it; each is idempotent or harmless to
 repeat, so a write whose answer was lost may safely run again.
 
-The queue is bounded: past `limit`, the oldest write is dropped (logged), and the
-reservation it would have settled lapses on its own.
+Only requests admitted before the outage began (and refusals during it) leave
+writes here, as the others are refused, so the queue stays about as long as the
+requests in flight. It is bounded all the same: past `limit`, the oldest write is
+dropped (logged), and the reservation it would have settled lapses on its own.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ Write = Callable[[], Awaitable[None]]
 
 
 class PendingWrites:
-    def __init__(self, *, limit: int = 100_000, first_wait_s: float = 0.05, max_wait_s: float = 1.0) -> None:
+    def __init__(self, *, limit: int = 10_000, first_wait_s: float = 0.05, max_wait_s: float = 1.0) -> None:
         self._writes: deque[Write] = deque()
         self._limit = limit
         self._first_wait_s = first_wait_s

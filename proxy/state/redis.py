@@ -96,9 +96,9 @@ class RedisCounters:
         return [f"{self._prefix}:{key}" for key in keys]
 
     def _allowance_keys(self, allowances: Iterable[Allowance]) -> list[str]:
-        """Each allowance's tally, holds and expiry (see proxy/state/scripts.py)."""
-        parts = ("tally", "holds", "expiry")
-        return [f"{self._prefix}:{allowance.key}:{part}" for allowance in allowances for part in parts]
+        """Each allowance's counter, holds and their expiry (see proxy/state/scripts.py)."""
+        parts = ("", ":holds", ":expiry")
+        return [f"{self._prefix}:{allowance.key}{part}" for allowance in allowances for part in parts]
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:

@@ -3,9 +3,10 @@ names, on Redis' own clock.
 
 An allowance `A` is three keys, all named from `A` so that one owner's keys are
 easy to keep together (a Redis Cluster hash tag in `A` covers them):
-- `A:tally`, a hash: `spent` (settled costs) and `held` (the sum of open holds);
+- `A`, an integer: what it has used, settled costs and open holds together (as
+  before reservations had ids, so replicas of either kind count alike);
 - `A:holds`, a hash: reservation id -> amount held, or `lapsed` once it expired
-  unsettled (so its late settle still charges, once);
+  unsettled (so that its late settle still charges, once);
 - `A:expiry`, a sorted set: open reservation ids by when they lapse.
 Nano-dollar amounts travel as strings: Lua's numbers would print large ones
 inexactly.
@@ -19,29 +20,26 @@ local function clock()
   local time = redis.call('TIME')
   return tonumber(time[1]) + tonumber(time[2]) / 1000000
 end
-local function tally(i) return KEYS[3 * i - 2] end
+local function counter(i) return KEYS[3 * i - 2] end
 local function holds(i) return KEYS[3 * i - 1] end
 local function expiry(i) return KEYS[3 * i] end
-local function add(i, field, amount, sign)
-  if amount ~= '0' then redis.call('HINCRBY', tally(i), field, (sign or '') .. amount) end
+local function add(i, amount, sign)
+  if amount ~= '0' then redis.call('INCRBY', counter(i), (sign or '') .. amount) end
 end
+local function used(i) return tonumber(redis.call('GET', counter(i)) or '0') end
 local function lapse(i, now)
   local ids = redis.call('ZRANGEBYSCORE', expiry(i), '-inf', now)
   for _, id in ipairs(ids) do
     local amount = redis.call('HGET', holds(i), id)
     if amount and amount ~= 'lapsed' then
-      add(i, 'held', amount, '-')
+      add(i, amount, '-')
       redis.call('HSET', holds(i), id, 'lapsed')
     end
   end
   if #ids > 0 then redis.call('ZREMRANGEBYSCORE', expiry(i), '-inf', now) end
 end
-local function used(i)
-  local values = redis.call('HMGET', tally(i), 'spent', 'held')
-  return (tonumber(values[1]) or 0) + (tonumber(values[2]) or 0)
-end
 local function keep(i, ttl)
-  redis.call('EXPIRE', tally(i), ttl)
+  redis.call('EXPIRE', counter(i), ttl)
   redis.call('EXPIRE', holds(i), ttl)
   redis.call('EXPIRE', expiry(i), ttl)
 end
@@ -65,7 +63,7 @@ local lapses = string.format('%.6f', now + tonumber(ARGV[3]))
 for i = 1, n do
   redis.call('HSET', holds(i), id, amount)
   redis.call('ZADD', expiry(i), lapses, id)
-  add(i, 'held', amount)
+  add(i, amount)
   keep(i, ARGV[3 + 2 * i])
 end
 return {0}
@@ -84,9 +82,9 @@ for i = 1, n do
     redis.call('HDEL', holds(i), id)
     if held ~= 'lapsed' then
       redis.call('ZREM', expiry(i), id)
-      add(i, 'held', held, '-')
+      add(i, held, '-')
     end
-    add(i, 'spent', actual)
+    add(i, actual)
     keep(i, ARGV[2 + i])
   end
 end
@@ -99,7 +97,7 @@ ADJUST = (
     _ALLOWANCES
     + """
 for i = 1, n do
-  add(i, 'spent', ARGV[1])
+  add(i, ARGV[1])
   keep(i, ARGV[1 + i])
 end
 return 0
