@@ -142,7 +142,7 @@ def converge_after_a_blip(proxy: Proxy, client: openai.OpenAI, simulator, privat
         until(lambda: len(upstream_requests(simulator, marker_id(slow))) == IN_FLIGHT, timeout_s=10)
         private_redis.kill()
 
-        until(lambda: httpx.get(f"{proxy.url}/readyz").status_code == 503, timeout_s=3)
+        until(lambda: httpx.get(f"{proxy.url}/readyz").status_code == 503, timeout_s=5)
         ready = httpx.get(f"{proxy.url}/readyz").json()
         assert ready["reason"] == "state_unavailable" and "unreachable" in ready["message"]
         for _ in range(3):
