@@ -2,9 +2,10 @@
 sees the request before any upstream is called and either lets it through or
 refuses it (raising `PolicyRefused` with the rule's name and what to change).
 
-A policy that holds something for the request while it runs (a budget's
-reservation) returns a `Settle`, called with the request's actual cost when it
-ends, whatever the outcome.
+A policy that takes something for the request (a budget's reservation, a rate
+limit's tokens) returns a `Hold`: released in full if a later policy refuses the
+request, else settled with the request's actual cost when it ends, whatever the
+outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from providers.types import Call, Surface
 
 # Called once the request has ended, with what it actually cost (USD).
 Settle = Callable[[Decimal], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """What a policy took for a request."""
+
+    release: Callable[[], Awaitable[None]]  # a later policy refused the request: give it all back
+    settle: Settle | None = None  # the request ran: called with its actual cost (None: keep what was taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +53,22 @@ class Preflight:
     caller: Caller
     estimate_usd: Decimal | None  # on the first target's table, with the route's retries; None: unpriced
     max_request_usd: Decimal | None  # the route's cost ceiling
+    longest_s: float  # the longest the request can run: every try of every target, each to its timeout
 
 
 class Policy(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    async def admit(self, preflight: Preflight) -> Settle | None:
-        """Let the request through (returning what to do when it ends, if anything), or
+    async def admit(self, preflight: Preflight) -> Hold | None:
+        """Let the request through (returning what it took for it, if anything), or
         raise `PolicyRefused`."""
 
 
 class Rule(Policy):
     """A policy that holds nothing: a check of the request alone."""
 
-    async def admit(self, preflight: Preflight) -> Settle | None:
+    async def admit(self, preflight: Preflight) -> Hold | None:
         self.check(preflight)
         return None
 

@@ -4,6 +4,9 @@ A request is admitted only if its pre-flight estimate fits what every budget it
 counts against has left; the estimate is reserved while it runs and settled to
 the actual cost when it ends. Concurrent requests therefore cannot overspend: a
 budget goes over only by what one request costs beyond its estimate.
+
+A reservation lapses a little after the longest its request could run, so one
+whose process died does not hold the budget for the rest of the period.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NoReturn
 
 from providers.errors import FailureReason, PolicyRefused
 
-from .base import Caller, Policy, Preflight, Settle
-from .counters import NANO, Allowance, Counters, to_nano
+from .base import Caller, Hold, Policy, Preflight
+from .counters import NANO, Allowance, Counters, Reservation, to_nano
 
 _KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking
+_SETTLE_MARGIN_S = 60  # past the longest a request can run: time for its settle to land
 
 # What a key or team (scope, name) has spent since a date, in nano-dollars: the ledger's figure.
 SpentSince = Callable[[str, str, dt.date], Awaitable[int]]
@@ -61,20 +66,28 @@ class Budgets(Policy):
         self._limits = {"key": dict(keys), "team": dict(teams)}
         self._clock = clock
 
-    async def admit(self, preflight: Preflight) -> Settle | None:
+    async def admit(self, preflight: Preflight) -> Hold | None:
         budgets = self.budgets_of(preflight.caller)
         if not budgets:
             return None
         allowances = tuple(budget.allowance for budget in budgets)
-        reserved = to_nano(preflight.estimate_usd or Decimal(0))
-        over = await self._counters.reserve(allowances, reserved)
+        reservation = Reservation(
+            preflight.call.request_id,
+            to_nano(preflight.estimate_usd or Decimal(0)),
+            preflight.longest_s + _SETTLE_MARGIN_S,
+        )
+        over = await self._counters.reserve(allowances, reservation)
         if over is not None:
-            await self._refuse(next(b for b in budgets if b.allowance == over), preflight.estimate_usd)
+            budget = next(b for b in budgets if b.allowance == over.allowance)
+            self._refuse(budget, Decimal(over.used) * NANO, preflight.estimate_usd)
 
         async def settle(actual_usd: Decimal) -> None:
-            await self._counters.adjust(allowances, to_nano(actual_usd) - reserved)
+            await self._counters.settle(allowances, reservation.id, to_nano(actual_usd))
 
-        return settle
+        async def release() -> None:
+            await self._counters.settle(allowances, reservation.id, 0)
+
+        return Hold(release, settle)
 
     async def seed(self, spent_since: SpentSince) -> None:
         """Start each budget's counter from what was already spent in its period (by a
@@ -98,8 +111,7 @@ class Budgets(Policy):
         periods = (("day", limits.daily_usd), ("month", limits.monthly_usd))
         return [_budget(scope, name, period, usd, now) for period, usd in periods if usd is not None]
 
-    async def _refuse(self, budget: _Budget, estimate: Decimal | None) -> None:
-        used = Decimal(await self._counters.used(budget.allowance)) * NANO
+    def _refuse(self, budget: _Budget, used: Decimal, estimate: Decimal | None) -> NoReturn:
         left = max(budget.limit_usd - used, Decimal(0))
         raise PolicyRefused(
             self.name,

@@ -4,6 +4,12 @@ for one replica, Redis for several); the policies only say what to count.
 
 Each operation is atomic across every counter it names: a request that passes
 its key's limit but not its team's takes from neither.
+
+A budget's reservation is a thing with an id and an expiry: settling it is
+idempotent, and a reservation nobody settles (its process died) lapses. Writes
+that give something back (`settle`, `give_back`) always land: a store that
+cannot reach its backend keeps them and retries until it can. Checks (`reserve`,
+`take`) cannot wait: they raise `StateUnavailable`, and the request is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
+
+from providers.errors import FailureReason, ProxyError
 
 NANO = Decimal("0.000000001")
 
@@ -30,6 +38,23 @@ class Allowance:
 
 
 @dataclass(frozen=True, slots=True)
+class Reservation:
+    """What one request holds of its allowances while it runs."""
+
+    id: str  # unique per request: settling the same id again changes nothing
+    amount: int  # nano-dollars
+    expires_s: float  # unless settled sooner, the hold lapses this long after it was made
+
+
+@dataclass(frozen=True, slots=True)
+class OverLimit:
+    """Why a reservation was refused: the first allowance it would have passed."""
+
+    allowance: Allowance
+    used: int  # what that allowance had spent and reserved, when it refused
+
+
+@dataclass(frozen=True, slots=True)
 class Bucket:
     """A token bucket: `capacity` tokens, refilled at `capacity` per minute."""
 
@@ -44,19 +69,46 @@ class Shortfall:
     wait_s: float  # until every bucket would have enough
 
 
+class StateUnavailable(ProxyError):
+    """The store cannot be reached, so budgets and rate limits cannot be checked:
+    the request is refused rather than admitted unchecked."""
+
+    status = 503
+    error_type = "server_error"
+    reason = FailureReason.STATE_UNAVAILABLE
+    code = "state_unavailable"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(
+            "Tollgate cannot reach its state store, which holds the budgets and rate limits, so it cannot "
+            f"admit this request ({cause}). Retry shortly; operators: check the store at `state.url`.",
+            headers={"retry-after": "1"},
+        )
+        self.cause = cause  # what failed, e.g. the client library's error class: no address, no secret
+
+
 class Counters(Protocol):
-    async def reserve(self, allowances: tuple[Allowance, ...], amount: int) -> Allowance | None:
-        """Add `amount` to every allowance if each stays within its limit (and none is
-        already used up) and return None; else add nothing and return the first that
-        would not."""
+    async def reserve(self, allowances: tuple[Allowance, ...], reservation: Reservation) -> OverLimit | None:
+        """Hold `reservation.amount` of every allowance if each stays within its limit (and
+        none is already used up) and return None; else hold nothing and say which would
+        not. Holds that have lapsed are dropped first. Reserving an id already held
+        changes nothing."""
+
+    async def settle(self, allowances: tuple[Allowance, ...], reservation_id: str, actual: int) -> None:
+        """Replace the reservation's hold by what the request actually cost, whatever the
+        limit. Exactly once: a reservation already settled is left alone, one that lapsed
+        is still charged its actual cost."""
 
     async def adjust(self, allowances: tuple[Allowance, ...], amount: int) -> None:
-        """Add `amount` (may be negative) to every allowance, whatever its limit:
-        settling a reservation to what the request actually cost."""
+        """Add `amount` to what every allowance has spent: a budget's starting point."""
 
     async def used(self, allowance: Allowance) -> int:
-        """What the allowance has spent and reserved so far."""
+        """What the allowance has spent and holds for requests in flight."""
 
     async def take(self, buckets: tuple[Bucket, ...]) -> Shortfall | None:
         """Take each bucket's cost from it if every bucket has enough and return None;
         else take nothing and say which bucket is short and for how long."""
+
+    async def give_back(self, buckets: tuple[Bucket, ...]) -> None:
+        """Return what `take` took (a later policy refused the request), each bucket
+        capped at its capacity."""

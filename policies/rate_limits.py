@@ -2,7 +2,8 @@
 
 Each limit is a token bucket holding a minute's allowance and refilled
 continuously, so a burst may use the whole minute at once and the pace after it
-is the limit. A refusal says how long to wait, in `retry-after`.
+is the limit. A refusal says how long to wait, in `retry-after`. Tokens taken by
+a request that a later policy refuses are given back: only requests that run count.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from providers.errors import FailureReason, PolicyRefused
 
-from .base import Policy, Preflight, Settle
+from .base import Hold, Policy, Preflight
 from .counters import Bucket, Counters
 
 
@@ -29,7 +30,7 @@ class RateLimits(Policy):
         self._counters = counters
         self._limits = {"key": dict(keys), "team": dict(teams)}
 
-    async def admit(self, preflight: Preflight) -> Settle | None:
+    async def admit(self, preflight: Preflight) -> Hold | None:
         images = preflight.call.image.n if preflight.call.image is not None else 0
         owners: dict[Bucket, tuple[str, str, str]] = {}  # bucket -> scope, name, unit
         for scope, name in preflight.caller.owners():
@@ -47,7 +48,8 @@ class RateLimits(Policy):
                 owners[Bucket(f"rate:{scope}:{name}:{unit}", per_minute, cost)] = (scope, name, unit)
         if not owners:
             return None
-        short = await self._counters.take(tuple(owners))
+        buckets = tuple(owners)
+        short = await self._counters.take(buckets)
         if short is not None:
             scope, name, unit = owners[short.bucket]
             raise PolicyRefused(
@@ -60,7 +62,11 @@ class RateLimits(Policy):
                 code="rate_limit_exceeded",
                 retry_after_s=short.wait_s,
             )
-        return None
+
+        async def release() -> None:
+            await self._counters.give_back(buckets)
+
+        return Hold(release)
 
     def _refuse_never(self, scope: str, name: str, images: int, limit: int) -> None:
         raise PolicyRefused(

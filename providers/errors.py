@@ -24,7 +24,7 @@ class FailureReason(StrEnum):
     AUTH = "auth"
     BUDGET_EXCEEDED = "budget_exceeded"
     NO_PROVIDER = "no_provider"
-    STATE_UNAVAILABLE = "state_unavailable"
+    STATE_UNAVAILABLE = "state_unavailable"  # the store that budgets and rate limits need is unreachable
 
 
 class ProxyError(Exception):

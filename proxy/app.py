@@ -29,7 +29,7 @@ from .governance import seed_budgets
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
 from .reloading import Reloader
-from .state import StateStore
+from .state import StateStore, StoreHealth
 
 log = logging.getLogger("tollgate")
 
@@ -48,6 +48,10 @@ def create_app(
         app.state.background = Background()
         app.state.draining = False
         app.state.reloader = reloader
+        app.state.state_health = health = None
+        if state is not None and state.shared:
+            app.state.state_health = health = StoreHealth(state, needed=lambda: app.state.gateway.policies.uses_state)
+            await health.start()
         if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
             try:
                 await seed_budgets(gateway.policies, app.state.ledger)
@@ -69,6 +73,8 @@ def create_app(
             await reloader.stop()
         await app.state.gateway.aclose()
         await app.state.gateway.conversations.aclose()  # shared by every gateway: closed once, here
+        if health is not None:
+            await health.stop()
         if state is not None:
             await state.aclose()
         if not await app.state.ledger.close():

@@ -27,6 +27,7 @@ from .pricing import TargetEstimate
 from .pricing.document import estimate_document
 from .recording import Recording
 from .routing import RoutePlan
+from .state import StoreHealth
 from .stored_responses import reach_stored_response
 from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
 
@@ -113,6 +114,7 @@ def _preflight(
         caller=principal.caller,
         estimate_usd=estimate.with_retries_usd(plan.tries_per_target - 1),
         max_request_usd=gateway.config.routes[plan.route].max_request_usd,
+        longest_s=plan.longest_s,
     )
 
 
@@ -187,9 +189,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
-    if gateway is None or getattr(request.app.state, "draining", False):
+    state = request.app.state
+    gateway: Gateway | None = getattr(state, "gateway", None)
+    if gateway is None or getattr(state, "draining", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
+    health: StoreHealth | None = getattr(state, "state_health", None)
+    if health is not None and not health.reachable:
+        problem = (
+            "the state store (state.url), which budgets and rate limits need, is unreachable: "
+            "requests that need it are refused with 503 state_unavailable until it is back"
+        )
+        document = {"status": "not ready", "reason": "state_unavailable", "message": problem}
+        return JSONResponse(document | {"config_version": gateway.version}, status_code=503)
     return JSONResponse({"status": "ready", "config_version": gateway.version})
 
 

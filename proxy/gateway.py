@@ -72,14 +72,8 @@ class Gateway:
 
     @property
     def longest_request_s(self) -> float:
-        """The longest a request on this config can take: every try of every target of
-        its slowest route, each bounded by `timeout_s`, with the longest wait between."""
-        return max(
-            (len(route.targets) + len(route.fallbacks))
-            * (1 + route.retries)
-            * (route.timeout_s + route.max_retry_wait_s)
-            for route in self.config.routes.values()
-        )
+        """The longest a request on this config can take: on its slowest route."""
+        return max(self.router.plan(name).longest_s for name in self.config.routes)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

@@ -1,15 +1,16 @@
 """The policy chain: the rules of `policies/`, built from one config version and
 run in order before any upstream call. Checks of the request alone come first;
 rate limits and budgets, which take from shared counters, come last, so a request
-that a rule refuses takes nothing."""
+that a rule refuses takes nothing, and one that budgets refuse gives its rate
+limits' tokens back."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
-from decimal import Decimal
 
-from policies.base import Policy, Preflight, Settle
+from policies.base import Hold, Policy, Preflight, Settle
 from policies.budgets import BudgetLimits, Budgets
 from policies.cost_ceiling import CostCeiling
 from policies.counters import Counters
@@ -17,7 +18,6 @@ from policies.image_parameters import ImageLimits, ImageParameters
 from policies.launch_stage import LaunchStage
 from policies.rate_limits import RateLimit, RateLimits
 from policies.responses_model_guard import ResponsesModelGuard
-from providers.errors import PolicyRefused
 
 from .config import Config
 from .config.schema import Budgets as BudgetSettings
@@ -25,24 +25,32 @@ from .config.schema import RateLimits as RateLimitSettings
 from .ledger import Filters, Ledger
 from .state import MemoryCounters
 
+log = logging.getLogger("tollgate")
+
 
 class PolicyChain:
     def __init__(self, policies: Sequence[Policy]) -> None:
         self.policies = tuple(policies)
+        # Does a policy keep counters in the state store (so readiness depends on it)?
+        self.uses_state = any(isinstance(policy, (RateLimits, Budgets)) for policy in self.policies)
 
     async def admit(self, preflight: Preflight) -> list[Settle]:
         """Run every policy; what each holds for the request, to settle when it ends.
-        A refusal releases what the earlier policies reserved."""
-        settles: list[Settle] = []
+        A refusal (or a store that cannot be reached) releases what the earlier
+        policies took."""
+        holds: list[Hold] = []
         try:
             for policy in self.policies:
-                if (settle := await policy.admit(preflight)) is not None:
-                    settles.append(settle)
-        except PolicyRefused:
-            for settle in settles:
-                await settle(Decimal(0))
+                if (hold := await policy.admit(preflight)) is not None:
+                    holds.append(hold)
+        except Exception:
+            for hold in holds:
+                try:
+                    await hold.release()
+                except Exception:  # the refusal is what the client must see
+                    log.exception("could not release what a refused request held")
             raise
-        return settles
+        return [hold.settle for hold in holds if hold.settle is not None]
 
 
 def describe_policies(config: Config) -> str:

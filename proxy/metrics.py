@@ -88,6 +88,16 @@ LEDGER_ROWS = Counter("tollgate_ledger_rows_written_total", "Ledger rows written
 LEDGER_FAILURES = Counter(
     "tollgate_ledger_write_failures_total", "Failed attempts to write ledger rows to the database (retried)."
 )
+STATE_REACHABLE = Gauge(
+    "tollgate_state_store_reachable",
+    "1 while the state store that budgets and rate limits need answers its health check, else 0.",
+    multiprocess_mode="livemin",
+)
+STATE_PENDING_WRITES = Gauge(
+    "tollgate_state_pending_writes",
+    "Settles and give-backs waiting in the process for the state store to be reachable again.",
+    multiprocess_mode="livesum",
+)
 CONFIG_RELOADS = Counter(
     "tollgate_config_reloads_total",
     "Config reloads each process performed, by result: ok, unchanged (the same text), failed (the old one serves on).",

@@ -32,6 +32,12 @@ class RoutePlan:
     max_retry_wait_s: float
     continues: str | None = None  # the response or conversation that pins this plan to its one target
 
+    @property
+    def longest_s(self) -> float:
+        """The longest the request can take: every try of every target to its timeout,
+        with the longest wait before each."""
+        return len(self.targets) * self.tries_per_target * (self.timeout_s + self.max_retry_wait_s)
+
 
 class Router:
     def __init__(self, routes: Mapping[str, Route], rng: random.Random | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import orjson
@@ -22,12 +23,14 @@ def preflight(
     estimate_usd: str | None = "0.05",
     max_request_usd: str | None = None,
     body: JsonBody | None = None,
+    longest_s: float = 60,
 ) -> Preflight:
+    """A request as policies see it; each has its own id, as requests do."""
     if image is None and surface.makes_images:
         image = ImageSettings(size="1024x1024", quality="low")
     fields = {"model": model}
     call = Call(
-        request_id="req-test",
+        request_id=f"req-test-{uuid.uuid4().hex[:12]}",
         surface=surface,
         model=model,
         stream=False,
@@ -41,4 +44,5 @@ def preflight(
         caller=caller,
         estimate_usd=Decimal(estimate_usd) if estimate_usd is not None else None,
         max_request_usd=Decimal(max_request_usd) if max_request_usd is not None else None,
+        longest_s=longest_s,
     )

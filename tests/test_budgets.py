@@ -28,8 +28,8 @@ def budgets(store, *, key_daily: str | None = None, team_monthly: str | None = N
 
 async def test_requests_are_admitted_until_the_budget_would_be_passed(store):
     policy = budgets(store, key_daily="0.10")
-    settles = [await policy.admit(preflight(caller=WEB, estimate_usd="0.04")) for _ in range(2)]
-    assert all(settles)
+    holds = [await policy.admit(preflight(caller=WEB, estimate_usd="0.04")) for _ in range(2)]
+    assert all(holds)
     with pytest.raises(PolicyRefused) as refused:
         await policy.admit(preflight(caller=WEB, estimate_usd="0.04"))  # 0.12 would pass 0.10
     error = refused.value
@@ -47,8 +47,8 @@ async def test_requests_are_admitted_until_the_budget_would_be_passed(store):
 
 async def test_settling_to_the_actual_cost_frees_what_the_estimate_overstated(store):
     policy = budgets(store, key_daily="0.10")
-    settle = await policy.admit(preflight(caller=WEB, estimate_usd="0.08"))
-    await settle(Decimal("0.03"))  # it cost less than estimated
+    hold = await policy.admit(preflight(caller=WEB, estimate_usd="0.08"))
+    await hold.settle(Decimal("0.03"))  # it cost less than estimated
     assert await policy.admit(preflight(caller=WEB, estimate_usd="0.07"))  # 0.03 + 0.07 fits
 
 
@@ -71,12 +71,12 @@ async def test_concurrent_requests_cannot_overspend(store):
 
     async def one():
         try:
-            settle = await policy.admit(preflight(caller=WEB, estimate_usd="0.10"))
+            hold = await policy.admit(preflight(caller=WEB, estimate_usd="0.10"))
         except PolicyRefused:
             return None
         await asyncio.sleep(0)
-        await settle(Decimal("0.10"))
-        return settle
+        await hold.settle(Decimal("0.10"))
+        return hold
 
     admitted = [s for s in await asyncio.gather(*(one() for _ in range(50))) if s]
     assert len(admitted) == 10

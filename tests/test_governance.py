@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from policies.base import Caller
-from policies.counters import Allowance
+from policies.counters import Allowance, Bucket, StateUnavailable
 from providers.errors import PolicyRefused
 from providers.types import ImageSettings
 from proxy.config import parse_config
@@ -133,3 +133,46 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
         allowances = {(b.allowance.key.split(":")[1], b.period): b.allowance for b in budgets.budgets_of(WEB)}
     used = {owner: asyncio.run(counters.used(allowance)) for owner, allowance in allowances.items()}
     assert used == {("key", "day"): 700_000_000, ("team", "month"): 700_000_000}
+
+
+async def test_tokens_taken_by_a_request_that_budgets_refuse_are_given_back(store):
+    """Issue 11 (5b): only requests that run count against a rate limit."""
+    text = BASE + (
+        "keys:\n  - {id: web-app, key: sk-web, team: growth, budgets: {daily_usd: 0.01}, "
+        "rate_limits: {requests_per_minute: 2}}\n"
+    )
+    chain = build_policies(parse_config(text, {}).config, store)
+    assert [policy.name for policy in chain.policies][-2:] == ["rate_limits", "budgets"]
+    web = Caller("web-app", "growth", "production")
+    for _ in range(4):
+        with pytest.raises(PolicyRefused) as refused:
+            await chain.admit(preflight(caller=web, estimate_usd="0.05"))  # over the budget
+        assert refused.value.policy == "budgets"
+    for _ in range(2):  # the minute's two requests are all still there
+        assert len(await chain.admit(preflight(caller=web, estimate_usd="0.001"))) == 1
+    with pytest.raises(PolicyRefused) as refused:
+        await chain.admit(preflight(caller=web, estimate_usd="0.001"))
+    assert refused.value.policy == "rate_limits"
+
+
+async def test_a_store_that_fails_midway_releases_what_earlier_policies_took():
+    """The rate limit took its token, then the budget could not reach the store: the
+    request is refused with a 503, and its token is given back."""
+
+    class FailsToReserve(MemoryCounters):
+        async def reserve(self, allowances, reservation):
+            raise StateUnavailable("ConnectionError")
+
+    counters = FailsToReserve()
+    text = BASE + (
+        "keys:\n  - {id: web-app, key: sk-web, team: growth, budgets: {daily_usd: 1}, "
+        "rate_limits: {requests_per_minute: 1}}\n"
+    )
+    chain = build_policies(parse_config(text, {}).config, counters)
+    web = Caller("web-app", "growth", "production")
+    for _ in range(3):
+        with pytest.raises(StateUnavailable) as refused:
+            await chain.admit(preflight(caller=web, estimate_usd="0.01"))
+        assert refused.value.status == 503 and refused.value.code == "state_unavailable"
+    bucket = Bucket("rate:key:web-app:requests", capacity=1, cost=1)
+    assert await counters.take((bucket,)) is None  # the one token of the minute is there

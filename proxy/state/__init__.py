@@ -10,6 +10,7 @@ from policies.counters import Counters
 
 from ..config.schema import StateSettings
 from .conversations import Binding, ConversationMap, MemoryConversations
+from .health import StoreHealth
 from .memory import MemoryCounters
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "MemoryConversations",
     "MemoryCounters",
     "StateStore",
+    "StoreHealth",
     "conversation_ttl_s",
     "open_conversations",
     "open_state",
@@ -27,7 +29,11 @@ __all__ = [
 class StateStore(Counters, Protocol):
     shared: bool  # do other processes see these counters?
 
-    async def aclose(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise `StateUnavailable` unless the store answers promptly."""
+
+    async def aclose(self) -> None:
+        """Close the store, after a last try to write what waits for it."""
 
 
 def open_state(settings: StateSettings) -> StateStore:
