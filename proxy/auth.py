@@ -27,6 +27,13 @@ class Principal:
         """Who is asking, as policies see it."""
         return Caller(self.key_id, self.team, self.stage)
 
+    @property
+    def owner(self) -> str | None:
+        """Whose responses these are: a team's keys share theirs; None when the proxy runs open."""
+        if self.team is not None:
+            return f"team:{self.team}"
+        return f"key:{self.key_id}" if self.key_id is not None else None
+
     def check_route(self, route: str) -> None:
         if self.routes is not None and route not in self.routes:
             raise PermissionDenied(

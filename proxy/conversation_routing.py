@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from providers.errors import FailureReason, ProxyError, StateUnavailable
+from providers.errors import FailureReason, InvalidRequest, ProxyError, StateUnavailable
 from providers.types import Call, Surface
 
 from .dispatch import Exchange
@@ -49,15 +49,25 @@ class ConversationCannotMove(ProxyError):
     code = "conversation_provider_unavailable"
 
 
-async def plan_request(call: Call, gateway: Gateway) -> RoutePlan:
+class ConversationNotFound(InvalidRequest):
+    """A follow-up to a response another team (or key) made: as unknown to it as to the upstream's other customers."""
+
+    code = "previous_response_not_found"
+
+
+async def plan_request(call: Call, gateway: Gateway, owner: str | None) -> RoutePlan:
     """The route plan: pinned to where the conversation lives for a bound follow-up,
-    else the route's weighted targets and fallbacks."""
+    else the route's weighted targets and fallbacks. `owner`: who asks (Principal.owner)."""
     if call.continues is None:
         return gateway.router.plan(call.model, timeout_s=call.timeout_s)
     gateway.router.route(call.model)  # an unknown route is a 404 before any look-up
     binding = await gateway.conversations.find(call.continues)
     if binding is None:
         return gateway.router.plan(call.model, timeout_s=call.timeout_s)
+    if not binding.reachable_by(owner):
+        # The upstream would serve it (every team shares the provider's key): refuse here, without saying it exists.
+        field = "conversation" if call.body.fields.get("conversation") is not None else "previous_response_id"
+        raise ConversationNotFound(f"Previous response with id '{call.continues}' not found.", param=field)
     plan = gateway.router.plan_on(
         call.model, binding.provider, binding.model, continues=call.continues, timeout_s=call.timeout_s
     )
@@ -90,8 +100,8 @@ def makes_conversations(call: Call) -> bool:
     return fields.get("store") is not False or "conversation" in fields
 
 
-def binding_of(exchange: Exchange, plan: RoutePlan) -> Binding:
-    return Binding(exchange.target.provider, exchange.target.model, plan.route)
+def binding_of(exchange: Exchange, plan: RoutePlan, owner: str | None) -> Binding:
+    return Binding(exchange.target.provider, exchange.target.model, plan.route, owner)
 
 
 async def bind_answer(conversations: ConversationMap, body: bytes, binding: Binding, request_id: str) -> None:

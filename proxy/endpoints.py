@@ -43,7 +43,7 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         principal = gateway.keys.authenticate(request.headers.get("authorization"))
         recording.identify(principal)
         call = await read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
-        plan = await plan_request(call, gateway)
+        plan = await plan_request(call, gateway, principal.owner)
         request.state.route = recording.row.route = plan.route
         principal.check_route(plan.route)
         if estimate_only(request):
@@ -87,11 +87,12 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
             reply, surface, exchange.target.provider, hide=is_usage_only_chunk if hide_usage else None, on_end=ended
         )
         if makes_conversations(call):
-            relay = bind_as_it_passes(relay, gateway.conversations, binding_of(exchange, plan), request_id)
+            binding = binding_of(exchange, plan, principal.owner)
+            relay = bind_as_it_passes(relay, gateway.conversations, binding, request_id)
         return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
     recording.answered(exchange)
     if reply.ok and makes_conversations(call):
-        await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan), request_id)
+        await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan, principal.owner), request_id)
     headers |= _price_headers(recording.row.price_table, recording.row.price_source)
     if (cost := recording.cost_usd) is not None:
         headers["x-tollgate-cost-usd"] = format(cost, "f")

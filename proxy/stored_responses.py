@@ -79,7 +79,7 @@ async def _reach(request: Request, gateway: Gateway, row: LedgerRow, action: str
             param="stream",
         )
     binding = await gateway.conversations.find(response_id)
-    if binding is None:
+    if binding is None or not binding.reachable_by(principal.owner):  # another team's: not found, as upstream
         raise ResponseNotFound(
             f"Response with id '{response_id}' not found. Tollgate knows the responses made through it for "
             "state.conversation_ttl_days; one made elsewhere, or longer ago, it cannot place."

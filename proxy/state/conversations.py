@@ -22,6 +22,12 @@ class Binding:
     provider: str
     model: str  # the upstream's name for the model (Azure: the deployment)
     route: str
+    # Who may reach it: "team:NAME", else "key:ID"; None when the proxy runs open. Every
+    # team reaches the upstream with the same provider key, so the upstream cannot tell them apart.
+    owner: str | None = None
+
+    def reachable_by(self, owner: str | None) -> bool:
+        return self.owner is None or self.owner == owner
 
 
 class ConversationMap(Protocol):

@@ -32,11 +32,10 @@ class RedisConversations:
             raise _unavailable(f"says which provider holds '{conversation_id}'", error) from None
         if value is None:
             return None
-        provider, model, route = orjson.loads(value)
-        return Binding(provider, model, route)
+        return Binding(*orjson.loads(value))  # [provider, model, route, owner]; owner absent in older bindings
 
     async def bind(self, conversation_ids: Sequence[str], binding: Binding) -> None:
-        value = orjson.dumps([binding.provider, binding.model, binding.route])
+        value = orjson.dumps([binding.provider, binding.model, binding.route, binding.owner])
         async with self._redis.pipeline(transaction=False) as pipe:
             for conversation_id in bindable(conversation_ids):
                 pipe.set(self._prefix + conversation_id, value, ex=self._ttl_s)

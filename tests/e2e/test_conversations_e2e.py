@@ -225,3 +225,32 @@ def test_stored_responses_are_served_by_the_provider_that_made_them(proxy, simul
 def test_several_workers_without_redis_are_warned_that_follow_ups_may_go_astray(simulators, start_proxy):
     proxy = start_proxy(config(simulators), "--workers", "2")
     assert "follow-up may reach a worker that does not know it" in proxy.log()
+
+
+def test_another_teams_key_cannot_reach_a_response_through_the_shared_upstream_key(simulators, start_proxy):
+    # Both teams reach the upstream with the same provider key: only Tollgate can tell their responses apart.
+    keys = {"growth-web": ("sk-growth-web", "growth"), "growth-ios": ("sk-growth-ios", "growth")}
+    keys["search"] = ("sk-search", "search")
+    listed = "".join(f"\n  - {{id: {name}, key: {key}, team: {team}}}" for name, (key, team) in keys.items())
+    proxy = start_proxy(config(simulators, f"keys:{listed}\n"))
+    web, ios, search = (proxy.client(api_key=key) for key, _ in keys.values())
+    tag = marker()
+    response_id, home = first_turn(web, f"a growth plan {tag}")
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        search.responses.create(model="gpt-5.4", input=f"show me {tag}", previous_response_id=response_id)
+    assert refused.value.code == "previous_response_not_found"
+    assert refused.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.NotFoundError):
+        search.responses.retrieve(response_id)
+    with pytest.raises(openai.NotFoundError):
+        search.responses.delete(response_id)
+
+    # A key of the same team follows the conversation up and reads it.
+    followed = ios.responses.with_raw_response.create(
+        model="gpt-5.4", input=f"go on {tag}", previous_response_id=response_id
+    )
+    assert followed.headers["x-tollgate-provider"] == home
+    assert ios.responses.retrieve(response_id).id == response_id
+    # The other team's attempts never reached the upstream: first turn and the follow-up only.
+    assert answered_at(simulators[home], tag) == [200, 200]
