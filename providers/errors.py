@@ -24,6 +24,7 @@ class FailureReason(StrEnum):
     AUTH = "auth"
     BUDGET_EXCEEDED = "budget_exceeded"
     NO_PROVIDER = "no_provider"
+    CLIENT_CLOSED = "client_closed"  # the client hung up before the answer was complete
 
 
 class ProxyError(Exception):

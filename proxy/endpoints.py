@@ -8,7 +8,7 @@ import logging
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from policies.base import Preflight
@@ -26,7 +26,7 @@ from .pricing import TargetEstimate
 from .pricing.document import estimate_document
 from .recording import Recording
 from .routing import RoutePlan
-from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
+from .streaming import RelayResponse, StreamOutcome, is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
 
@@ -81,9 +81,14 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
                 request.app.state.background.spawn(_keep_files(files, recording, surface, outcome.usage_events))
 
         relay = relay_stream(
-            reply, surface, exchange.target.provider, hide=is_usage_only_chunk if hide_usage else None, on_end=ended
+            reply,
+            surface,
+            exchange.target.provider,
+            images=call.image.n if call.image is not None else 1,
+            hide=is_usage_only_chunk if hide_usage else None,
+            on_end=ended,
         )
-        return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
+        return RelayResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
     recording.answered(exchange)
     headers |= _price_headers(recording.row.price_table, recording.row.price_source)
     if (cost := recording.cost_usd) is not None:
