@@ -116,6 +116,9 @@ def test_a_chat_stream_closed_after_its_first_words_costs_what_was_relayed(closi
     assert cost * 50 < estimate  # the estimate assumed 1,000 output tokens; 6 were relayed
 
     assert client_closed_failures(closing, "gpt-5.4-mini") == before + 1
+    with httpx.Client(base_url=closing.url, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        listed = admin.get("/admin/requests", params={"status": "client_closed", "route": "gpt-5.4-mini"}).json()
+    assert request_id in [row["request_id"] for row in listed["data"]]
     access = access_line(closing, request_id)
     assert (access["outcome"], access["reason"], access["cost_basis"]) == (
         "client_closed",
