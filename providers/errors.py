@@ -25,6 +25,7 @@ class FailureReason(StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     NO_PROVIDER = "no_provider"
     STATE_UNAVAILABLE = "state_unavailable"  # the store that budgets and rate limits need is unreachable
+    CLIENT_CLOSED = "client_closed"  # the client hung up before the answer was complete
 
 
 class ProxyError(Exception):

@@ -147,7 +147,12 @@ def image_input_tokens(width: int, height: int) -> int:
 
 def text_tokens(text: str) -> int:
     """Estimate: one token per four characters, rounded up (0 for empty text)."""
-    return _ceil_div(len(text), 4)
+    return tokens_in_chars(len(text))
+
+
+def tokens_in_chars(characters: int) -> int:
+    """`text_tokens` for text known only by its length (what a stream relayed)."""
+    return _ceil_div(characters, 4)
 
 
 def _ceil_div(numerator: int, denominator: int) -> int:

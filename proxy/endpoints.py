@@ -8,7 +8,7 @@ import logging
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from policies.base import Preflight
@@ -29,7 +29,7 @@ from .recording import Recording
 from .routing import RoutePlan
 from .state import StoreHealth
 from .stored_responses import reach_stored_response
-from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream
+from .streaming import RelayResponse, StreamOutcome, is_usage_only_chunk, relay_stream
 
 log = logging.getLogger("tollgate")
 
@@ -84,12 +84,17 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
                 request.app.state.background.spawn(_keep_files(files, recording, surface, outcome.usage_events))
 
         relay = relay_stream(
-            reply, surface, exchange.target.provider, hide=is_usage_only_chunk if hide_usage else None, on_end=ended
+            reply,
+            surface,
+            exchange.target.provider,
+            images=call.image.n if call.image is not None else 1,
+            hide=is_usage_only_chunk if hide_usage else None,
+            on_end=ended,
         )
         if makes_conversations(call):
             binding = binding_of(exchange, plan, principal.owner)
             relay = bind_as_it_passes(relay, gateway.conversations, binding, request_id)
-        return StreamingResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
+        return RelayResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
     recording.answered(exchange)
     if reply.ok and makes_conversations(call):
         await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan, principal.owner), request_id)

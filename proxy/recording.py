@@ -20,9 +20,10 @@ from . import metrics
 from .auth import Principal
 from .dispatch import Attempt, Exchange
 from .gateway import Gateway
-from .ledger import Charge, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now
+from .ledger import Charge, CostBasis, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now
 from .observation import log_access, record_metrics
 from .pricing import Priced, TargetEstimate
+from .pricing.partial import closed_stream_usage
 from .routing import RoutePlan
 from .streaming import StreamOutcome
 from .usage import Usage, usage_from_body, usage_from_events
@@ -106,8 +107,13 @@ class Recording:
         """A relayed stream ended: the upstream bills what it streamed, even if cut short."""
         self._take_attempts(exchange)
         self._streamed = True
-        self._settle(self._usage(exchange, events=outcome.usage_events), exchange)
+        usage = self._usage(exchange, events=outcome.usage_events)
         self._reason = outcome.reason
+        if outcome.client_closed:
+            self._settle_closed(usage, outcome, exchange)
+            self._end("client_closed", exchange.reply.status, error_type=FailureReason.CLIENT_CLOSED.value)
+            return
+        self._settle(usage, exchange)
         if outcome.error is None:
             self._end("ok", exchange.reply.status)
         else:
@@ -134,14 +140,21 @@ class Recording:
 
     # --- the arithmetic -----------------------------------------------------------------
 
-    def _settle(self, usage: Usage | None, exchange: Exchange) -> None:
+    def _settle_closed(self, usage: Usage | None, outcome: StreamOutcome, exchange: Exchange) -> None:
+        """A stream the client closed: the usage if it came, else the part of the bill that is known."""
+        target = exchange.target
+        estimated = self.estimate_at(target.provider, target.model).usage
+        assert self._call is not None
+        known, basis = closed_stream_usage(self._call.surface, estimated, outcome.relayed, usage)
+        self._settle(known, exchange, basis=basis)
+
+    def _settle(self, usage: Usage | None, exchange: Exchange, *, basis: CostBasis = "usage") -> None:
         """Charge the provider that answered: from its usage, else from the estimate."""
         target = exchange.target
         self._bill_to(target.provider, target.model, None)
         if usage is not None:
             self._record_usage(usage)
             priced = self._gateway.pricer.price(usage, self._route, target.provider, target.model)
-            basis = "usage"
         else:  # no usage came back: a stream cut short, an upstream that omits it
             priced = self.estimate_at(target.provider, target.model).priced
             basis = "estimate"

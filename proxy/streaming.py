@@ -1,21 +1,30 @@
 """Relaying a streamed (SSE) answer event by event: each event goes to the client
-as soon as it is whole, while the relay notes whether the stream reached its end
-and keeps the events that carry usage. A stream that breaks, stalls or stops
-short ends with an `error` event, which the OpenAI SDK raises, so the client sees
-an error instead of a hang or a silently truncated answer.
+as soon as it is whole, while the relay notes whether the stream reached its end,
+keeps the events that carry usage and counts the output it passed on. A stream
+that breaks, stalls or stops short ends with an `error` event, which the OpenAI
+SDK raises, so the client sees an error instead of a hang or a silently truncated
+answer. A client that hangs up first has the upstream closed at once, so that it
+stops generating, and the stream is recorded as closed by the client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import anyio
 import orjson
+from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from providers.base import UpstreamReply
 from providers.errors import FailureReason, UpstreamFailure
 from providers.types import Surface
+
+from .usage import Relayed
 
 # The event that ends a complete stream, per surface. Chat ends with `data: [DONE]`.
 _TERMINAL_EVENTS: dict[Surface, frozenset[bytes]] = {
@@ -25,9 +34,18 @@ _TERMINAL_EVENTS: dict[Surface, frozenset[bytes]] = {
     Surface.CHAT: frozenset(),
     Surface.EMBEDDINGS: frozenset(),
 }
+# The event that delivers a finished image, per surface.
+_IMAGE_EVENTS: dict[Surface, frozenset[bytes]] = {
+    **_TERMINAL_EVENTS,
+    Surface.RESPONSES: frozenset({b"response.image_generation_call.completed"}),
+}
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 _NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
+_PARTIAL_IMAGE = b"partial_image"  # image_generation.partial_image, response.image_generation_call.partial_image, …
+_NOT_TEXT_DELTAS = frozenset({b"response.audio.delta"})  # base64 audio, not text
+# Chat delta fields that are not generated text: labels, and audio (base64, billed as audio).
+_NOT_TEXT = frozenset({"role", "id", "type", "index", "audio"})
 
 
 @dataclass(slots=True)
@@ -39,6 +57,8 @@ class StreamOutcome:
     usage_events: list[bytes] = field(default_factory=list)  # where the usage is
     error: str | None = None  # what we told the client went wrong
     reason: FailureReason | None = None
+    client_closed: bool = False  # the client hung up before the stream completed
+    relayed: Relayed = field(default_factory=Relayed)
 
 
 class SseScanner:
@@ -47,6 +67,7 @@ class SseScanner:
     def __init__(self, surface: Surface) -> None:
         self._surface = surface
         self._terminal = _TERMINAL_EVENTS[surface]
+        self._image_events = _IMAGE_EVENTS[surface]
         self._pending = bytearray()
         self.outcome = StreamOutcome()
 
@@ -74,6 +95,25 @@ class SseScanner:
             self.outcome.completed = True
         if self._carries_usage(name, event):
             self.outcome.usage_events.append(event)
+        self._count_output(name, event)
+
+    def _count_output(self, name: bytes | None, event: bytes) -> None:
+        """What the client has been given, should it hang up before the usage comes.
+        Only small events are parsed: text deltas and chat chunks, never an image."""
+        relayed = self.outcome.relayed
+        if self._surface is Surface.CHAT:
+            relayed.text_chars += _chat_text_chars(event)
+        elif name is None:
+            return
+        elif name in self._image_events:
+            relayed.images += 1
+            relayed.partial_images_since_image = 0
+        elif name.endswith(_PARTIAL_IMAGE):
+            relayed.partial_images += 1
+            relayed.partial_images_since_image += 1
+        elif name.endswith(b".delta") and name not in _NOT_TEXT_DELTAS:
+            delta = _data(event).get("delta")
+            relayed.text_chars += len(delta) if isinstance(delta, str) else 0
 
     def _carries_usage(self, name: bytes | None, event: bytes) -> bool:
         if self._surface is Surface.CHAT:
@@ -110,6 +150,36 @@ def _event_name(event: bytes) -> bytes | None:
     return None
 
 
+def _data(event: bytes) -> dict[str, Any]:
+    """The JSON object of an event's `data:` line; empty when it has none."""
+    start = event.find(b"data:")
+    try:
+        data = orjson.loads(event[start + 5 :]) if start >= 0 else None
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _chat_text_chars(event: bytes) -> int:
+    """The characters a chat chunk's deltas add: content, refusal, reasoning, tool calls."""
+    chars = 0
+    for choice in _data(event).get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict):
+            chars += _text_chars(delta)
+    return chars
+
+
+def _text_chars(value: object) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_text_chars(item) for key, item in value.items() if item and key not in _NOT_TEXT)
+    if isinstance(value, list):
+        return sum(_text_chars(item) for item in value)
+    return 0
+
+
 def is_usage_only_chunk(event: bytes) -> bool:
     """The chat chunk that `stream_options.include_usage` adds: usage and no choices."""
     return _USAGE_OBJECT.search(event) is not None and _NO_CHOICES.search(event) is not None
@@ -127,10 +197,12 @@ async def relay_stream(
     surface: Surface,
     provider: str,
     *,
+    images: int = 1,
     hide: Callable[[bytes], bool] | None = None,
     on_end: Callable[[StreamOutcome], None] | None = None,
-) -> AsyncIterator[bytes]:
-    """The client's copy of the upstream's stream; `hide` drops events the client did not ask for."""
+) -> AsyncGenerator[bytes]:
+    """The client's copy of the upstream's stream; `hide` drops events the client did not ask for.
+    `images`: how many an image stream was asked for (its `n`)."""
     assert reply.stream is not None
     scanner = SseScanner(surface)
     outcome = scanner.outcome
@@ -150,7 +222,38 @@ async def relay_stream(
                 outcome.reason = FailureReason.BAD_UPSTREAM_RESPONSE
         if outcome.error is not None:
             yield error_event(f"{outcome.error}. Retry the request.", code="upstream_stream_interrupted")
+    except (asyncio.CancelledError, GeneratorExit):
+        # The response stopped reading: its client hung up (Starlette cancels the relay on
+        # `http.disconnect`; RelayResponse closes it). Nobody is left to read an error event.
+        if outcome.error is None and not _answered_whole(outcome, surface, images):
+            outcome.client_closed, outcome.reason = True, FailureReason.CLIENT_CLOSED
+        raise
     finally:
-        await reply.aclose()
+        with anyio.CancelScope(shield=True):  # cancelled or not, the upstream is closed now
+            await reply.aclose()
         if on_end is not None:
             on_end(outcome)
+
+
+def _answered_whole(outcome: StreamOutcome, surface: Surface, images: int) -> bool:
+    """The client was given the whole answer: the terminal event, and each image it asked for.
+    (An image stream is `completed` at its first image: how OpenAI streams `n` > 1 is not
+    documented, so the stream is not failed for fewer; a client that leaves early is told apart.)"""
+    return outcome.completed and (not surface.makes_images or outcome.relayed.images >= images)
+
+
+class RelayResponse(StreamingResponse):
+    """The response that carries a relay. Starlette stops reading a stream whose client
+    hung up, but a relay left waiting at its `yield` would be closed only by the garbage
+    collector, its upstream generating meanwhile: this closes it as soon as sending ends."""
+
+    def __init__(self, relay: AsyncGenerator[bytes], **options: Any) -> None:
+        super().__init__(relay, **options)
+        self._relay = relay
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._relay.aclose()

@@ -55,6 +55,18 @@ class Metered:
 Usage = tuple[Metered, ...]
 
 
+@dataclass(slots=True)
+class Relayed:
+    """The output a stream brought for its client, counted as it arrived from the upstream
+    (which bills it, read or not): the part of the bill that is known when the client
+    hangs up before the usage arrives."""
+
+    text_chars: int = 0  # generated text (content, refusals, tool arguments, reasoning)
+    partial_images: int = 0
+    images: int = 0  # images completed
+    partial_images_since_image: int = 0  # partial images of an image not yet completed
+
+
 def usage_from_body(surface: Surface, body: bytes, *, model: str, image_model: str | None) -> Usage | None:
     """The usage in a complete (non-streamed) answer; None when it carries none."""
     fields = _fields(body, ("tool_usage", "size", "quality"))

@@ -219,7 +219,7 @@ def test_the_list_filters(admin, query, expected):
         ("limit=0", "limit", "greater than or equal to 1"),
         ("limit=1001", "limit", "less than or equal to 1000"),
         ("limit=ten", "limit", "valid integer"),
-        ("status=done", "status", "'started', 'ok', 'error' or 'abandoned'"),
+        ("status=done", "status", "'started', 'ok', 'error', 'abandoned' or 'client_closed'"),
         ("review_status=maybe", "review_status", "'not_required', 'pending', 'approved' or 'rejected'"),
         ("since=last-week", "since", "not an ISO 8601 date or datetime"),
         ("until=2026-02-30", "until", "not an ISO 8601 date or datetime"),

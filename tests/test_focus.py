@@ -206,3 +206,17 @@ def test_the_readme_names_every_column_the_export_writes():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in COLUMNS if f"`{name}`" not in readme and not name.startswith("CommitmentDiscount")]
     assert not missing, missing
+
+
+def test_a_stream_its_client_closed_says_what_its_cost_rests_on():
+    row = on_openai(status="client_closed")
+    row.cost_basis = row.charges[0].cost_basis = "partial_estimate"
+    (line,) = lines(focus_csv([row]))
+    assert (line["x_Status"], line["x_CostBasis"], line["PricingUnit"]) == (
+        "client_closed",
+        "partial_estimate",
+        "Tokens",
+    )
+    assert line["ChargeDescription"].endswith(
+        "on openai-official (the client closed the stream: its estimated input and the output relayed before)"
+    )

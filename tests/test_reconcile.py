@@ -14,7 +14,7 @@ import pytest
 
 from proxy.cli import main
 from proxy.ledger import LedgerRow, to_nano
-from proxy.ledger.sql import SqlLedger
+from proxy.ledger.sql import BilledRow, SqlLedger
 from proxy.reconcile.compare import reconcile
 from proxy.reconcile.ledger_figures import LedgerFigures
 from proxy.reconcile.provider_reports import ReportError, read_reports
@@ -240,3 +240,10 @@ def test_a_day_the_provider_gives_whole_is_compared_whole(tmp_path):
         Decimal("0.3"),
     )
     assert not line.off and line.diff_pct == 0
+
+
+def test_a_stream_its_client_closed_is_counted_as_estimated():
+    figures = LedgerFigures()
+    for basis, nano in (("usage", 5_880_000), ("partial_estimate", 6_250_000), ("estimate", 19_500_000)):
+        figures.add(BilledRow("2026-11-03", "gpt-image-2", "client_closed", basis, 0, [], nano, "openai-official"))
+    assert (figures.requests, figures.estimated, figures.estimated_nanousd) == (3, 2, 25_750_000)

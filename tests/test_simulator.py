@@ -26,7 +26,7 @@ from providers.simulator.faults import FaultBook, apply_output_fault
 from providers.simulator.images import ImageCache, ImageSpec, OutputFormat
 from providers.simulator.markers import marker_texts, parse_marker, request_markers, strip_markers
 from providers.simulator.paths import Target, parse_path
-from providers.simulator.replies import BodyReply, StreamReply, transmit
+from providers.simulator.replies import BodyReply, Delivery, StreamReply, transmit
 
 AUTH = {"Authorization": "Bearer sk-test"}
 
@@ -251,6 +251,42 @@ async def test_transmit_leaves_a_cut_body_unfinished() -> None:
     await transmit(send, BodyReply(200, b"{}", declared_length=10), [])
     assert (b"content-length", b"10") in sent[0]["headers"]
     assert sent[1] == {"type": "http.response.body", "body": b"{}", "more_body": True}
+
+
+async def test_a_paced_stream_stops_when_its_client_hangs_up() -> None:
+    sent: list[Message] = []
+    hang_up = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if len(sent) == 3:  # the start and two frames: the client has read enough
+            hang_up.set()
+
+    async def receive() -> Message:
+        await hang_up.wait()
+        return {"type": "http.disconnect"}
+
+    frames = [f"data: {index}\n\n".encode() for index in range(6)]
+    before = time.time()
+    delivery = await transmit(send, StreamReply(frames, interval=0.2), [], receive)
+    assert delivery is not None and (delivery.events, delivery.sent) == (6, 2)
+    assert delivery.client_closed_at is not None and 0 <= delivery.client_closed_at - before < 0.3
+    assert [message.get("body") for message in sent[1:]] == frames[:2]  # and nothing after
+
+
+async def test_a_stream_whose_client_stays_is_sent_whole() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    delivery = await transmit(send, StreamReply([b"data: 1\n\n", b"data: 2\n\n"], interval=0.01), [], receive)
+    assert delivery == Delivery(events=2, sent=2)
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 # ---- paths --------------------------------------------------------------------------------------

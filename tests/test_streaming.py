@@ -3,13 +3,17 @@ stops short ends with an error event instead of a silent truncation."""
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 import orjson
 import pytest
 
 from providers.base import UpstreamReply
 from providers.errors import FailureReason, UpstreamConnectError
 from providers.types import Surface
-from proxy.streaming import SseScanner, is_usage_only_chunk, relay_stream
+from proxy.streaming import RelayResponse, SseScanner, is_usage_only_chunk, relay_stream
+from proxy.usage import Relayed
 
 IMAGE_EVENTS = (
     b'event: image_generation.partial_image\ndata: {"type":"image_generation.partial_image","b64_json":"AAAA"}\n\n'
@@ -95,16 +99,138 @@ async def test_a_stream_that_stops_short_is_an_error_too():
 
 
 async def test_a_client_that_goes_away_closes_the_upstream_stream():
-    closed = []
+    closed, outcomes = [], []
 
     async def close():
         closed.append(True)
 
     reply = UpstreamReply(200, {}, stream=stream_of(*chunks(IMAGE_EVENTS, 20)), closer=close)
-    relay = relay_stream(reply, Surface.IMAGES_GENERATE, "acme")
+    relay = relay_stream(reply, Surface.IMAGES_GENERATE, "acme", on_end=outcomes.append)
     assert (await relay.__anext__()).startswith(b"event: image_generation.partial_image")
-    await relay.aclose()  # what Starlette does when the client disconnects
+    await relay.aclose()  # what RelayResponse does when the client disconnects
     assert closed == [True]
+    (outcome,) = outcomes
+    assert outcome.client_closed and outcome.reason == FailureReason.CLIENT_CLOSED and outcome.error is None
+    assert outcome.relayed == Relayed(partial_images=1, partial_images_since_image=1)
+
+
+def chat_chunk(delta: dict) -> bytes:
+    return (
+        b"data: "
+        + orjson.dumps({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]})
+        + b"\n\n"
+    )
+
+
+def test_the_text_a_chat_stream_relays_is_counted():
+    scanner = SseScanner(Surface.CHAT)
+    scanner.feed(chat_chunk({"role": "assistant", "content": ""}))
+    scanner.feed(chat_chunk({"content": "Hello, wörld"}))  # characters, not bytes
+    tool_call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    scanner.feed(chat_chunk({"tool_calls": [tool_call]}) + chat_chunk({"refusal": "no"}) + b"data: [DONE]\n\n")
+    assert scanner.outcome.relayed.text_chars == len("Hello, wörld") + len("f") + len('{"a":1}') + len("no")
+
+
+def responses_event(kind: str, **fields) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+
+
+def test_the_text_and_images_a_responses_stream_relays_are_counted():
+    scanner = SseScanner(Surface.RESPONSES)
+    for event in (
+        responses_event("response.created", response={}),
+        responses_event("response.image_generation_call.partial_image", partial_image_b64="AAAA"),
+        responses_event("response.image_generation_call.partial_image", partial_image_b64="AAAA"),
+        responses_event("response.image_generation_call.completed", item_id="ig_1"),
+        responses_event("response.output_text.delta", delta="Here is "),
+        responses_event("response.function_call_arguments.delta", delta='{"q":'),
+        responses_event("response.audio.delta", delta="UklGRg=="),  # audio, not text
+    ):
+        scanner.feed(event)
+    assert scanner.outcome.relayed == Relayed(text_chars=8 + 5, partial_images=2, images=1)
+    assert not scanner.outcome.completed
+
+
+async def test_a_client_that_leaves_an_image_stream_after_its_first_image_of_two_closed_it():
+    partial = b'event: image_generation.partial_image\ndata: {"type":"image_generation.partial_image"}\n\n'
+    completed = b'event: image_generation.completed\ndata: {"type":"image_generation.completed","usage":{}}\n\n'
+    for images, closed_by_client in ((2, True), (1, False)):
+        outcomes = []
+        reply = UpstreamReply(200, {}, stream=stream_of(partial + completed, partial, completed))
+        relay = relay_stream(reply, Surface.IMAGES_GENERATE, "acme", images=images, on_end=outcomes.append)
+        await relay.__anext__()
+        await relay.__anext__()
+        await relay.aclose()
+        (outcome,) = outcomes
+        assert outcome.client_closed is closed_by_client
+        assert outcome.relayed == Relayed(partial_images=2, images=1, partial_images_since_image=1)
+
+
+async def test_a_cancelled_relay_still_closes_its_upstream_and_says_the_client_left():
+    """Starlette cancels the relay's task group on `http.disconnect`: every await in it is
+    cancelled again, so the upstream is closed under a shield."""
+    closed, outcomes = [], []
+
+    async def close():
+        await asyncio.sleep(0.01)  # a close that has to wait
+        closed.append(True)
+
+    async def upstream():
+        yield chat_chunk({"content": "Simulated reply "})
+        await asyncio.Event().wait()  # the upstream is slow to send the rest
+        yield b""
+
+    relay = relay_stream(
+        UpstreamReply(200, {}, stream=upstream(), closer=close), Surface.CHAT, "acme", on_end=outcomes.append
+    )
+
+    async def consume() -> None:
+        async for _ in relay:
+            pass
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(consume)
+        await asyncio.sleep(0.05)
+        group.cancel_scope.cancel()
+    assert closed == [True]
+    (outcome,) = outcomes
+    assert outcome.client_closed and outcome.relayed.text_chars == 16
+
+
+async def test_a_relay_waiting_to_send_is_closed_as_soon_as_its_client_hangs_up():
+    closed, outcomes = [], []
+
+    async def close():
+        closed.append(True)
+
+    events = [chat_chunk({"content": "one "}), chat_chunk({"content": "two "}), b"data: [DONE]\n\n"]
+    reply = UpstreamReply(200, {}, stream=stream_of(*events), closer=close)
+    relay = relay_stream(reply, Surface.CHAT, "acme", on_end=outcomes.append)
+    hung_up = asyncio.Event()
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            hung_up.set()
+            await asyncio.Event().wait()  # the client stopped reading: the write never drains
+
+    async def receive():
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    response = RelayResponse(relay, media_type="text/event-stream")
+    await response({"type": "http", "asgi": {"spec_version": "2.3"}}, receive, send)
+    assert closed == [True]  # at once, not whenever the garbage collector finds the relay
+    (outcome,) = outcomes
+    assert outcome.client_closed and outcome.relayed.text_chars == len("one ")
+
+
+async def test_a_stream_that_completed_is_not_closed_by_the_client_whenever_it_hangs_up():
+    outcomes = []
+    reply = UpstreamReply(200, {}, stream=stream_of(CHAT_EVENTS, b""))
+    relay = relay_stream(reply, Surface.CHAT, "acme", on_end=outcomes.append)
+    await relay.__anext__()  # [DONE] relayed; the client leaves before the upstream's end
+    await relay.aclose()
+    assert outcomes[0].completed and not outcomes[0].client_closed and outcomes[0].reason is None
 
 
 async def test_a_usage_chunk_the_client_did_not_ask_for_is_hidden():

@@ -100,7 +100,9 @@ class Simulator:
         reply = await self._answer(request, body, target, request_id, entry, receive)
         entry["status"] = reply.status
         headers: Headers = [(b"x-request-id", request_id.encode()), (b"x-simulator-upstream", upstream.encode())]
-        await transmit(send, reply, headers)
+        delivery = await transmit(send, reply, headers, receive)
+        if delivery is not None:
+            entry["stream"] = delivery.as_dict()
 
     async def _answer(
         self, request: Request, body: bytes, target: Target | None, request_id: str, entry: Entry, receive: Receive

@@ -10,7 +10,7 @@ from starlette.types import Receive
 
 from .errors import SimError
 from .markers import Marker
-from .replies import BodyReply, Reply, StreamReply
+from .replies import BodyReply, Reply, StreamReply, disconnected
 
 # Faults answered with an error instead of the normal answer.
 ERROR_FAULTS: Final = frozenset({"rate_limit", "server_error", "unavailable", "moderation", "invalid_size"})
@@ -52,17 +52,12 @@ async def hold(seconds: float, receive: Receive) -> bool:
     Watching for the disconnect frees the task as soon as the proxy's own timeout
     gives up, instead of holding it for the full (default 60 s) `timeout` fault.
     """
-    disconnect = asyncio.ensure_future(_disconnected(receive))
+    disconnect = asyncio.ensure_future(disconnected(receive))
     try:
         done, _ = await asyncio.wait({disconnect}, timeout=seconds)
     finally:
         disconnect.cancel()
     return not done
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def fault_error(marker: Marker, request_id: str, size: str | None) -> SimError:

@@ -8,11 +8,12 @@ Content-Length that is never delivered.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from starlette.types import Send
+from starlette.types import Receive, Send
 
 from .billing import Generation
 
@@ -57,14 +58,29 @@ class NoReply:
 Reply = BodyReply | StreamReply | NoReply
 
 
-async def transmit(send: Send, reply: Reply, headers: Headers) -> None:
+@dataclass(slots=True)
+class Delivery:
+    """How much of a stream went out before it ended or its client left: what a test
+    reads to see that an upstream stopped generating once the proxy hung up."""
+
+    events: int  # the frames the stream had to send
+    sent: int = 0
+    client_closed_at: float | None = None  # unix seconds the disconnect was seen, if it was
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "sent": self.sent, "client_closed_at": self.client_closed_at}
+
+
+async def transmit(send: Send, reply: Reply, headers: Headers, receive: Receive | None = None) -> Delivery | None:
     """Send `reply` with the per-request `headers` (request id, upstream name).
 
     Returning without finishing the body makes uvicorn close the connection,
     which is how the cut faults reach the client as an incomplete message.
+    A stream whose `receive` is given stops at the first pause after its client
+    hangs up, as a real upstream stops generating; it says how far it got.
     """
     if isinstance(reply, NoReply):
-        return
+        return None
     if isinstance(reply, BodyReply):
         length = reply.declared_length if reply.declared_length is not None else len(reply.body)
         start_headers = [
@@ -76,12 +92,36 @@ async def transmit(send: Send, reply: Reply, headers: Headers) -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": start_headers})
         complete = length == len(reply.body)
         await send({"type": "http.response.body", "body": reply.body, "more_body": not complete})
-        return
+        return None
     stream_headers = [(b"content-type", EVENT_STREAM), (b"cache-control", b"no-cache"), *headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": stream_headers})
-    for index, frame in enumerate(reply.frames):
-        if index and reply.interval:
-            await asyncio.sleep(reply.interval)
-        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    delivery = Delivery(len(reply.frames))
+    # Only a paced stream can notice a hang-up between frames; an unpaced one is sent at once.
+    gone = asyncio.ensure_future(_hang_up(receive)) if receive is not None and reply.interval else None
+    try:
+        for index, frame in enumerate(reply.frames):
+            if index and reply.interval:
+                if gone is None:
+                    await asyncio.sleep(reply.interval)
+                elif (await asyncio.wait({gone}, timeout=reply.interval))[0]:
+                    delivery.client_closed_at = gone.result()
+                    return delivery
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            delivery.sent += 1
+    finally:
+        if gone is not None:
+            gone.cancel()
     if not reply.cut:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return delivery
+
+
+async def disconnected(receive: Receive) -> None:
+    """Returns once the client has hung up (the request body is already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _hang_up(receive: Receive) -> float:
+    await disconnected(receive)
+    return time.time()

@@ -53,6 +53,7 @@ class RequestLog:
             "marker": None,  # the one that applied, in canonical form
             "fault": None,
             "status": None,
+            "stream": None,  # a stream's frames, how many were sent, and when its client left (if it did)
         }
         self._entries.append(entry)
         return entry

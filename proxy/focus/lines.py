@@ -33,6 +33,11 @@ SERVICES = {
     "chat.completions": ("Chat Completions API", "Generative AI"),
     "embeddings": ("Embeddings API", "Natural Language Processing"),
 }
+# What a description adds for a charge not priced from the upstream's usage.
+BASIS_NOTES = {
+    "estimate": " (estimated: the upstream reported no usage)",
+    "partial_estimate": " (the client closed the stream: its estimated input and the output relayed before)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +157,7 @@ def _description(row: LedgerRow, charge: Charge, model: str, quantity: int, unit
         return f"{what}: {reason}, billed at its estimate on {charge.price_table}"
     if unit == "Tokens":
         what += f": {quantity} tokens"
-    text = f"{what} on {charge.price_table}"
-    return text + (" (estimated: the upstream reported no usage)" if charge.cost_basis == "estimate" else "")
+    return f"{what} on {charge.price_table}" + BASIS_NOTES.get(charge.cost_basis, "")
 
 
 def _day_of(line: FocusLine) -> FocusLine:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from .journal import Journal
-from .row import Charge, LedgerRow, from_nano, to_nano, utc_now
+from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the writer process imports this package: it stays free of p
 __all__ = [
     "GROUPS",
     "Charge",
+    "CostBasis",
     "DisabledLedger",
     "Filters",
     "Ledger",

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-Status = Literal["started", "ok", "error", "abandoned"]
-CostBasis = Literal["usage", "estimate", "unpriced"]
+# client_closed: the client hung up on a stream before it was complete.
+Status = Literal["started", "ok", "error", "abandoned", "client_closed"]
+# partial_estimate: a closed stream's estimated input and the output relayed before it closed.
+CostBasis = Literal["usage", "estimate", "partial_estimate", "unpriced"]
 ReviewStatus = Literal["not_required", "pending", "approved", "rejected"]
 NANO = Decimal("0.000000001")  # costs are stored as integer nano-dollars: exact sums in SQL
 

@@ -52,7 +52,7 @@ def _image(call: Call, model: str, prompt_tokens: int) -> Metered:
     assert settings is not None
     quality = settings.quality if settings.quality in ("low", "medium", "high") else AUTO_QUALITY_ESTIMATE
     size = _output_size(call, settings, model)
-    per_image = _output_tokens(model, size, quality)
+    per_image = output_tokens_per_image(model, size, quality)
     images = max(settings.n, 1)
     return Metered(
         model,
@@ -65,7 +65,7 @@ def _image(call: Call, model: str, prompt_tokens: int) -> Metered:
     )
 
 
-def _output_tokens(model: str, size: str, quality: str) -> int:
+def output_tokens_per_image(model: str, size: str, quality: str) -> int:
     """0 where OpenAI's arithmetic does not apply (another vendor's model, a size the
     model cannot make): such a request is priced per image or refused upstream."""
     if not is_gpt_image_model(model):

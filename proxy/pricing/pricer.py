@@ -48,6 +48,7 @@ class TargetEstimate:
     billing_owner: str
     priced: Priced
     failed_attempt_usd: Decimal  # what this provider bills for a try that fails
+    usage: Usage = ()  # what the estimate expects the request to consume
 
     def with_retries_usd(self, retries: int) -> Decimal | None:
         """The worst case on this provider: the request, and each retry's failed try before it."""
@@ -70,7 +71,7 @@ class Pricer:
             failed = priced.cost.total_usd
         elif priced.cost is not None and settings.failed_attempts == "input_tokens":
             failed = priced.cost.inputs_only().total_usd
-        return TargetEstimate(provider, model, settings.billing_owner, priced, failed)
+        return TargetEstimate(provider, model, settings.billing_owner, priced, failed, usage)
 
     def price(self, usage: Usage, route: str, provider: str, model: str) -> Priced:
         """`usage` on the table `provider` bills by; `model` is the route's upstream model."""

@@ -69,8 +69,8 @@ class Line:
         if ledger.estimated:
             found.append(
                 f"{_count(ledger.estimated, 'streamed or unreported row')} costed from the estimate, not usage (a "
-                f"stream cut short, or an upstream that sent no usage): ${_usd(ledger.estimated_nanousd)} of the "
-                "ledger's cost is estimated"
+                f"stream cut short or closed by its client, or an upstream that sent no usage): "
+                f"${_usd(ledger.estimated_nanousd)} of the ledger's cost is estimated"
             )
         if provider.requests is not None and provider.requests > ledger.requests:
             found.append(

@@ -20,7 +20,7 @@ class LedgerFigures:
     images: int = 0
     abandoned: int = 0
     abandoned_nanousd: int = 0
-    estimated: int = 0  # finished rows costed from the estimate: no usage came back
+    estimated: int = 0  # finished rows costed wholly or partly (a stream its client closed) from the estimate
     estimated_nanousd: int = 0
     line_items: dict[str, int] = field(default_factory=dict)  # "input", "cached input", "output" → nano-dollars
     tables: set[str] = field(default_factory=set)
@@ -34,7 +34,7 @@ class LedgerFigures:
         if row.status == "abandoned":
             self.abandoned += 1
             self.abandoned_nanousd += row.cost_nanousd
-        elif row.cost_basis == "estimate":
+        elif row.cost_basis in ("estimate", "partial_estimate"):
             self.estimated += 1
             self.estimated_nanousd += row.cost_nanousd
         for line in row.cost_lines:
