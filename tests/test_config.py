@@ -185,6 +185,18 @@ def test_check_prints_every_error_and_exits_2(tmp_path, capsys):
     assert "routes.gpt-image-2.targets[0].provider: unknown provider 'opnai'" in err
 
 
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_a_file_that_is_not_utf8_is_a_located_error_and_exit_2(tmp_path, capsys, command):
+    latin1 = tmp_path / "config.yaml"
+    latin1.write_bytes(MINIMAL.replace("openai/org-1", "caf\xe9/org-1").encode("latin-1"))
+    offset = latin1.read_bytes().index(b"\xe9")
+    assert main([command, "--config", str(latin1)]) == 2
+    captured = capsys.readouterr()
+    assert f"{latin1}: 1 error(s)" in captured.err
+    assert f"line 6, column 23: not UTF-8 text: byte 0xe9 at offset {offset}; save the file as UTF-8" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
 def test_a_reseller_cannot_bill_on_an_official_table():
     text = (
         MINIMAL
