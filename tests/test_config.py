@@ -35,7 +35,7 @@ def errors_of(text: str, env: dict[str, str] | None = None) -> list[str]:
 def test_the_example_config_loads_with_every_section():
     loaded = load_config(ROOT / "config.yaml", {})
     config = loaded.config
-    assert set(config.routes) == {"gpt-image-2", "gpt-5.4", "gpt-5.4-mini"}
+    assert set(config.routes) == {"gpt-image-2", "gpt-5.4", "gpt-5.4-mini", "text-embedding-3-small"}
     assert config.providers["openai"].kind == "openai"
     assert config.providers["acme"].kind == "openai_compatible"
     assert config.providers["acme"].verified is not None
