@@ -27,8 +27,11 @@ class Principal:
         """Who is asking, as policies see it."""
         return Caller(self.key_id, self.team, self.stage)
 
+    def may_use(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
     def check_route(self, route: str) -> None:
-        if self.routes is not None and route not in self.routes:
+        if not self.may_use(route):
             raise PermissionDenied(
                 f"Key '{self.key_id}' may not use route '{route}'; it may use: {', '.join(sorted(self.routes))}. "
                 "Ask the operator to add the route to the key's `routes`.",
