@@ -21,6 +21,7 @@ from providers.errors import InternalError, InvalidRequest, ProxyError
 from . import metrics
 from .admin import admin_routes
 from .background import Background
+from .cors import Cors
 from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
@@ -79,7 +80,7 @@ def create_app(
     return Starlette(
         routes=[*routes, *admin_routes, *file_routes],
         lifespan=lifespan,
-        middleware=[Middleware(RequestIds), Middleware(PinGateway)],
+        middleware=[Middleware(RequestIds), Middleware(PinGateway), Middleware(Cors)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )
 
