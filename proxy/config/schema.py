@@ -305,6 +305,7 @@ class ImageParameterSettings(Toggle):
     max_n: int = Field(default=10, ge=1, le=10)
     max_input_images: int = Field(default=16, ge=1, le=16)
     max_input_mb: int = Field(default=50, ge=1, le=50)
+    max_input_megapixels: int = Field(default=50, ge=1, le=1000, description="pixels an edit input may claim")
 
 
 class PolicySettings(Section):

@@ -5,12 +5,10 @@ since budgets are reserved from it."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
+from policies.image_files import image_size
 from providers.image_tokens import image_input_tokens, image_output_tokens, is_gpt_image_model, text_tokens
 from providers.types import Call, ImageSettings, MultipartBody, Surface
 
@@ -96,12 +94,9 @@ def _input_sizes(call: Call, settings: ImageSettings) -> Iterator[tuple[int, int
 
 
 def _dimensions(data: bytes) -> tuple[int, int]:
-    """Read from the image's header only; the pixels are never decoded."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return _DEFAULT_INPUT_SIZE
+    """Read from the image's header only; the pixels are never decoded. Whether the
+    image is whole and within the limits is the image_parameters policy's to say."""
+    return image_size(data) or _DEFAULT_INPUT_SIZE
 
 
 def _texts(value: Any) -> Iterator[str]:
