@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from providers.errors import PolicyRefused
-from providers.image_tokens import is_gpt_image_2_family, is_gpt_image_model, size_error
+from providers.image_tokens import (
+    MAX_IMAGES,
+    MAX_PARTIAL_IMAGES,
+    is_gpt_image_2_family,
+    is_gpt_image_model,
+    size_error,
+)
 from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
 
 from .base import Preflight, Rule, Settle, image_param
@@ -25,14 +31,13 @@ from .image_files import BadImage, ImageFacts, inspect_image
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 QUALITIES = ("low", "medium", "high", "auto")
 QUALITIES_2_5 = (*QUALITIES, "xhigh", "max")  # the 2.5 family adds two
-MAX_PARTIAL_IMAGES = 3
 # The image model the Responses tool runs when the request names none.
 DEFAULT_TOOL_MODEL = "gpt-image-2"
 
 
 @dataclass(frozen=True, slots=True)
 class ImageLimits:
-    max_n: int = 10
+    max_n: int = MAX_IMAGES
     max_input_images: int = 16
     max_input_bytes: int = 50 * 1024 * 1024  # OpenAI's limit per input image
     # OpenAI publishes none for pixels (it scales inputs down); ours keeps a small file

@@ -124,3 +124,4 @@ class Call:
     image: ImageSettings | None = None
     prompt_version: str | None = None
     timeout_s: float | None = None  # the client may shorten the route's timeout, never lengthen it
+    max_output_tokens: int | None = None  # the output limit the request sets (max_tokens and its kin)

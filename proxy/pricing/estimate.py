@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from policies.image_files import image_size
-from providers.image_tokens import image_input_tokens, image_output_tokens, is_gpt_image_model, text_tokens
+from providers.image_tokens import (
+    MAX_IMAGES,
+    MAX_PARTIAL_IMAGES,
+    image_input_tokens,
+    image_output_tokens,
+    is_gpt_image_model,
+    text_tokens,
+)
 from providers.types import Call, ImageSettings, MultipartBody, Surface
 
 from ..usage import Metered, Usage
@@ -26,18 +33,15 @@ def estimate_usage(call: Call, *, model: str, image_model: str | None, output_to
     fields = call.body.fields
     if call.surface.makes_images:
         assert call.image is not None
-        prompt = fields.get("prompt")
-        return (_image(call, model, text_tokens(prompt) if isinstance(prompt, str) else 0),)
+        return (_image(call, model, text_tokens(fields.get("prompt") or "")),)
     if call.surface is Surface.EMBEDDINGS:
         return (Metered(model, text_input=sum(text_tokens(text) for text in _texts(fields.get("input")))),)
     if call.surface is Surface.RESPONSES:
         texts = [*_texts(fields.get("input")), *_texts(fields.get("instructions"))]
-        limit = fields.get("max_output_tokens")
     else:
         texts = list(_texts(fields.get("messages")))
-        limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
     prompt_tokens = sum(text_tokens(text) for text in texts)
-    output = limit if isinstance(limit, int) and limit > 0 else output_tokens
+    output = call.max_output_tokens or output_tokens
     main = Metered(model, text_input=prompt_tokens, text_output=output)
     if call.surface is Surface.RESPONSES and call.image is not None:
         tool_model = call.image.model or image_model or "gpt-image-2"
@@ -51,12 +55,15 @@ def _image(call: Call, model: str, prompt_tokens: int) -> Metered:
     quality = settings.quality if settings.quality in ("low", "medium", "high") else AUTO_QUALITY_ESTIMATE
     size = _output_size(call, settings, model)
     per_image = _output_tokens(model, size, quality)
-    images = max(settings.n, 1)
+    # No upstream makes more than this: counts past it (refused later, by policy or upstream)
+    # would estimate sums past what the ledger's integers hold.
+    images = min(max(settings.n, 1), MAX_IMAGES)
+    partials = min(max(settings.partial_images, 0), MAX_PARTIAL_IMAGES)
     return Metered(
         model,
         text_input=prompt_tokens,
         image_input=sum(image_input_tokens(*dims) for dims in _input_sizes(call, settings)),
-        image_output=images * (per_image + settings.partial_images * PARTIAL_IMAGE_TOKENS),
+        image_output=images * (per_image + partials * PARTIAL_IMAGE_TOKENS),
         images=images,
         size=size,
         quality=quality,
