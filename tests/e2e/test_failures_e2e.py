@@ -160,7 +160,7 @@ def test_an_unknown_model_is_a_404_listing_the_routes(proxy):
         (b"[1, 2]", "must be a JSON object"),
         (b"", "body is empty"),
         (b'{"messages": []}', "`model` is required"),
-        (b'{"model": "gpt-5.4-mini", "stream": "yes"}', "`stream` must be true or false"),
+        (b'{"model": "gpt-5.4-mini", "stream": "yes"}', "Invalid 'stream': expected a boolean"),
     ],
 )
 def test_a_malformed_request_is_a_400_that_says_what_to_change(proxy, body, expected):
