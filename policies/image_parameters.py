@@ -11,31 +11,38 @@ for what every image model shares.
 
 from __future__ import annotations
 
-import io
+import asyncio
 from dataclasses import dataclass
-
-from PIL import Image, UnidentifiedImageError
+from typing import NoReturn
 
 from providers.errors import PolicyRefused
-from providers.image_tokens import is_gpt_image_2_family, is_gpt_image_model, size_error
+from providers.image_tokens import (
+    MAX_IMAGES,
+    MAX_PARTIAL_IMAGES,
+    is_gpt_image_2_family,
+    is_gpt_image_model,
+    size_error,
+)
 from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
 
-from .base import Preflight, Rule, image_param
+from .base import Preflight, Rule, Settle, image_param
+from .image_files import BadImage, ImageFacts, inspect_image
 
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 QUALITIES = ("low", "medium", "high", "auto")
 QUALITIES_2_5 = (*QUALITIES, "xhigh", "max")  # the 2.5 family adds two
-MAX_PARTIAL_IMAGES = 3
 # The image model the Responses tool runs when the request names none.
 DEFAULT_TOOL_MODEL = "gpt-image-2"
-_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
 
 
 @dataclass(frozen=True, slots=True)
 class ImageLimits:
-    max_n: int = 10
+    max_n: int = MAX_IMAGES
     max_input_images: int = 16
-    max_input_bytes: int = 50 * 1024 * 1024
+    max_input_bytes: int = 50 * 1024 * 1024  # OpenAI's limit per input image
+    # OpenAI publishes none for pixels (it scales inputs down); ours keeps a small file
+    # from claiming gigapixels. 50 megapixels: a 48 MP phone photo fits.
+    max_input_pixels: int = 50_000_000
 
 
 class ImageParameters(Rule):
@@ -43,6 +50,15 @@ class ImageParameters(Rule):
 
     def __init__(self, limits: ImageLimits) -> None:
         self.limits = limits
+
+    async def admit(self, preflight: Preflight) -> Settle | None:
+        call = preflight.call
+        if call.surface is Surface.IMAGES_EDIT and isinstance(call.body, MultipartBody) and call.body.files:
+            # Reading every input to its end is CPU work for a large image: off the event loop.
+            await asyncio.to_thread(self.check, preflight)
+        else:
+            self.check(preflight)
+        return None
 
     def check(self, preflight: Preflight) -> None:
         call = preflight.call
@@ -122,32 +138,35 @@ class ImageParameters(Rule):
             )
         if not isinstance(call.body, MultipartBody):
             return  # the JSON form names images by URL or file id: nothing here to inspect
-        body = call.body
-        for file in (*image.inputs, *((image.mask,) if image.mask else ())):
-            if file.size > self.limits.max_input_bytes:
-                mb = self.limits.max_input_bytes // (1024 * 1024)
-                self._refuse(
-                    f"{_named(file)} is {file.size / 1024 / 1024:.1f} MB; each input may be at most {mb} MB. "
-                    "Send a smaller image.",
-                    file.field,
-                )
-            if _format(body.file_bytes(file)) is None:
-                self._refuse(f"{_named(file)} is not a PNG, JPEG or WebP image; send one of those.", file.field)
+        inputs = [self._inspect(call.body, file) for file in image.inputs]
         if image.mask is not None:
-            self._check_mask(body, image.inputs[0], image.mask)
+            self._check_mask(self._inspect(call.body, image.mask), inputs[0])
 
-    def _check_mask(self, body: MultipartBody, first: UploadedFile, mask: UploadedFile) -> None:
-        if _format(body.file_bytes(mask)) != "png":
-            self._refuse("The `mask` must be a PNG with an alpha channel (transparent where to edit).", "mask")
-        mask_size, image_size = _dimensions(body.file_bytes(mask)), _dimensions(body.file_bytes(first))
-        if mask_size and image_size and mask_size != image_size:
+    def _inspect(self, body: MultipartBody, file: UploadedFile) -> ImageFacts:
+        """The file, if it is a whole PNG, JPEG or WebP within the limits; else refused."""
+        if file.size > self.limits.max_input_bytes:
+            mb = self.limits.max_input_bytes // (1024 * 1024)
             self._refuse(
-                f"The `mask` is {mask_size[0]}x{mask_size[1]} but the first image is {image_size[0]}x{image_size[1]}; "
+                f"{_named(file)} is {file.size / 1024 / 1024:.1f} MB; each input may be at most {mb} MB. "
+                "Send a smaller image.",
+                file.field,
+            )
+        try:
+            return inspect_image(body.file_bytes(file), max_pixels=self.limits.max_input_pixels)
+        except BadImage as problem:
+            self._refuse(f"{_named(file)} {problem}. Send a whole PNG, JPEG or WebP image.", file.field)
+
+    def _check_mask(self, mask: ImageFacts, first: ImageFacts) -> None:
+        if mask.format != "png" or not mask.has_alpha:
+            self._refuse("The `mask` must be a PNG with an alpha channel (transparent where to edit).", "mask")
+        if (mask.width, mask.height) != (first.width, first.height):
+            self._refuse(
+                f"The `mask` is {mask.width}x{mask.height} but the first image is {first.width}x{first.height}; "
                 "the mask must have the same size as the image it applies to.",
                 "mask",
             )
 
-    def _refuse(self, message: str, param: str) -> None:
+    def _refuse(self, message: str, param: str) -> NoReturn:
         raise PolicyRefused(self.name, message, param=param)
 
 
@@ -159,24 +178,6 @@ def _rules_model(preflight: Preflight) -> str | None:
     else:
         candidates = [preflight.upstream_model, call.model]
     return next((model for model in candidates if is_gpt_image_model(model)), None)
-
-
-def _format(data: bytes) -> str | None:
-    for signature, name in _SIGNATURES.items():
-        if data.startswith(signature):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _dimensions(data: bytes) -> tuple[int, int] | None:
-    """Width and height from the image's header (nothing is decoded)."""
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            return opened.size
-    except (UnidentifiedImageError, OSError):
-        return None
 
 
 def _named(file: UploadedFile) -> str:

@@ -36,6 +36,10 @@ _TABLE_TOKENS: Final = {
 }
 STANDARD_SIZES: Final = ("1024x1024", "1536x1024", "1024x1536")
 
+# What one request may ask for (§1): `n` images, each with up to this many partial images.
+MAX_IMAGES: Final = 10
+MAX_PARTIAL_IMAGES: Final = 3
+
 # gpt-image-2 size limits (§1a, guide table).
 SIZE_MULTIPLE: Final = 16
 MAX_EDGE: Final = 3840

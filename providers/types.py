@@ -136,3 +136,4 @@ class Call:
     timeout_s: float | None = None  # the client may shorten the route's timeout, never lengthen it
     continues: str | None = None  # Responses: the previous_response_id or conversation id it follows up
     resource: StoredResource | None = None  # a stored Response's GET, DELETE, input_items or cancel
+    max_output_tokens: int | None = None  # the output limit the request sets (max_tokens and its kin)

@@ -14,13 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.errors import InternalError, InvalidRequest, ProxyError
 
 from . import metrics
 from .admin import admin_routes
 from .background import Background
+from .cors import Cors
 from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
@@ -86,9 +87,35 @@ def create_app(
     return Starlette(
         routes=[*routes, *admin_routes, *file_routes],
         lifespan=lifespan,
-        middleware=[Middleware(PinGateway)],
+        middleware=[Middleware(RequestIds), Middleware(PinGateway), Middleware(Cors)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )
+
+
+class RequestIds:
+    """Every HTTP answer carries `x-request-id`: the ledger's key for a proxied request,
+    and for any other answer (a 404, /metrics, admin) an id its log lines share. The
+    cost per request: an id, and one look at the headers when the answer starts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        stamp = (b"x-request-id", request_id.encode())
+
+        async def send_stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    message["headers"] = [*headers, stamp]
+            await send(message)
+
+        await self.app(scope, receive, send_stamped)
 
 
 class PinGateway:
@@ -130,8 +157,6 @@ async def _mirror_ledger(ledger: Ledger | DisabledLedger) -> None:
 async def render_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProxyError)
     headers = {"x-request-id": _request_id(request), **exc.headers}
-    if route := getattr(request.state, "route", None):
-        headers["x-tollgate-route"] = route
     return Response(exc.body(), status_code=exc.status, headers=headers, media_type="application/json")
 
 

@@ -27,6 +27,9 @@ class Principal:
         """Who is asking, as policies see it."""
         return Caller(self.key_id, self.team, self.stage)
 
+    def may_use(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
     @property
     def owner(self) -> str | None:
         """Whose responses these are: a team's keys share theirs; None when the proxy runs open."""
@@ -35,7 +38,7 @@ class Principal:
         return f"key:{self.key_id}" if self.key_id is not None else None
 
     def check_route(self, route: str) -> None:
-        if self.routes is not None and route not in self.routes:
+        if not self.may_use(route):
             raise PermissionDenied(
                 f"Key '{self.key_id}' may not use route '{route}'; it may use: {', '.join(sorted(self.routes))}. "
                 "Ask the operator to add the route to the key's `routes`.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
@@ -17,11 +18,11 @@ from providers.types import Call, Surface
 
 from . import metrics
 from .auth import Principal
+from .config import Route as RouteSettings
 from .conversation_routing import bind_answer, bind_as_it_passes, binding_of, makes_conversations, plan_request
-from .dispatch import Exchange, RouteExhausted, dispatch
+from .dispatch import Attempt, RouteExhausted, dispatch
 from .files import FileStore, makes_files
 from .gateway import Gateway
-from .ids import new_request_id
 from .intake import estimate_only, purpose, read_call, with_stream_usage
 from .pricing import TargetEstimate
 from .pricing.document import estimate_document
@@ -37,17 +38,18 @@ log = logging.getLogger("tollgate")
 async def proxy_request(request: Request, surface: Surface) -> Response:
     # The gateway this request arrived on (PinGateway): a reload mid-request does not change its config.
     gateway: Gateway = request.state.gateway
-    request.state.request_id = request_id = new_request_id()
+    request_id: str = request.state.request_id  # given to every request by RequestIds
     recording = Recording(request.app.state.ledger, gateway, request_id, surface)
     try:
         principal = gateway.keys.authenticate(request.headers.get("authorization"))
         recording.identify(principal)
         call = await read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
         plan = await plan_request(call, gateway, principal.owner)
-        request.state.route = recording.row.route = plan.route
+        recording.row.route = plan.route
         principal.check_route(plan.route)
         if estimate_only(request):
-            return JSONResponse(estimate_document(call, plan, gateway.pricer), headers={"x-request-id": request_id})
+            headers = answer_headers(gateway, request_id, plan.route, attempts=())
+            return JSONResponse(estimate_document(call, plan, gateway.pricer), headers=headers)
         call, hide_usage = with_stream_usage(call)
         first = plan.targets[0]
         estimate = gateway.pricer.estimate(call, plan.route, first.provider, first.model)
@@ -57,21 +59,24 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         exchange = await dispatch(call, plan, gateway.providers)
     except RouteExhausted as exhausted:
         recording.failed(exhausted, exhausted.attempts)
+        exhausted.headers |= answer_headers(gateway, request_id, recording.row.route, exhausted.attempts)
         raise
     except ProxyError as error:
         recording.failed(error)
+        error.headers |= answer_headers(gateway, request_id, recording.row.route, attempts=())
         raise
     except Exception as exc:
         log.exception("unexpected error", extra={"request_id": request_id})
         error = InternalError(
             f"Tollgate failed while handling this request (request id {request_id}). "
-            "It has been logged; retry, and report the request id if it persists."
+            "It has been logged; retry, and report the request id if it persists.",
+            headers=answer_headers(gateway, request_id, recording.row.route, attempts=()),
         )
         recording.failed(error)
         raise error from exc
 
     reply = exchange.reply
-    headers = _tollgate_headers(gateway, exchange, request_id, plan.route)
+    headers = answer_headers(gateway, request_id, plan.route, exchange.attempts, exchange.reply.request_id)
     if reply.stream is not None:
         table = recording.estimate_at(exchange.target.provider, exchange.target.model).priced
         headers |= _price_headers(table.table, table.source)
@@ -134,17 +139,24 @@ def _price_headers(table: str | None, source: str | None) -> dict[str, str]:
     return {"x-tollgate-price-table": table, "x-tollgate-price-source": source} if table and source else {}
 
 
-def _tollgate_headers(gateway: Gateway, exchange: Exchange, request_id: str, route: str) -> dict[str, str]:
-    provider = exchange.target.provider
-    headers = {
-        "x-request-id": request_id,
-        "x-tollgate-route": route,
-        "x-tollgate-provider": provider,
-        "x-tollgate-billing-owner": gateway.billing_owner(provider),
-        "x-tollgate-attempts": str(len(exchange.attempts)),
-    }
-    if upstream_id := exchange.reply.request_id:
-        headers["x-tollgate-upstream-request-id"] = upstream_id
+def answer_headers(
+    gateway: Gateway,
+    request_id: str,
+    route: str | None,
+    attempts: Sequence[Attempt],
+    upstream_request_id: str | None = None,
+) -> dict[str, str]:
+    """What every answer to a proxied request says of its way, failures included: the
+    route where one was found, the provider tried last and who it bills, how many tries."""
+    headers = {"x-request-id": request_id, "x-tollgate-attempts": str(len(attempts))}
+    if route:
+        headers["x-tollgate-route"] = route
+    if attempts:
+        provider = attempts[-1].provider
+        headers["x-tollgate-provider"] = provider
+        headers["x-tollgate-billing-owner"] = gateway.billing_owner(provider)
+    if upstream_request_id:
+        headers["x-tollgate-upstream-request-id"] = upstream_request_id
     return headers
 
 
@@ -161,10 +173,15 @@ def _stored_response_endpoint(action: str | None):
 
     async def endpoint(request: Request) -> Response:
         gateway: Gateway = request.state.gateway
-        request.state.request_id = request_id = new_request_id()
-        exchange = await reach_stored_response(request, gateway, request_id, action)
+        request_id: str = request.state.request_id
+        try:
+            exchange = await reach_stored_response(request, gateway, request_id, action)
+        except ProxyError as error:
+            attempts = error.attempts if isinstance(error, RouteExhausted) else ()
+            error.headers |= answer_headers(gateway, request_id, getattr(request.state, "route", None), attempts)
+            raise
         reply = exchange.reply
-        headers = _tollgate_headers(gateway, exchange, request_id, request.state.route)
+        headers = answer_headers(gateway, request_id, request.state.route, exchange.attempts, reply.request_id)
         return Response(reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type)
 
     endpoint.__name__ = f"stored_response_{action or 'itself'}"
@@ -174,12 +191,28 @@ def _stored_response_endpoint(action: str | None):
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
     principal = gateway.keys.authenticate(request.headers.get("authorization"))
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": route.owner or "tollgate"}
-        for name, route in gateway.config.routes.items()
-        if principal.routes is None or name in principal.routes
-    ]
+    data = [_model_object(name, route) for name, route in gateway.config.routes.items() if principal.may_use(name)]
     return JSONResponse({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """`models.retrieve`: one route this key may use, as OpenAI's model object."""
+    gateway: Gateway = request.state.gateway
+    principal = gateway.keys.authenticate(request.headers.get("authorization"))
+    name: str = request.path_params["model"]
+    route = gateway.config.routes.get(name)
+    if route is None or not principal.may_use(name):
+        shown = name if len(name) <= 64 else name[:61] + "..."
+        raise UnknownRoute(
+            f"The model '{shown}' does not exist or you do not have access to it. "
+            "GET /v1/models lists the models this key may use.",
+            param="model",
+        )
+    return JSONResponse(_model_object(name, route))
+
+
+def _model_object(name: str, route: RouteSettings) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": route.owner or "tollgate"}
 
 
 async def prometheus_metrics(request: Request) -> Response:
@@ -216,6 +249,7 @@ routes = [
     Route("/v1/responses/{response_id}/input_items", _stored_response_endpoint("input_items"), methods=["GET"]),
     Route("/v1/responses/{response_id}/cancel", _stored_response_endpoint("cancel"), methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
     Route("/metrics", prometheus_metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),

@@ -84,7 +84,12 @@ def build_policies(config: Config, counters: Counters) -> PolicyChain:
         policies.append(ResponsesModelGuard())
     if chosen.image_parameters.enabled:
         settings = chosen.image_parameters
-        limits = ImageLimits(settings.max_n, settings.max_input_images, settings.max_input_mb * 1024 * 1024)
+        limits = ImageLimits(
+            settings.max_n,
+            settings.max_input_images,
+            settings.max_input_mb * 1024 * 1024,
+            settings.max_input_megapixels * 1_000_000,
+        )
         policies.append(ImageParameters(limits))
     if chosen.launch_stage.enabled and any(key.stage == "validation" for key in config.keys or ()):
         policies.append(LaunchStage())

@@ -9,12 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 
 from providers.errors import BodyTooLarge, InvalidRequest
 from providers.types import Call, ImageSettings, JsonBody, MultipartBody, RequestBody, Surface
 
+from .field_types import FORM_FIELDS, IMAGE_SETTINGS, INTEGER_SETTINGS, READ_FIELDS, check_fields, json_kind
 from .multipart import parse_multipart
 
 TIMEOUT_HEADER = "x-tollgate-timeout-s"
@@ -31,23 +31,28 @@ async def read_call(request: Request, surface: Surface, request_id: str, *, max_
         if surface is not Surface.IMAGES_EDIT:
             raise InvalidRequest(f"POST /v1/{surface.path} takes a JSON body; multipart is for /v1/images/edits")
         body = parse_multipart(raw, content_type)
+        fields, expected = _form_values(body.fields), FORM_FIELDS
     else:
         body = JsonBody(raw, _json_object(raw))
-
-    fields = body.fields
-    model = fields.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("`model` is required: name one of the routes listed by GET /v1/models", param="model")
+        fields, expected = body.fields, READ_FIELDS[surface]
+    if fields.get("model") in (None, ""):
+        raise InvalidRequest(
+            "`model` is required: name one of the routes listed by GET /v1/models",
+            param="model",
+            code="missing_required_parameter",
+        )
+    check_fields(fields, expected)  # from here on, every field Tollgate reads has its type
     return Call(
         request_id=request_id,
         surface=surface,
-        model=model,
-        stream=_flag(fields.get("stream"), "stream"),
+        model=fields["model"],
+        stream=bool(fields.get("stream")),
         body=body,
-        image=_image_settings(surface, body),
+        image=_image_settings(surface, fields, body),
         prompt_version=_prompt_version(request, fields),
         timeout_s=_timeout_override(request),
         continues=_continued_id(fields) if surface is Surface.RESPONSES else None,
+        max_output_tokens=_output_limit(surface, fields),
     )
 
 
@@ -80,67 +85,55 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON ({exc}). Send a JSON object.") from None
     if not isinstance(parsed, dict):
-        raise InvalidRequest(f"The request body must be a JSON object, not a JSON {type(parsed).__name__}.")
+        kind = json_kind(parsed)
+        raise InvalidRequest(f'The request body must be a JSON object such as {{"model": …}}, not {kind}.')
     return parsed
 
 
-def _flag(value: Any, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false"):  # multipart fields are text
-        return value.lower() == "true"
-    raise InvalidRequest(f"`{name}` must be true or false (got {value!r})", param=name)
+def _form_values(form: dict[str, str]) -> dict[str, Any]:
+    """A form's text as the JSON values it stands for, where Tollgate reads a number or
+    a flag; text that is neither is kept, for check_fields to name."""
+    values: dict[str, Any] = dict(form)
+    for name in INTEGER_SETTINGS & form.keys():
+        text = form[name].strip()
+        if text.isascii() and text.isdigit():
+            values[name] = int(text)
+    if (flag := form.get("stream", "").lower()) in ("true", "false"):
+        values["stream"] = flag == "true"
+    return values
 
 
-class _ImageFields(BaseModel):
-    """The image settings of a request, typed; the body itself is passed on as it came."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str | None = None
-    size: str | None = None
-    quality: str | None = None
-    n: int = 1
-    output_format: str | None = None
-    output_compression: int | None = None
-    background: str | None = None
-    partial_images: int = 0
-
-
-def _image_settings(surface: Surface, body: RequestBody) -> ImageSettings | None:
+def _image_settings(surface: Surface, fields: dict[str, Any], body: RequestBody) -> ImageSettings | None:
     if surface.makes_images:
-        settings = _typed_image_fields(body.fields, location="")
+        settings = _settings(fields)
         if isinstance(body, MultipartBody):
             inputs = tuple(file for file in body.files if file.field in ("image", "image[]"))
             mask = next((file for file in body.files if file.field == "mask"), None)
             return ImageSettings(**settings, input_images=len(inputs), inputs=inputs, mask=mask)
-        references = body.fields.get("images")  # the JSON form of an edit
-        return ImageSettings(**settings, input_images=len(references) if isinstance(references, list) else 0)
+        references = fields.get("images")  # the JSON form of an edit
+        return ImageSettings(**settings, input_images=len(references) if references else 0)
     if surface is Surface.RESPONSES:
-        tool = _image_tool(body.fields.get("tools"))
-        if tool is not None:
-            return ImageSettings(
-                **_typed_image_fields(tool, location="tools[image_generation]."),
-                input_images=_input_image_count(body.fields.get("input")),
-            )
+        found = _image_tool(fields.get("tools"))
+        if found is not None:
+            index, tool = found
+            check_fields(tool, IMAGE_SETTINGS, location=f"tools[{index}].")
+            return ImageSettings(**_settings(tool), input_images=_input_image_count(fields.get("input")))
     return None
 
 
-def _typed_image_fields(fields: dict[str, Any], *, location: str) -> dict[str, Any]:
-    try:
-        return _ImageFields.model_validate(fields).model_dump()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = f"{location}{error['loc'][0]}"
-        shown = repr(error["input"])
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise InvalidRequest(f"`{name}`: {error['msg'].lower()} (got {shown})", param=name) from None
+def _settings(fields: dict[str, Any]) -> dict[str, Any]:
+    """The image settings, their types checked; unsaid counts take OpenAI's defaults."""
+    settings = {name: fields.get(name) for name in IMAGE_SETTINGS}
+    settings["n"] = 1 if settings["n"] is None else settings["n"]
+    settings["partial_images"] = settings["partial_images"] or 0
+    return settings
 
 
-def _image_tool(tools: Any) -> dict[str, Any] | None:
-    if not isinstance(tools, list):
-        return None
-    return next((tool for tool in tools if isinstance(tool, dict) and tool.get("type") == "image_generation"), None)
+def _image_tool(tools: list[dict[str, Any]] | None) -> tuple[int, dict[str, Any]] | None:
+    """The `image_generation` tool, and where it sits in `tools`."""
+    return next(
+        ((index, tool) for index, tool in enumerate(tools or ()) if tool.get("type") == "image_generation"), None
+    )
 
 
 def _input_image_count(items: Any) -> int:
@@ -191,9 +184,17 @@ def _shown(value: Any) -> str:
 def _prompt_version(request: Request, fields: dict[str, Any]) -> str | None:
     if version := request.headers.get(PROMPT_VERSION_HEADER):
         return version[:200]
-    metadata = fields.get("metadata")
-    version = metadata.get("prompt_version") if isinstance(metadata, dict) else None
-    return str(version)[:200] if version is not None else None
+    version = (fields.get("metadata") or {}).get("prompt_version")
+    return version[:200] if version is not None else None
+
+
+def _output_limit(surface: Surface, fields: dict[str, Any]) -> int | None:
+    """The most output the request allows (tokens), where it sets one."""
+    if surface is Surface.RESPONSES:
+        return fields.get("max_output_tokens")
+    if surface is Surface.CHAT:
+        return fields.get("max_completion_tokens") or fields.get("max_tokens")
+    return None
 
 
 def _timeout_override(request: Request) -> float | None:
@@ -215,8 +216,8 @@ def with_stream_usage(call: Call) -> tuple[Call, bool]:
     says the client did not ask, so the usage chunk must not reach it."""
     if call.surface is not Surface.CHAT or not call.stream or not isinstance(call.body, JsonBody):
         return call, False
-    options = call.body.fields.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage"):
+    options = call.body.fields.get("stream_options")  # an object or null: checked at intake
+    if options and options.get("include_usage"):
         return call, False
     fields = {**call.body.fields, "stream_options": {**(options or {}), "include_usage": True}}
     return replace(call, body=JsonBody(orjson.dumps(fields), fields)), True

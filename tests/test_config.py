@@ -35,7 +35,7 @@ def errors_of(text: str, env: dict[str, str] | None = None) -> list[str]:
 def test_the_example_config_loads_with_every_section():
     loaded = load_config(ROOT / "config.yaml", {})
     config = loaded.config
-    assert set(config.routes) == {"gpt-image-2", "gpt-5.4", "gpt-5.4-mini"}
+    assert set(config.routes) == {"gpt-image-2", "gpt-5.4", "gpt-5.4-mini", "text-embedding-3-small"}
     assert config.providers["openai"].kind == "openai"
     assert config.providers["acme"].kind == "openai_compatible"
     assert config.providers["acme"].verified is not None
@@ -183,6 +183,18 @@ def test_check_prints_every_error_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "providers.openai.apikey: unknown key 'apikey'; did you mean 'api_key'?" in err
     assert "routes.gpt-image-2.targets[0].provider: unknown provider 'opnai'" in err
+
+
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_a_file_that_is_not_utf8_is_a_located_error_and_exit_2(tmp_path, capsys, command):
+    latin1 = tmp_path / "config.yaml"
+    latin1.write_bytes(MINIMAL.replace("openai/org-1", "caf\xe9/org-1").encode("latin-1"))
+    offset = latin1.read_bytes().index(b"\xe9")
+    assert main([command, "--config", str(latin1)]) == 2
+    captured = capsys.readouterr()
+    assert f"{latin1}: 1 error(s)" in captured.err
+    assert f"line 6, column 23: not UTF-8 text: byte 0xe9 at offset {offset}; save the file as UTF-8" in captured.err
+    assert "Traceback" not in captured.err + captured.out
 
 
 def test_a_reseller_cannot_bill_on_an_official_table():

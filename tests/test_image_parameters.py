@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 
 import httpx
 import pytest
 from PIL import Image
 
+from policies.image_files import PNG_SIGNATURE
 from policies.image_parameters import ImageLimits, ImageParameters
 from providers.errors import PolicyRefused
 from providers.types import ImageSettings, Surface
@@ -163,3 +166,87 @@ def test_the_mask_must_be_a_png_of_the_images_size():
         **edit(("image", ("a.png", picture(), "image/png")), ("mask", ("m.png", picture(size=(32, 32)), "image/png")))
     )
     assert "The `mask` is 32x32 but the first image is 64x64" in error.message
+
+
+# --- edit inputs read to their end ---------------------------------------------------------
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def claimed_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width`x`height` RGBA over a few rows of real data: no
+    pixel buffer of that size is ever made, here or in the rule."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    rows = zlib.compress(b"\0" * 4096)
+    return PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+
+
+def only_image(data: bytes, field: str = "image") -> PolicyRefused:
+    files = [("image", ("a.png", picture(size=(64, 64)), "image/png"))] if field == "mask" else []
+    return refusal(**edit(*files, (field, ("x.png", data, "image/png"))))
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda png: png[: len(png) // 2], "is truncated"),
+        (lambda png: png[:-12], "ends before the PNG's closing IEND chunk"),
+        (lambda png: PNG_SIGNATURE + os.urandom(len(png) - 8), "its header cannot be read"),
+        (lambda png: png[:-17] + bytes([png[-17] ^ 0xFF]) + png[-16:], "'IDAT' chunk fails its checksum"),
+    ],
+    ids=["half", "no-iend", "garbage-after-signature", "flipped-byte"],
+)
+@pytest.mark.parametrize("field", ["image", "mask"])
+def test_a_damaged_png_is_refused_naming_its_field(damage, said, field):
+    whole = picture(size=(64, 64))
+    error = only_image(damage(whole), field)
+    assert error.param == field and said in error.message
+    assert f"`{field}` file 'x.png'" in error.message
+
+
+def test_a_png_claiming_more_pixels_than_the_limit_is_refused_before_any_decoding():
+    error = only_image(claimed_png(100_000, 100_000))
+    assert error.param == "image"
+    assert "claims 100000x100000 pixels (10,000.0 megapixels); inputs may have at most 50 megapixels" in error.message
+
+
+def test_a_png_whose_data_is_short_of_its_claimed_size_is_refused():
+    error = only_image(claimed_png(2000, 2000))  # within the limit, but 4 KB of rows for 16 MB
+    assert error.param == "image" and "its image data holds 4096 of the 16002000 bytes its size needs" in error.message
+
+
+def test_an_interlaced_png_and_a_palette_mask_with_transparency_pass():
+    interlaced = io.BytesIO()
+    Image.frombytes("RGB", (50, 30), os.urandom(50 * 30 * 3)).save(interlaced, "PNG", interlace=1)
+    palette = io.BytesIO()
+    Image.new("P", (50, 30)).save(palette, "PNG", transparency=0)
+    rule.check(
+        preflight(
+            **edit(
+                ("image", ("a.png", interlaced.getvalue(), "image/png")),
+                ("mask", ("m.png", palette.getvalue(), "image/png")),
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize(("fmt", "field"), [("JPEG", "image"), ("WEBP", "image[]")])
+def test_a_truncated_jpeg_or_webp_is_refused(fmt, field):
+    noisy = io.BytesIO()
+    Image.frombytes("RGB", (256, 256), os.urandom(256 * 256 * 3)).save(noisy, fmt)
+    data = noisy.getvalue()
+    error = refusal(**edit((field, ("half", data[: len(data) // 2], "application/octet-stream"))))
+    assert error.param == field and "`" + field + "` file 'half'" in error.message
+
+
+def test_a_mask_without_an_alpha_channel_is_refused():
+    error = only_image(opaque_png(64, 64), "mask")
+    assert error.param == "mask" and "PNG with an alpha channel" in error.message
+
+
+def opaque_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -4,6 +4,7 @@ applied at one flat rate whatever the size and quality (LiteLLM 37738)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -155,6 +156,15 @@ def test_the_estimate_counts_prompt_size_quality_and_n(pricer):
 def test_an_auto_quality_is_estimated_at_the_dearest(pricer):
     estimate = pricer.estimate(image_call(), "gpt-image-2", "openai", "gpt-image-2")
     assert estimate.priced.usd == Decimal(5) * 5 / 1_000_000 + 7024 * Decimal(30) / 1_000_000
+
+
+def test_counts_no_upstream_makes_are_estimated_at_the_most_it_makes(pricer):
+    """n and partial_images past OpenAI's limits are refused later; until then the
+    estimate must stay a sum the ledger's integers hold."""
+    call = image_call(size="1024x1024", quality="low", n=2**31 - 1)
+    call = replace(call, image=replace(call.image, partial_images=2**31 - 1))
+    estimate = pricer.estimate(call, "gpt-image-2", "openai", "gpt-image-2")
+    assert estimate.priced.usd == Decimal(5) * 5 / 1_000_000 + 10 * (196 + 3 * 100) * Decimal(30) / 1_000_000
 
 
 def test_usd_strings_are_plain_decimals():

@@ -6,6 +6,7 @@ answers for it. Real configs, real providers (their pools are never used here)."
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from pathlib import Path
 
@@ -158,6 +159,24 @@ async def test_a_bad_config_is_refused_with_every_error_and_the_old_one_serves_o
     assert not is_closed(old.providers["acme"])
 
 
+async def test_a_file_that_is_not_utf8_is_a_counted_refusal_logged_on_one_line(serving, config_file, caplog):
+    reloader, state = serving
+    old = state.gateway
+    failed_before = reloads("failed")
+    config_file.write_bytes(CONFIG.replace("openai/org-test", "caf\xe9/org-test").encode("latin-1"))
+
+    with caplog.at_level(logging.INFO, logger="tollgate"):
+        outcome = await reloader.reload("sighup")
+
+    assert outcome.result == "failed" and state.gateway is old
+    (error,) = outcome.errors
+    assert error.startswith("line 12, column 23: not UTF-8 text: byte 0xe9 at offset ")
+    assert reloads("failed") == failed_before + 1
+    (logged,) = [record for record in caplog.records if record.name == "tollgate"]
+    assert logged.getMessage() == "config reload refused; the previous config keeps serving"
+    assert logged.exc_info is None and logged.errors == [error]
+
+
 async def test_a_route_without_a_price_is_refused_as_at_start_up(serving, config_file):
     reloader, _ = serving
     config_file.write_text(CONFIG + "  house-model:\n    targets: [{provider: acme, model: house-model-1}]\n")
@@ -264,6 +283,19 @@ def test_post_admin_reload_refuses_a_bad_config_in_openais_shape_listing_every_e
     assert "extra: unknown key 'extra'" in error["message"]
     assert f"The previous config (version {before}) keeps serving" in error["message"]
     assert "sk-upstream" not in response.text
+    assert admin.get("/readyz").json()["config_version"] == before
+
+
+def test_post_admin_reload_refuses_a_file_that_is_not_utf8_as_config_invalid(admin, config_file):
+    before = admin.get("/readyz").json()["config_version"]
+    config_file.write_bytes(CONFIG.encode() + b"# \xff\xfe\n")
+
+    response = admin.post("/admin/reload")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "config_invalid" and error["type"] == "invalid_request_error"
+    assert "not UTF-8 text: byte 0xff at offset" in error["message"]
     assert admin.get("/readyz").json()["config_version"] == before
 
 

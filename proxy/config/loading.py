@@ -53,9 +53,23 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> LoadedConfig:
 
 def read_config_text(path: str | Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [_not_utf8(raw, exc.start)]) from None
+
+
+def _not_utf8(raw: bytes, offset: int) -> ConfigIssue:
+    """Where the first byte that is not UTF-8 sits, as a YAML error's location would say it."""
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return ConfigIssue(
+        f"line {line}, column {column}",
+        f"not UTF-8 text: byte 0x{raw[offset]:02x} at offset {offset}; save the file as UTF-8",
+    )
 
 
 def config_version(text: str) -> str:

@@ -37,6 +37,27 @@ class LogSettings(Section):
     access_log: bool = True
 
 
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+class CorsSettings(Section):
+    """Browsers calling the proxy directly (the SDK with `dangerouslyAllowBrowser`)."""
+
+    allow_origins: tuple[str, ...] = Field(min_length=1, description="exact origins, or '*' for any")
+    allow_headers: tuple[str, ...] = Field(default=("*",), description="request headers a browser may send")
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"'{origin}' is not an origin: write scheme://host[:port] with no path or trailing slash, "
+                    "as a browser sends it (https://app.example.com), or '*' for any"
+                )
+        return origins
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
@@ -47,6 +68,7 @@ class ServerSettings(Section):
     watch_config: bool = False
     log: LogSettings = LogSettings()
     metrics: bool = Field(default=True, description="GET /metrics; off only to measure what metrics cost")
+    cors: CorsSettings | None = Field(default=None, description="off when absent: browsers get no CORS headers")
 
 
 class LedgerSettings(Section):
@@ -286,6 +308,7 @@ class ImageParameterSettings(Toggle):
     max_n: int = Field(default=10, ge=1, le=10)
     max_input_images: int = Field(default=16, ge=1, le=16)
     max_input_mb: int = Field(default=50, ge=1, le=50)
+    max_input_megapixels: int = Field(default=50, ge=1, le=1000, description="pixels an edit input may claim")
 
 
 class PolicySettings(Section):

@@ -5,13 +5,18 @@ since budgets are reserved from it."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
-from providers.image_tokens import image_input_tokens, image_output_tokens, is_gpt_image_model, text_tokens
+from policies.image_files import image_size
+from providers.image_tokens import (
+    MAX_IMAGES,
+    MAX_PARTIAL_IMAGES,
+    image_input_tokens,
+    image_output_tokens,
+    is_gpt_image_model,
+    text_tokens,
+)
 from providers.types import Call, ImageSettings, MultipartBody, Surface
 
 from ..usage import Metered, Usage
@@ -28,18 +33,15 @@ def estimate_usage(call: Call, *, model: str, image_model: str | None, output_to
     fields = call.body.fields
     if call.surface.makes_images:
         assert call.image is not None
-        prompt = fields.get("prompt")
-        return (_image(call, model, text_tokens(prompt) if isinstance(prompt, str) else 0),)
+        return (_image(call, model, text_tokens(fields.get("prompt") or "")),)
     if call.surface is Surface.EMBEDDINGS:
         return (Metered(model, text_input=sum(text_tokens(text) for text in _texts(fields.get("input")))),)
     if call.surface is Surface.RESPONSES:
         texts = [*_texts(fields.get("input")), *_texts(fields.get("instructions"))]
-        limit = fields.get("max_output_tokens")
     else:
         texts = list(_texts(fields.get("messages")))
-        limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
     prompt_tokens = sum(text_tokens(text) for text in texts)
-    output = limit if isinstance(limit, int) and limit > 0 else output_tokens
+    output = call.max_output_tokens or output_tokens
     main = Metered(model, text_input=prompt_tokens, text_output=output)
     if call.surface is Surface.RESPONSES and call.image is not None:
         tool_model = call.image.model or image_model or "gpt-image-2"
@@ -53,12 +55,15 @@ def _image(call: Call, model: str, prompt_tokens: int) -> Metered:
     quality = settings.quality if settings.quality in ("low", "medium", "high") else AUTO_QUALITY_ESTIMATE
     size = _output_size(call, settings, model)
     per_image = output_tokens_per_image(model, size, quality)
-    images = max(settings.n, 1)
+    # No upstream makes more than this: counts past it (refused later, by policy or upstream)
+    # would estimate sums past what the ledger's integers hold.
+    images = min(max(settings.n, 1), MAX_IMAGES)
+    partials = min(max(settings.partial_images, 0), MAX_PARTIAL_IMAGES)
     return Metered(
         model,
         text_input=prompt_tokens,
         image_input=sum(image_input_tokens(*dims) for dims in _input_sizes(call, settings)),
-        image_output=images * (per_image + settings.partial_images * PARTIAL_IMAGE_TOKENS),
+        image_output=images * (per_image + partials * PARTIAL_IMAGE_TOKENS),
         images=images,
         size=size,
         quality=quality,
@@ -96,12 +101,9 @@ def _input_sizes(call: Call, settings: ImageSettings) -> Iterator[tuple[int, int
 
 
 def _dimensions(data: bytes) -> tuple[int, int]:
-    """Read from the image's header only; the pixels are never decoded."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return _DEFAULT_INPUT_SIZE
+    """Read from the image's header only; the pixels are never decoded. Whether the
+    image is whole and within the limits is the image_parameters policy's to say."""
+    return image_size(data) or _DEFAULT_INPUT_SIZE
 
 
 def _texts(value: Any) -> Iterator[str]:

@@ -69,6 +69,41 @@ def test_an_upstream_timeout_is_a_504_after_every_provider_was_tried(proxy):
     assert time.monotonic() - started < 4  # 4 attempts of 0.3 s and short backoffs, not the 5 s delay
 
 
+@pytest.mark.parametrize(
+    ("fault", "options", "status"),
+    [
+        ("rate_limit", {"retry_after": 0.05}, 429),
+        ("server_error", {}, 502),
+        ("timeout", {"delay": 5}, 504),
+    ],
+)
+def test_when_every_provider_fails_the_answer_names_the_last_one_tried_and_the_attempts(proxy, fault, options, status):
+    client = proxy.client(default_headers={"x-tollgate-timeout-s": "0.3"})
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="gpt-5.4-mini", messages=[{"role": "user", "content": f"hi {marker(fault, **options)}"}]
+        )
+    response = caught.value.response
+    assert response.status_code == status
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.headers["x-tollgate-route"] == "gpt-5.4-mini"
+    assert response.headers["x-tollgate-provider"] == "acme"  # the fallback, tried last
+    assert response.headers["x-tollgate-billing-owner"] == "acme/acct-7"
+    assert response.headers["x-tollgate-attempts"] == "4"  # each provider twice (1 retry)
+
+
+def test_models_carry_a_request_id_and_one_can_be_retrieved(proxy):
+    listed = proxy.client().models.with_raw_response.list()
+    assert listed.headers["x-request-id"].startswith("req_")
+    model = proxy.client().models.retrieve("gpt-image-2")
+    assert (model.id, model.object, model.owned_by) == ("gpt-image-2", "model", "platform-team")
+    with pytest.raises(openai.NotFoundError) as caught:
+        proxy.client().models.retrieve("gpt-9")
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+    assert "The model 'gpt-9' does not exist" in caught.value.message
+    assert caught.value.response.headers["x-request-id"].startswith("req_")
+
+
 def test_a_moderation_refusal_returns_the_upstreams_error_without_retry_or_fallback(proxy, simulator):
     prompt = f"something refused {marker('moderation')}"
     with pytest.raises(openai.BadRequestError) as caught:
@@ -125,7 +160,7 @@ def test_an_unknown_model_is_a_404_listing_the_routes(proxy):
         (b"[1, 2]", "must be a JSON object"),
         (b"", "body is empty"),
         (b'{"messages": []}', "`model` is required"),
-        (b'{"model": "gpt-5.4-mini", "stream": "yes"}', "`stream` must be true or false"),
+        (b'{"model": "gpt-5.4-mini", "stream": "yes"}', "Invalid 'stream': expected a boolean"),
     ],
 )
 def test_a_malformed_request_is_a_400_that_says_what_to_change(proxy, body, expected):

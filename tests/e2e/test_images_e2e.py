@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 import time
+import zlib
 
+import openai
+import pytest
 from PIL import Image
 
 from .harness import OPENAI_UPSTREAM_KEY, marker, marker_id, upstream_requests
@@ -63,6 +67,45 @@ def test_edit_sends_two_images_and_a_mask_byte_for_byte(proxy, simulator):
         ("mask", "mask.png", len(mask)),
     ]
     assert seen["headers"]["authorization"] == f"Bearer {OPENAI_UPSTREAM_KEY}"
+
+
+def claims(width: int, height: int) -> bytes:
+    """A PNG whose header says `width`x`height`, written by hand: nothing that size exists."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(4096))) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "mask", "param", "said"),
+    [
+        (png(64, 64)[:-30], None, "image", "is truncated"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, None, "image", "its header cannot be read"),
+        (claims(100_000, 100_000), None, "image", "claims 100000x100000 pixels"),
+        (png(64, 64), png(32, 32, "RGBA"), "mask", "The `mask` is 32x32 but the first image is 64x64"),
+    ],
+    ids=["truncated", "garbage-after-signature", "claims-100000x100000", "mask-of-another-size"],
+)
+def test_an_edit_input_that_is_not_a_whole_image_within_limits_never_goes_upstream(
+    proxy, simulator, image, mask, param, said
+):
+    prompt = f"make the sky purple {marker()}"
+    with pytest.raises(openai.BadRequestError) as caught:
+        proxy.client().images.edit(
+            model="gpt-image-2",
+            image=("in.png", image, "image/png"),
+            prompt=prompt,
+            **({"mask": ("mask.png", mask, "image/png")} if mask else {}),
+        )
+    assert caught.value.param == param and said in caught.value.message
+    assert caught.value.code == "policy_refused"
+    assert caught.value.response.headers["x-tollgate-attempts"] == "0"
+    assert upstream_requests(simulator, containing=marker_id(prompt)) == []
 
 
 def test_image_stream_events_are_relayed_as_they_arrive(proxy):

@@ -21,6 +21,10 @@ def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_prox
     assert raw.parse().data[0].b64_json and raw.headers["x-tollgate-provider"] == "openai"
     reply = client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content
+    vectors = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="a lighthouse")
+    assert vectors.parse().data[0].embedding
+    assert vectors.headers["x-tollgate-price-table"] == "openai-official"
+    assert vectors.headers["x-tollgate-price-source"] == "official"
     log = proxy.log()
     assert "SIMULATED UPSTREAMS" in log and "openai: --simulate-upstreams" in log
     assert "the proxy is OPEN" in log
