@@ -48,6 +48,7 @@ def create_app(
         app.state.background = Background()
         app.state.draining = False
         app.state.reloader = reloader
+        await app.state.ledger.start()
         if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
             try:
                 await seed_budgets(gateway.policies, app.state.ledger)
