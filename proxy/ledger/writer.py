@@ -157,8 +157,8 @@ class _WriterLoop:
         self._recovered.set()
         while self._parent_alive():
             stopping = self._stop.is_set()
-            asked = self._wake.is_set()
-            self._wake.clear()
+            if asked := self._wake.is_set():  # cleared only once seen, so that no wake is lost
+                self._wake.clear()
             try:
                 if self._apply_next(asked=asked):
                     continue
@@ -229,6 +229,8 @@ class _WriterLoop:
         end = data.rfind(b"\n") + 1
         if end:
             self._apply(connection, data[:end])
+        else:
+            self._watermarks.without_flush(connection)
         at_end = not newer and len(data) < _BATCH_BYTES  # what is left is a line still being written
         caught_up_us = now_us if at_end else None
         self._watermarks.mark(connection, self._owner, caught_up_us=caught_up_us, heartbeat_us=now_us)
