@@ -204,8 +204,8 @@ def read_ledger(url: str, work: Callable[[SqlLedger, Any], T], *, wait_s: float 
     ledger = SqlLedger(url)
     try:
         with ledger.connect() as connection:
-            Watermarks(ledger).create_tables(connection)  # a ledger made by an older Tollgate has none
-            if wait_s is not None:
+            # Without the barrier's tables no proxy that keeps them has run on this ledger: nothing to wait for.
+            if wait_s is not None and Watermarks(ledger).present(connection):
                 wait_for_writers(ledger, connection, wait_s=wait_s)
             return work(ledger, connection)
     except LedgerBehind as behind:
@@ -230,8 +230,12 @@ def stranded_journals(directory: str | Path, url: str) -> list[Path]:
     if not files:
         return []
     try:
-        live = read_ledger(url, lambda sql, connection: Watermarks(sql).live_writers(connection), wait_s=None)
+        live = read_ledger(url, _live_writers, wait_s=None)
     except LedgerUnavailable:
         return files  # the read itself will say what is wrong
-    owners = {mark.owner for mark in live}
-    return [path for path in files if path.name.split(".")[0] not in owners]
+    return [path for path in files if path.name.split(".")[0] not in live]
+
+
+def _live_writers(sql: SqlLedger, connection: Any) -> set[str]:
+    watermarks = Watermarks(sql)
+    return {mark.owner for mark in watermarks.live_writers(connection)} if watermarks.present(connection) else set()

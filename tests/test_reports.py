@@ -211,6 +211,18 @@ def test_a_database_without_a_ledger_is_reported(tmp_path):
         read_spend(f"sqlite:///{tmp_path}/empty.db", DEFAULT_GROUP_BY, Filters())
 
 
+def test_a_ledger_made_before_the_read_barrier_is_read_as_it_is(ledger_url, tmp_path):
+    sql = SqlLedger(ledger_url)
+    with sql.connect() as connection:
+        connection.execute("DROP TABLE ledger_writers")
+        connection.execute("DROP TABLE ledger_reads")
+    assert to_json(read_spend(ledger_url, ("route",), Filters()))["total_usd"] == "1000.674543341"
+    (tmp_path / "old.000000.jsonl").write_text("{}\n")
+    assert [path.name for path in stranded_journals(tmp_path, ledger_url)] == ["old.000000.jsonl"]
+    with sql.connect() as connection:
+        assert not Watermarks(sql).present(connection)  # a read changes nothing
+
+
 def test_stranded_journals_are_those_no_live_writer_applies(tmp_path):
     url = f"sqlite:///{tmp_path}/ledger.db"
     sql = SqlLedger(url)

@@ -74,10 +74,14 @@ class Watermarks:
         self.postgres = sql.postgres
         self._mark = "%s" if sql.postgres else "?"
 
-    def create_tables(self, connection: Any) -> None:
+    def present(self, connection: Any) -> bool:
+        """Whether the ledger has the barrier's tables (one made by an older Tollgate has not)."""
         cursor = connection.cursor()
-        for statement in SCHEMA:
-            cursor.execute(statement)
+        if self.postgres:
+            cursor.execute("SELECT to_regclass('ledger_writers') IS NOT NULL")
+        else:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ledger_writers')")
+        return bool(cursor.fetchone()[0])
 
     def clock_us(self, connection: Any) -> int:
         if not self.postgres:
@@ -125,9 +129,14 @@ class Watermarks:
             "SET asked_us = excluded.asked_us WHERE excluded.asked_us > ledger_reads.asked_us"
         )
         if self.postgres:
-            self.without_flush(connection)
-            connection.cursor().execute(statement, (read_us,))
-            connection.commit()
+            from psycopg import errors  # only when a PostgreSQL ledger is configured
+
+            try:
+                self.without_flush(connection)
+                connection.cursor().execute(statement, (read_us,))
+                connection.commit()
+            except (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction):  # a reader's role: it may only read
+                connection.rollback()
             return
         # A writer holding SQLite's write lock for a long batch must not hold the read up here.
         (busy_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
