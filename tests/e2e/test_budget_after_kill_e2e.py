@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from .harness import CLIENT_KEY, Proxy, ledger_rows, marker
+from .harness import CLIENT_KEY, OPENAI_UPSTREAM_KEY, Proxy, ledger_rows, marker
 
 
 def config(simulator_url: str, daily_usd: Decimal) -> str:
@@ -27,7 +27,7 @@ providers:
   openai:
     kind: openai
     base_url: {simulator_url}/openai/v1
-    api_key: sk-up-openai
+    api_key: {OPENAI_UPSTREAM_KEY}
     billing_owner: openai/org-test
     price_table: openai-official
 routes:

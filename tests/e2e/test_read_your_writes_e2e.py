@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from ..databases import postgres_database
-from .harness import CLIENT_KEY, Proxy, marker, run_command
+from .harness import ACME_UPSTREAM_KEY, CLIENT_KEY, OPENAI_UPSTREAM_KEY, Proxy, marker, run_command
 
 ADMIN_KEY = "adm-ryw-51e0c2"
 
@@ -42,13 +42,13 @@ providers:
   openai:
     kind: openai
     base_url: {simulator_url}/openai/v1
-    api_key: sk-up-openai
+    api_key: {OPENAI_UPSTREAM_KEY}
     billing_owner: openai/org-test
     price_table: openai-official
   acme:
     kind: openai_compatible
     base_url: {simulator_url}/acme/v1
-    api_key: sk-up-acme
+    api_key: {ACME_UPSTREAM_KEY}
     billing_owner: acme/acct-7
     price_table: acme-2026-11
     verified: {{owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: not billed}}
