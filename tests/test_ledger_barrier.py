@@ -15,7 +15,7 @@ import pytest
 from providers.errors import ProxyError
 from proxy.config.schema import LedgerSettings
 from proxy.ledger import Filters, Ledger
-from proxy.ledger.barrier import Watermarks
+from proxy.ledger.barrier import LedgerBehind, Watermarks, wait_for_writers
 
 from .databases import postgres_database
 from .e2e.tcp_relay import TcpRelay
@@ -88,7 +88,7 @@ async def test_a_writer_that_cannot_catch_up_makes_the_read_a_503_within_the_wai
     began = time.monotonic()
     with pytest.raises(ProxyError) as behind:
         await ledger.get("req_b")
-    assert 0.5 <= time.monotonic() - began < 3
+    assert 0.5 <= time.monotonic() - began < 5  # the wait, and not the 30 s a lock could hold
     error = behind.value
     assert (error.status, error.code, error.headers) == (503, "ledger_behind", {"retry-after": "2"})
     assert "1 ledger writer(s) did not catch up within 0.5s" in error.message and "Retry" in error.message
@@ -132,14 +132,17 @@ async def test_a_dead_writer_is_not_waited_for_and_its_replay_forgets_it(ledger_
     dead.writer._process.join(5)
     dead.write(finish(started("req_d"), 9))  # only in the journal
     os.close(dead.journal._lock)  # the process dies: its journal is an orphan
-    reader = open_ledger(ledger_url, tmp_path / "elsewhere", read_wait_s=0.5)
+    reader = open_ledger(ledger_url, tmp_path / "elsewhere")
     await reader.start()
     assert reader.writer.recovered.wait(30)
-    with pytest.raises(ProxyError):  # its heartbeat is recent: it may yet catch up
-        await reader.get("req_d")
+    with reader.sql.connect() as connection, pytest.raises(LedgerBehind) as behind:
+        wait_for_writers(reader.sql, connection, wait_s=0.5)  # its heartbeat is recent: it may yet catch up
+    assert dead.journal.owner in behind.value.behind
     with reader.sql.connect() as connection:  # ...until the heartbeat is old
         Watermarks(reader.sql).mark(connection, dead.journal.owner, caught_up_us=None, heartbeat_us=0)
-    assert await reader.get("req_d") is None  # not waited for; its rows are in no database yet
+    # Not waited for (the wait is only for the reader's own writer, slow on a busy machine);
+    # its rows are in no database yet.
+    assert await reader.read(lambda sql, connection: sql.get(connection, "req_d"), wait_s=30) is None
     assert dead.journal.owner in {path.stem for path in journal.glob("*.lock")}
 
     survivor = open_ledger(ledger_url, journal)  # the next start on that journal replays it
