@@ -160,7 +160,7 @@ class _WriterLoop:
             if asked := self._wake.is_set():  # cleared only once seen, so that no wake is lost
                 self._wake.clear()
             try:
-                if self._apply_next(asked=asked):
+                if self._apply_next(asked=asked, stopping=stopping):
                     continue
             except Exception:  # a bug here must not silently end the ledger: log it and keep going
                 log.exception("ledger writer failed; retrying")
@@ -190,10 +190,10 @@ class _WriterLoop:
         # A killed parent leaves an orphan journal, which the next process to start replays.
         return os.getppid() == self._parent
 
-    def _apply_next(self, *, asked: bool) -> bool:
+    def _apply_next(self, *, asked: bool, stopping: bool) -> bool:
         """Apply the next batch of whole lines and record how far that brings the
-        database; False when there was nothing to do."""
-        if not self._unread() and not self._watermark_wanted(asked):
+        database; False when there was nothing to do (a writer stopping owes no mark)."""
+        if not self._unread() and (stopping or not self._watermark_wanted(asked)):
             return False
         outcome = self._with_retry(self._advance, give_up_on_stop=True)
         if outcome is False:
