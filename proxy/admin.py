@@ -17,11 +17,11 @@ from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDen
 
 from .gateway import Gateway
 from .intake import read_body
-from .ledger import Filters, Ledger, LedgerRow, utc_now
+from .ledger import Filters, Ledger, LedgerRow, SqlLedger, utc_now
 from .ledger.row import ReviewStatus, Status
 from .redaction import redacted_config
 from .reloading import Reloader
-from .reports import SpendReport, check_focus_options, parse_bound, parse_group_by, render
+from .reports import check_focus_options, parse_bound, parse_group_by, render, spend_report
 
 _SPEND_PARAMETERS = {"group_by": "group_by", "aggregate": "aggregate", "format": "format=focus"}
 _SEND_THE_ADMIN_KEY = "Send the admin key (`server.admin_key`) as `Authorization: Bearer <admin key>`."
@@ -160,17 +160,23 @@ async def review_request(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
     body = await read_body(request, gateway.max_body_bytes)
     review = _validated(ReviewBody, _json_object(body), where="field")
-    row = await _known_row(request)
-    if row.review_status == "not_required":
-        raise ReviewNotRequired(
-            f"Request {row.request_id} needs no review: its route does not set `review: required`.",
-            param="status",
-        )
-    ledger = _ledger(request)
+    request_id = request.path_params["request_id"]
     record = {"reviewer": review.reviewer, "note": review.note, "reviewed_at": utc_now()}
-    if not await ledger.set_review(row.request_id, review.status, record):
-        raise _unknown(row.request_id)
-    return JSONResponse((await _known_row(request)).public())
+
+    def set_review(sql: SqlLedger, connection: Any) -> LedgerRow:
+        row = sql.get(connection, request_id)
+        if row is None:
+            raise _unknown(request_id)
+        if row.review_status == "not_required":
+            raise ReviewNotRequired(
+                f"Request {row.request_id} needs no review: its route does not set `review: required`.",
+                param="status",
+            )
+        sql.set_review(connection, request_id, review.status, record)
+        return sql.get(connection, request_id) or row
+
+    # One read through the barrier: the row as of now, its review, and the row reviewed.
+    return JSONResponse((await _ledger(request).read(set_review)).public())
 
 
 async def spend(request: Request) -> Response:
@@ -189,8 +195,7 @@ async def spend(request: Request) -> Response:
         daily = query.aggregate == "daily"
         text = await _ledger(request).export(filters, lambda rows: focus_csv(rows, daily=daily))
         return Response(text, media_type="text/csv")
-    groups = await _ledger(request).spend(group_by, filters)
-    report = SpendReport(group_by, tuple(groups))
+    report = await _ledger(request).read(lambda sql, connection: spend_report(sql, connection, group_by, filters))
     if query.format == "csv":
         return Response(render(report, "csv"), media_type="text/csv")
     return Response(render(report, "json"), media_type="application/json")
@@ -239,7 +244,7 @@ def _unknown(request_id: str) -> UnknownRequestId:
     shown = request_id if len(request_id) <= 64 else request_id[:61] + "..."
     return UnknownRequestId(
         f"No ledger row for request id '{shown}'. Ids are in each response's `x-request-id` header; "
-        "a row reaches the database a moment after its request.",
+        "check the id, and that this proxy shares its ledger database with the one that answered.",
         param="request_id",
     )
 

@@ -49,6 +49,7 @@ def create_app(
         app.state.background = Background()
         app.state.draining = False
         app.state.reloader = reloader
+        await app.state.ledger.start()
         app.state.state_health = health = None
         if state is not None and state.shared:
             app.state.state_health = health = StoreHealth(state, needed=lambda: app.state.gateway.policies.uses_state)

@@ -219,12 +219,12 @@ def _spend(args: argparse.Namespace) -> int:
     from .reports import (
         LedgerUnavailable,
         check_focus_options,
-        journal_files,
         parse_bound,
         parse_group_by,
         read_ledger,
         read_spend,
         render,
+        stranded_journals,
     )
 
     try:
@@ -241,19 +241,21 @@ def _spend(args: argparse.Namespace) -> int:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     ledger = loaded.config.ledger
-    if pending := journal_files(ledger.journal_dir):
+    if stranded := stranded_journals(ledger.journal_dir, ledger.url):
         print(
-            f"warning: {len(pending)} journal file(s) in {ledger.journal_dir}: some rows may not be in the "
-            "database yet (a proxy is running, or one stopped without draining; the next start replays them)",
+            f"warning: {len(stranded)} journal file(s) in {ledger.journal_dir} that no running proxy is applying: "
+            "their rows are not in the database yet (a proxy stopped without draining; the next start replays them)",
             file=sys.stderr,
         )
-    filters = Filters(since=since, until=until)
+    filters, wait_s = Filters(since=since, until=until), ledger.read_wait_s
     try:
         if args.format == "focus":
             daily = args.aggregate == "daily"
-            text = read_ledger(ledger.url, lambda sql, reader: focus_csv(sql.each(reader, filters), daily=daily))
+            text = read_ledger(
+                ledger.url, lambda sql, reader: focus_csv(sql.each(reader, filters), daily=daily), wait_s=wait_s
+            )
         else:
-            text = render(read_spend(ledger.url, group_by, filters), args.format)
+            text = render(read_spend(ledger.url, group_by, filters, wait_s=wait_s), args.format)
     except LedgerUnavailable as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -59,9 +59,15 @@ def describe_policies(config: Config) -> str:
     return f"policies: {', '.join(names) or 'none'} (counters: {config.state.url})"
 
 
+# The seed reads through the read barrier, which waits for the journals of processes that
+# died to be replayed (their rows may hold today's spend): that may take longer than a read.
+_SEED_WAIT_S = 60
+
+
 async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:
     """Budgets kept in this process's memory start from the ledger's spend this day
-    and month, so a restart does not hand every budget back in full."""
+    and month, so a restart does not hand every budget back in full: the spend of
+    rows still in the journal of a process that was killed included."""
     budgets = next((policy for policy in chain.policies if isinstance(policy, Budgets)), None)
     if budgets is None:
         return
@@ -70,7 +76,7 @@ async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:
     async def spent_since(scope: str, name: str, since: dt.date) -> int:
         field = "key_id" if scope == "key" else "team"
         if (field, since) not in read:
-            groups = await ledger.spend([field], Filters(since=since.isoformat()))
+            groups = await ledger.spend([field], Filters(since=since.isoformat()), wait_s=_SEED_WAIT_S)
             read[(field, since)] = {group.key[field]: group.cost_nanousd for group in groups}
         return read[(field, since)].get(name, 0)
 

@@ -21,8 +21,8 @@ import orjson
 
 from providers.errors import InvalidRequest
 
-from .ledger import GROUPS, Filters, SpendGroup, from_nano
-from .ledger.sql import SqlLedger
+from .ledger import GROUPS, Filters, LedgerBehind, SpendGroup, SqlLedger, from_nano
+from .ledger.barrier import Watermarks, wait_for_writers
 from .pricing import usd
 
 DEFAULT_GROUP_BY = ("billing_owner", "price_table")
@@ -32,8 +32,12 @@ ReportFormat = Literal["json", "csv", "table"]
 
 @dataclass(frozen=True, slots=True)
 class SpendReport:
+    """Spend is what clients were told: finished requests only. Those still running
+    are counted apart, in `in_flight`, since nothing is known yet of their cost."""
+
     group_by: tuple[str, ...]
     groups: tuple[SpendGroup, ...]
+    in_flight: int = 0
 
     @property
     def total_nanousd(self) -> int:
@@ -108,7 +112,10 @@ def render(report: SpendReport, form: ReportFormat) -> str:
 
 def to_json(report: SpendReport) -> dict[str, Any]:
     rows = [{**group.key, "requests": group.requests, "cost_usd": _usd(group.cost_nanousd)} for group in report.groups]
-    return {"group_by": list(report.group_by), "rows": rows, "total_usd": _usd(report.total_nanousd)}
+    shown = {"group_by": list(report.group_by), "rows": rows, "total_usd": _usd(report.total_nanousd)}
+    if report.in_flight:  # an addition to the documented shape, present only when there is something to say
+        shown["in_flight"] = report.in_flight
+    return shown
 
 
 def to_csv(report: SpendReport) -> str:
@@ -145,7 +152,10 @@ def to_table(report: SpendReport) -> str:
         ).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(cells) for cells in body), rule, line(footer)])
+    lines = [line(header), rule, *(line(cells) for cells in body), rule, line(footer)]
+    if report.in_flight:
+        lines.append(f"(not counted: {report.in_flight} request(s) still in flight)")
+    return "\n".join(lines)
 
 
 def _usd(nano: int) -> str:
@@ -172,13 +182,19 @@ class LedgerUnavailable(Exception):
     """The ledger database cannot be read; the message says where to look."""
 
 
-def read_spend(url: str, group_by: Sequence[str], filters: Filters) -> SpendReport:
-    groups = read_ledger(url, lambda ledger, connection: ledger.spend(connection, group_by, filters))
-    return SpendReport(tuple(group_by), tuple(groups))
+def spend_report(sql: SqlLedger, connection: Any, group_by: Sequence[str], filters: Filters) -> SpendReport:
+    groups = sql.spend(connection, group_by, filters)
+    return SpendReport(tuple(group_by), tuple(groups), sql.in_flight(connection, filters))
 
 
-def read_ledger(url: str, work: Callable[[SqlLedger, Any], T]) -> T:
-    """`work` done on a connection to the ledger database at `url`, or LedgerUnavailable."""
+def read_spend(url: str, group_by: Sequence[str], filters: Filters, *, wait_s: float = 5) -> SpendReport:
+    return read_ledger(url, lambda sql, connection: spend_report(sql, connection, group_by, filters), wait_s=wait_s)
+
+
+def read_ledger(url: str, work: Callable[[SqlLedger, Any], T], *, wait_s: float | None = 5) -> T:
+    """`work` done on a connection to the ledger database at `url`, once the writers of
+    the proxies running on it have recorded what they answered (waiting at most `wait_s`,
+    as `ledger.read_wait_s`; None: no wait); or LedgerUnavailable."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():  # opening it would create an empty one, hiding a wrong directory
@@ -188,7 +204,15 @@ def read_ledger(url: str, work: Callable[[SqlLedger, Any], T]) -> T:
     ledger = SqlLedger(url)
     try:
         with ledger.connect() as connection:
+            # Without the barrier's tables no proxy that keeps them has run on this ledger: nothing to wait for.
+            if wait_s is not None and Watermarks(ledger).present(connection):
+                wait_for_writers(ledger, connection, wait_s=wait_s)
             return work(ledger, connection)
+    except LedgerBehind as behind:
+        raise LedgerUnavailable(
+            f"{len(behind.behind)} running proxy(ies) had not recorded every request they answered within "
+            f"{behind.waited_s:.1f}s (their ledger database may be slow or unreachable from them); retry shortly"
+        ) from None
     except Exception as error:  # the driver's message names the problem; the URL may hold a password
         raise LedgerUnavailable(
             f"cannot read the ledger database (ledger.url): {type(error).__name__}: {error}"
@@ -198,6 +222,20 @@ def read_ledger(url: str, work: Callable[[SqlLedger, Any], T]) -> T:
 # --- the journal ---------------------------------------------------------------------------
 
 
-def journal_files(directory: str | Path) -> list[Path]:
-    """Journal files still on disk: their rows may not be in the database yet."""
-    return sorted(Path(directory).glob("*.jsonl"))
+def stranded_journals(directory: str | Path, url: str) -> list[Path]:
+    """Journal files that no running proxy is applying (a proxy stopped without draining):
+    their rows are in no database until a proxy next starts on that journal directory.
+    A running proxy's journal is no concern: reads wait for its writer."""
+    files = sorted(Path(directory).glob("*.jsonl"))
+    if not files:
+        return []
+    try:
+        live = read_ledger(url, _live_writers, wait_s=None)
+    except LedgerUnavailable:
+        return files  # the read itself will say what is wrong
+    return [path for path in files if path.name.split(".")[0] not in live]
+
+
+def _live_writers(sql: SqlLedger, connection: Any) -> set[str]:
+    watermarks = Watermarks(sql)
+    return {mark.owner for mark in watermarks.live_writers(connection)} if watermarks.present(connection) else set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from decimal import Decimal
 
 import orjson
@@ -17,6 +18,7 @@ from proxy.cli import main
 from proxy.config import parse_config
 from proxy.gateway import Gateway
 from proxy.ledger import LedgerRow
+from proxy.ledger.barrier import Watermarks
 from proxy.ledger.sql import SqlLedger
 
 from .rows import charged_row
@@ -161,13 +163,22 @@ def test_spend_as_a_table_with_a_total_line(ledger, capsys):
     assert Decimal(lines[-1].split()[-1]) == Decimal("1000.000000007") + Decimal("0.041185001")
 
 
-def test_spend_warns_while_the_journal_holds_files(ledger, capsys):
+def test_spend_warns_of_journals_no_running_proxy_applies(ledger, capsys):
+    """A running proxy's journal is waited for, not warned about; a dead one's waits for a restart."""
+    sql = SqlLedger("sqlite:///ledger.db")
+    with sql.connect() as connection:  # a running proxy's writer, caught up and alive
+        now_us = time.time_ns() // 1000
+        Watermarks(sql).mark(connection, "running0", caught_up_us=now_us + 60_000_000, heartbeat_us=now_us)
     (ledger / "journal").mkdir()
-    (ledger / "journal" / "0a1b2c.000000.jsonl").write_text("")
+    (ledger / "journal" / "running0.000000.jsonl").write_text("")
+    code, out, err = run(capsys, "spend", "--config", "config.yaml", "--format", "json")
+    assert code == 0 and orjson.loads(out)["total_usd"] == "1000.041185008" and err == ""
+
+    (ledger / "journal" / "0a1b2c.000000.jsonl").write_text("")  # no writer applies it
     code, out, err = run(capsys, "spend", "--config", "config.yaml", "--format", "json")
     assert code == 0 and orjson.loads(out)["total_usd"] == "1000.041185008"
-    assert "1 journal file(s) in journal: some rows may not be in the database yet" in err
-    assert "a proxy is running" in err
+    assert "1 journal file(s) in journal that no running proxy is applying" in err
+    assert "the next start replays them" in err
 
 
 def test_spend_on_a_bad_config_exits_2_with_its_errors(workdir, capsys):

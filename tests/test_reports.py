@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from decimal import Decimal
 
 import pytest
 
 from providers.errors import InvalidRequest
-from proxy.ledger import GROUPS, Filters
+from proxy.ledger import GROUPS, Filters, LedgerRow
+from proxy.ledger.barrier import Watermarks
 from proxy.ledger.sql import SqlLedger
 from proxy.reports import (
     DEFAULT_GROUP_BY,
     LedgerUnavailable,
-    journal_files,
     parse_bound,
     parse_group_by,
     read_spend,
     render,
+    stranded_journals,
     to_json,
     to_table,
 )
@@ -101,6 +103,26 @@ def test_every_ledger_group_field_can_be_reported(ledger_url):
     assert set(shown["rows"][0]) == {*GROUPS, "requests", "cost_usd"}
     assert shown["total_usd"] == "1000.674543341"
     assert {row["simulated"] for row in shown["rows"]} == {True, False}
+
+
+def test_spend_counts_finished_requests_and_those_in_flight_apart(ledger_url):
+    """A request still running has been told no cost: it is not spend, nor counted under
+    the provider it was planned for (the answer may come from a fallback)."""
+    sql = SqlLedger(ledger_url)
+    planned = LedgerRow("req_8", "2026-11-03T15:00:00.000000Z", "images.generate", route="gpt-image-2")
+    planned.provider, planned.billing_owner, planned.estimated_cost_nanousd = "openai", "openai/org-acme", 41_000_000
+    with sql.connect() as connection:
+        sql.upsert(connection, [planned.record()])
+    before = to_json(read_spend(ledger_url, ("billing_owner",), Filters(until="2026-11-03T14:30:00Z")))
+    report = read_spend(ledger_url, ("billing_owner",), Filters())
+    shown = to_json(report)
+    assert shown["rows"] == [
+        {"billing_owner": "acme/acct-42", "requests": 2, "cost_usd": "1000.041185007"},
+        {"billing_owner": "openai/org-acme", "requests": 6, "cost_usd": "0.633358334"},
+    ]
+    assert shown["in_flight"] == 1 and "in_flight" not in before  # present only when something is running
+    assert to_table(report).endswith("(not counted: 1 request(s) still in flight)")
+    assert "in flight" not in render(report, "csv")  # the CSV keeps its columns
 
 
 def test_no_rows_is_a_zero_total(ledger_url):
@@ -189,8 +211,30 @@ def test_a_database_without_a_ledger_is_reported(tmp_path):
         read_spend(f"sqlite:///{tmp_path}/empty.db", DEFAULT_GROUP_BY, Filters())
 
 
-def test_journal_files_are_found(tmp_path):
-    assert journal_files(tmp_path / "none") == []
-    (tmp_path / "abc.000000.jsonl").write_text("{}\n")
-    (tmp_path / "abc.lock").write_text("")
-    assert [path.name for path in journal_files(tmp_path)] == ["abc.000000.jsonl"]
+def test_a_ledger_made_before_the_read_barrier_is_read_as_it_is(ledger_url, tmp_path):
+    sql = SqlLedger(ledger_url)
+    with sql.connect() as connection:
+        connection.execute("DROP TABLE ledger_writers")
+        connection.execute("DROP TABLE ledger_reads")
+    assert to_json(read_spend(ledger_url, ("route",), Filters()))["total_usd"] == "1000.674543341"
+    (tmp_path / "old.000000.jsonl").write_text("{}\n")
+    assert [path.name for path in stranded_journals(tmp_path, ledger_url)] == ["old.000000.jsonl"]
+    with sql.connect() as connection:
+        assert not Watermarks(sql).present(connection)  # a read changes nothing
+
+
+def test_stranded_journals_are_those_no_live_writer_applies(tmp_path):
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    sql = SqlLedger(url)
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        now_us = time.time_ns() // 1000
+        Watermarks(sql).mark(connection, "live", caught_up_us=None, heartbeat_us=now_us)
+        Watermarks(sql).mark(connection, "stale", caught_up_us=None, heartbeat_us=now_us - 60_000_000)
+    journal = tmp_path / "journal"
+    assert stranded_journals(journal, url) == []
+    journal.mkdir()
+    for owner in ("live", "stale", "gone"):
+        (journal / f"{owner}.000000.jsonl").write_text("{}\n")
+        (journal / f"{owner}.lock").write_text("")
+    assert [path.name for path in stranded_journals(journal, url)] == ["gone.000000.jsonl", "stale.000000.jsonl"]

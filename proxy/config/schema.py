@@ -75,6 +75,9 @@ class LedgerSettings(Section):
     url: str = "sqlite:///tollgate.db"
     journal_dir: str = Field(default="tollgate-journal", description="rows are journaled here before the database")
     drain_timeout_s: float = Field(default=30, gt=0, description="how long shutdown waits for the database")
+    read_wait_s: float = Field(
+        default=5, gt=0, description="how long a read waits for the writers to record what was answered, else 503"
+    )
     # Off only to measure the ledger's own cost (bench/): nothing is recorded, and start-up says so.
     enabled: bool = True
 

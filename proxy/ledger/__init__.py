@@ -1,16 +1,21 @@
 """The ledger: one row per client request, journaled before the upstream is called
 and batched into SQLite or PostgreSQL off the request path, so that a SIGTERM, a
-`kill -9` or a database outage loses no row."""
+`kill -9` or a database outage loses no row. Reads wait for the writers to catch
+up first (barrier.py), so they see every request answered before they began."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
@@ -28,8 +33,10 @@ __all__ = [
     "DisabledLedger",
     "Filters",
     "Ledger",
+    "LedgerBehind",
     "LedgerRow",
     "SpendGroup",
+    "SqlLedger",
     "from_nano",
     "open_ledger",
     "to_nano",
@@ -37,6 +44,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Work = Callable[[SqlLedger, Any], T]  # a read: the ledger's SQL and a connection
+log = logging.getLogger("tollgate.ledger")
 
 
 def open_ledger(settings: LedgerSettings) -> Ledger | DisabledLedger:
@@ -49,8 +58,14 @@ class DisabledLedger:
     def write(self, row: LedgerRow) -> None:
         pass
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> bool:
         return True
+
+    async def read(self, work: Work[T], *, wait_s: float | None = None) -> T:
+        raise self._off()
 
     async def get(self, request_id: str) -> LedgerRow | None:
         raise self._off()
@@ -58,7 +73,9 @@ class DisabledLedger:
     async def find(self, filters: Filters, limit: int) -> list[LedgerRow]:
         raise self._off()
 
-    async def spend(self, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
+    async def spend(
+        self, group_by: Sequence[str], filters: Filters, *, wait_s: float | None = None
+    ) -> list[SpendGroup]:
         raise self._off()
 
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
@@ -69,11 +86,8 @@ class DisabledLedger:
 
     @staticmethod
     def _off() -> ProxyError:
-        from providers.errors import ProxyError
-
-        error = ProxyError("The ledger is disabled on this proxy (ledger.enabled: false); nothing is recorded.")
-        error.status, error.code = 503, "ledger_disabled"
-        return error
+        message = "The ledger is disabled on this proxy (ledger.enabled: false); nothing is recorded."
+        return _unavailable(message, code="ledger_disabled", retry_after_s=None)
 
 
 class Ledger:
@@ -83,7 +97,30 @@ class Ledger:
         self.journal = Journal(Path(settings.journal_dir))
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
-        self._schema_made = False
+        self._schema_made = self._registered = False
+
+    async def start(self) -> None:
+        """Before serving: register this process's writer in the database (its own
+        process takes a moment to start), so that from the first answer on, a read on
+        any replica waits for what this process journals."""
+
+        def register() -> None:
+            with self.sql.connect() as connection:
+                self.sql.create_schema(connection)
+                watermarks = Watermarks(self.sql)
+                now_us = watermarks.clock_us(connection)
+                watermarks.mark(connection, self.journal.owner, caught_up_us=None, heartbeat_us=now_us)
+
+        try:
+            await asyncio.to_thread(register)
+        except Exception as error:  # the database is away: the writer registers when it connects
+            log.warning(
+                "could not reach the ledger database at start-up; reads elsewhere may miss this process's "
+                "rows until its writer connects",
+                extra={"error": f"{type(error).__name__}: {error}"[:300]},
+            )
+            return
+        self._schema_made = self._registered = True
 
     def write(self, row: LedgerRow) -> None:
         """Journal the row's current state; the database follows in the background."""
@@ -99,30 +136,81 @@ class Ledger:
 
     # Reads run on a worker thread with their own connection: the event loop never waits on the database.
 
-    async def get(self, request_id: str) -> LedgerRow | None:
-        return await self._read(lambda connection: self.sql.get(connection, request_id))
+    async def read(self, work: Work[T], *, wait_s: float | None = None) -> T:
+        """`work` done once every writer has committed what was journaled before now,
+        waiting at most `wait_s` (`ledger.read_wait_s`); else a 503 that says to retry."""
+        wait_s = self.settings.read_wait_s if wait_s is None else wait_s
 
-    async def find(self, filters: Filters, limit: int) -> list[LedgerRow]:
-        return await self._read(lambda connection: self.sql.find(connection, filters, limit))
-
-    async def spend(self, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
-        return await self._read(lambda connection: self.sql.spend(connection, group_by, filters))
-
-    async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
-        return await self._read(lambda connection: self.sql.set_review(connection, request_id, status, review))
-
-    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
-        """`render` takes every row the filters match, as they are read, on the worker thread."""
-        return await self._read(lambda connection: render(self.sql.each(connection, filters)))
-
-    async def _read(self, work: Callable[[Any], T]) -> T:
         def run() -> T:
             with self.sql.connect() as connection:
                 if not self._schema_made:
                     # A reader may come before the writer process (at idle priority) has made the
                     # tables; making them here (idempotent) answers "no row yet", not a 500.
                     self.sql.create_schema(connection)
+                    connection.commit()  # the writer's own create_schema would wait on ours
                     self._schema_made = True
-                return work(connection)
+                self._wait_for_writers(connection, wait_s)
+                return work(self.sql, connection)
 
-        return await asyncio.to_thread(run)
+        try:
+            return await asyncio.to_thread(run)
+        except LedgerBehind as behind:
+            raise _behind(behind) from None
+        except self._connection_errors() as error:
+            log.warning("ledger read failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+            message = (
+                "The ledger database cannot be read just now; retry shortly. The proxy keeps recording "
+                "requests in its journal meanwhile."
+            )
+            raise _unavailable(message, code="ledger_unavailable", retry_after_s=5) from None
+
+    def _wait_for_writers(self, connection: Any, wait_s: float) -> None:
+        started = time.monotonic()
+        # This process's writer must be registered before the barrier knows to wait for it.
+        if not (self._registered or self.writer.connected.wait(wait_s)):
+            raise LedgerBehind([self.journal.owner], time.monotonic() - started)
+        left_s = max(wait_s - (time.monotonic() - started), 0.0)
+        wait_for_writers(self.sql, connection, wait_s=left_s, wake=self.writer.wake)
+
+    def _connection_errors(self) -> tuple[type[Exception], ...]:
+        if self.sql.postgres:
+            import psycopg  # only when a PostgreSQL ledger is configured
+
+            return (psycopg.OperationalError,)
+        return (sqlite3.OperationalError,)
+
+    async def get(self, request_id: str) -> LedgerRow | None:
+        return await self.read(lambda sql, connection: sql.get(connection, request_id))
+
+    async def find(self, filters: Filters, limit: int) -> list[LedgerRow]:
+        return await self.read(lambda sql, connection: sql.find(connection, filters, limit))
+
+    async def spend(
+        self, group_by: Sequence[str], filters: Filters, *, wait_s: float | None = None
+    ) -> list[SpendGroup]:
+        return await self.read(lambda sql, connection: sql.spend(connection, group_by, filters), wait_s=wait_s)
+
+    async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        return await self.read(lambda sql, connection: sql.set_review(connection, request_id, status, review))
+
+    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
+        """`render` takes every row the filters match, as they are read, on the worker thread."""
+        return await self.read(lambda sql, connection: render(sql.each(connection, filters)))
+
+
+def _behind(behind: LedgerBehind) -> ProxyError:
+    message = (
+        f"The ledger has not yet recorded every request answered before this read: {len(behind.behind)} "
+        f"ledger writer(s) did not catch up within {behind.waited_s:.1f}s (their database may be slow or "
+        "unreachable; their rows wait in their journals). Retry shortly."
+    )
+    return _unavailable(message, code="ledger_behind", retry_after_s=2)
+
+
+def _unavailable(message: str, *, code: str, retry_after_s: int | None) -> ProxyError:
+    from providers.errors import ProxyError
+
+    headers = {"retry-after": str(retry_after_s)} if retry_after_s is not None else None
+    error = ProxyError(message, code=code, headers=headers)
+    error.status = 503
+    return error

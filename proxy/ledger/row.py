@@ -104,6 +104,19 @@ class LedgerRow:
     def day(self) -> str:
         return self.created_at[:10]
 
+    def abandon(self) -> None:
+        """Its process died mid-request: the upstream may have billed, so the estimate
+        stands in for the cost, charged to the provider it was sent to."""
+        self.status = "abandoned"
+        self.finished_at = utc_now()
+        self.error_type = "abandoned"
+        self.cost_basis = "estimate" if self.estimated_cost_nanousd is not None else "unpriced"
+        self.cost_nanousd = self.estimated_cost_nanousd
+        estimate = self.estimated_cost_nanousd
+        if self.provider and estimate is not None:
+            owner = self.billing_owner or ""
+            self.charges = [Charge(self.provider, owner, self.price_table, self.price_source, estimate, "estimate")]
+
     def record(self) -> dict[str, Any]:
         """The row as stored: a flat mapping, JSON-ready."""
         return asdict(self)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from .barrier import SCHEMA as BARRIER_SCHEMA
 from .row import Charge, LedgerRow
 
 _JSON = ("file_urls", "attempts", "cost_lines", "review")
@@ -142,6 +143,7 @@ class SqlLedger:
             "provider TEXT, billing_owner TEXT, price_table TEXT, price_source TEXT, "
             "cost_nanousd BIGINT NOT NULL, cost_basis TEXT, list_cost_nanousd BIGINT, list_price_table TEXT, "
             "PRIMARY KEY (request_id, seq))",
+            *BARRIER_SCHEMA,
         ]
         cursor = connection.cursor()
         for statement in statements:
@@ -285,8 +287,10 @@ class SqlLedger:
         return cursor.rowcount == 1
 
     def spend(self, connection: Any, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
+        """Finished requests only: a request still running has been told no cost yet."""
         selected = [f"{GROUPS[name]} AS {name}" for name in group_by]
         where, params = self._where(filters, alias="l.")
+        where += " AND l.status <> 'started'"
         group = f"GROUP BY {', '.join(GROUPS[name] for name in group_by)} ORDER BY 1" if group_by else ""
         sql = (
             f"SELECT {', '.join([*selected, 'COUNT(DISTINCT l.request_id)', 'COALESCE(SUM(c.cost_nanousd), 0)'])} "
@@ -301,6 +305,13 @@ class SqlLedger:
                 key["simulated"] = bool(key["simulated"])
             groups.append(SpendGroup(key, int(record[-2]), int(record[-1])))
         return groups
+
+    def in_flight(self, connection: Any, filters: Filters) -> int:
+        """Requests the filters match that are still running (no answer yet, so no spend)."""
+        where, params = self._where(replace(filters, status="started"), alias="")
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT COUNT(*) FROM ledger WHERE {where}", params)
+        return int(cursor.fetchone()[0])
 
     def _where(self, filters: Filters, *, alias: str) -> tuple[str, list[Any]]:
         clauses, params = ["1 = 1"], []

@@ -1,7 +1,9 @@
 """The ledger writer: a child process that moves journal lines into the database
 in batches. It first replays the journals of processes that died, then follows
 its parent's journal. When the database is down it waits and retries the same
-lines; nothing advances until a batch is committed.
+lines; nothing advances until a batch is committed. With each batch, and when idle
+at every heartbeat or when a read asks, it records how far it has caught up, which
+reads wait for (barrier.py).
 
 A process, not a thread: parsing rows and binding them to SQL is CPU work that,
 on a thread, competes with the event loop for the GIL. Measured in bench/ as a
@@ -23,14 +25,14 @@ from typing import Any
 
 import orjson
 
+from .barrier import HEARTBEAT_S, Watermarks
 from .journal import Journal, Orphan, Segment, orphans, segments
-from .row import Charge, LedgerRow, utc_now
 from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
 
 _BATCH_BYTES = 1024 * 1024  # a backlog is applied in steps, so the writer stays small
-_POLL_S = 0.1  # wake on a timer: the journal is a file, and the parent never waits for the writer
+_POLL_S = 0.1  # wake on a timer (the journal is a file, and requests never wait for the writer), or for a read
 _SYNC_EVERY_S = 1.0  # fsync the journal once a second: that bounds what a machine crash can lose
 _RETRY_WAIT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 _spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads and an event loop
@@ -45,13 +47,15 @@ class LedgerWriter:
         self._rows: Synchronized[int] = _spawn.Value("q", 0)
         self._failures: Synchronized[int] = _spawn.Value("q", 0)
         self._stop = _spawn.Event()
-        self.connected = _spawn.Event()
+        self._wake = _spawn.Event()  # a read in this process is waiting for a watermark
+        self.connected = _spawn.Event()  # registered in the database: reads wait for this writer
         self.recovered = _spawn.Event()  # the journals of dead processes are in
         shared = dict(
             applied=self._applied,
             rows=self._rows,
             failures=self._failures,
             stop=self._stop,
+            wake=self._wake,
             connected=self.connected,
             recovered=self.recovered,
         )
@@ -69,12 +73,17 @@ class LedgerWriter:
     def stop(self, timeout_s: float) -> bool:
         """Apply what is journaled, then stop. True when nothing was left behind."""
         self._stop.set()
+        self._wake.set()
         self._process.join(timeout_s)
         if self._process.is_alive():  # the database is still away: the journal keeps the rows
             self._process.terminate()
             self._process.join(5)
             return False
         return self.recovered.is_set() and self.pending_bytes == 0
+
+    def wake(self) -> None:
+        """A read is waiting: record a watermark now rather than at the next poll."""
+        self._wake.set()
 
     @property
     def bytes_applied(self) -> int:
@@ -125,44 +134,91 @@ class _WriterLoop:
         rows: Synchronized[int],
         failures: Synchronized[int],
         stop: Any,
+        wake: Any,
         connected: Any,
         recovered: Any,
     ) -> None:
         self._directory, self._owner, self._ledger, self._parent = directory, owner, ledger, parent
         self._applied, self._rows, self._failures = applied, rows, failures
-        self._stop, self._connected, self._recovered = stop, connected, recovered
+        self._stop, self._wake, self._connected, self._recovered = stop, wake, connected, recovered
+        self._watermarks = Watermarks(ledger)
         self._segment = Segment(directory / f"{owner}.{0:06d}.jsonl", 0)
         self._offset = 0
         self._connection: Any = None
         self._synced_at = 0.0
+        self._marked_at = 0.0  # monotonic time of the last heartbeat
+        self._caught_up_us = -1  # the last watermark recorded, on the database's clock
 
     def run(self) -> None:
-        self._with_retry(lambda connection: self._ledger.create_schema(connection))
+        self._with_retry(self._register)
         self._connected.set()
         for orphan in orphans(self._directory, own=self._owner):
             self._replay(orphan)
         self._recovered.set()
         while self._parent_alive():
             stopping = self._stop.is_set()
+            if asked := self._wake.is_set():  # cleared only once seen, so that no wake is lost
+                self._wake.clear()
             try:
-                if self._apply_next():
+                if self._apply_next(asked=asked, stopping=stopping):
                     continue
             except Exception:  # a bug here must not silently end the ledger: log it and keep going
                 log.exception("ledger writer failed; retrying")
                 time.sleep(1)
             if stopping:
                 break
-            self._stop.wait(_POLL_S)
-        if self._connection is not None:
-            self._connection.close()
+            self._wake.wait(_POLL_S)
+        self._leave()
+
+    def _register(self, connection: Any) -> None:
+        """Tables first; then this writer's row, not caught up yet: reads now wait for it."""
+        self._ledger.create_schema(connection)
+        heartbeat = self._watermarks.clock_us(connection)
+        self._watermarks.mark(connection, self._owner, caught_up_us=None, heartbeat_us=heartbeat)
+
+    def _leave(self) -> None:
+        """Stopping: reads stop waiting for this writer. One try: if the database is away,
+        the row goes stale, and the journal left behind is replayed at the next start."""
+        if self._connection is None:
+            return
+        with contextlib.suppress(Exception):
+            self._watermarks.forget(self._connection, self._owner)
+            self._connection.commit()
+        self._drop_connection()
 
     def _parent_alive(self) -> bool:
         # A killed parent leaves an orphan journal, which the next process to start replays.
         return os.getppid() == self._parent
 
-    def _apply_next(self) -> bool:
-        """Apply the next batch of whole lines; False when there was none."""
-        # Checked before reading: a newer segment exists only after the last write to this one.
+    def _apply_next(self, *, asked: bool, stopping: bool) -> bool:
+        """Apply the next batch of whole lines and record how far that brings the
+        database; False when there was nothing to do (a writer stopping owes no mark)."""
+        if not self._unread() and (stopping or not self._watermark_wanted(asked)):
+            return False
+        outcome = self._with_retry(self._advance, give_up_on_stop=True)
+        if outcome is False:
+            return False
+        end, newer, caught_up_us = outcome
+        self._marked_at = time.monotonic()
+        if caught_up_us is not None:
+            self._caught_up_us = caught_up_us
+        if end:
+            self._offset += end
+            with self._applied.get_lock():
+                self._applied.value += end
+            self._sync()
+            return True
+        if newer:  # this segment is complete and applied: on to the next
+            self._segment.path.unlink(missing_ok=True)
+            self._segment, self._offset = newer[0], 0
+            return True
+        return False
+
+    def _advance(self, connection: Any) -> tuple[int, list[Segment], int | None]:
+        """One transaction: the batch from the journal and the watermark it earns. The
+        clock is read first: every line written before it is in what is read after."""
+        now_us = self._watermarks.clock_us(connection)
+        # Listed before reading: a newer segment exists only after the last write to this one.
         newer = [segment for segment in segments(self._directory, self._owner) if segment.seq > self._segment.seq]
         try:
             with self._segment.path.open("rb") as file:
@@ -171,19 +227,38 @@ class _WriterLoop:
         except FileNotFoundError:
             data = b""
         end = data.rfind(b"\n") + 1
-        if end == 0:
-            if newer:  # this segment is complete and applied: on to the next
-                self._segment.path.unlink(missing_ok=True)
-                self._segment, self._offset = newer[0], 0
+        if end:
+            self._apply(connection, data[:end])
+        else:
+            self._watermarks.without_flush(connection)
+        at_end = not newer and len(data) < _BATCH_BYTES  # what is left is a line still being written
+        caught_up_us = now_us if at_end else None
+        self._watermarks.mark(connection, self._owner, caught_up_us=caught_up_us, heartbeat_us=now_us)
+        return end, newer, caught_up_us
+
+    def _unread(self) -> bool:
+        """Anything journaled past what is applied (a cheap look, before any transaction)."""
+        try:
+            if self._segment.path.stat().st_size > self._offset:
                 return True
+        except FileNotFoundError:
+            pass
+        return any(segment.seq > self._segment.seq for segment in segments(self._directory, self._owner))
+
+    def _watermark_wanted(self, asked: bool) -> bool:
+        """Idle, yet a watermark is due: a read here asked, a read elsewhere left a time
+        newer than ours in the database, or it is time for a heartbeat."""
+        if asked or time.monotonic() - self._marked_at >= HEARTBEAT_S:
+            return True
+        try:
+            if self._connection is None:
+                self._connection = self._ledger.open()
+            asked_us = self._watermarks.asked_us(self._connection)
+            self._connection.commit()
+        except Exception:  # the heartbeat's own retries deal with an absent database
+            self._drop_connection()
             return False
-        if not self._with_retry(lambda connection: self._apply(connection, data[:end]), give_up_on_stop=True):
-            return False
-        self._offset += end
-        with self._applied.get_lock():
-            self._applied.value += end
-        self._sync()
-        return True
+        return asked_us >= self._caught_up_us
 
     def _sync(self) -> None:
         if time.monotonic() - self._synced_at < _SYNC_EVERY_S:
@@ -192,7 +267,8 @@ class _WriterLoop:
             os.fsync(file.fileno())  # any descriptor of the file flushes the file
         self._synced_at = time.monotonic()
 
-    def _apply(self, connection: Any, lines: bytes) -> None:
+    def _apply(self, connection: Any, lines: bytes, *, beat: bool = False) -> None:
+        """`beat`: also say this writer is alive (a long replay must not look like a dead writer)."""
         latest: dict[str, dict[str, Any]] = {}
         for line in lines.splitlines():
             record = orjson.loads(line)
@@ -200,11 +276,14 @@ class _WriterLoop:
         self._ledger.upsert(connection, list(latest.values()))
         with self._rows.get_lock():
             self._rows.value += len(latest)
+        if beat:
+            heartbeat = self._watermarks.clock_us(connection)
+            self._watermarks.mark(connection, self._owner, caught_up_us=None, heartbeat_us=heartbeat)
 
     def _replay(self, orphan: Orphan) -> None:
         """Another process died: its journaled rows go in, its unfinished rows are abandoned."""
         for lines in _batches(orphan.lines(), 2000):
-            self._with_retry(lambda connection, lines=lines: self._apply(connection, lines))
+            self._with_retry(lambda connection, lines=lines: self._apply(connection, lines, beat=True))
         abandoned = self._with_retry(lambda connection: self._abandon(connection, orphan.owner))
         log.warning(
             "replayed the journal of a process that stopped without closing its ledger",
@@ -215,8 +294,9 @@ class _WriterLoop:
     def _abandon(self, connection: Any, owner: str) -> int:
         rows = self._ledger.started_by(connection, owner)
         for row in rows:
-            _abandon(row)
+            row.abandon()
         self._ledger.upsert(connection, [row.record() for row in rows])
+        self._watermarks.forget(connection, owner)  # reads need not wait for the dead writer any more
         return len(rows)
 
     def _with_retry(self, work: Any, *, give_up_on_stop: bool = False) -> Any:
@@ -248,26 +328,6 @@ class _WriterLoop:
             with contextlib.suppress(Exception):  # it is being dropped because it broke
                 self._connection.close()
             self._connection = None
-
-
-def _abandon(row: LedgerRow) -> None:
-    row.status = "abandoned"
-    row.finished_at = utc_now()
-    row.error_type = "abandoned"
-    # The upstream may have billed: the estimate stands in for the cost.
-    row.cost_basis = "estimate" if row.estimated_cost_nanousd is not None else "unpriced"
-    row.cost_nanousd = row.estimated_cost_nanousd
-    if row.provider and row.estimated_cost_nanousd is not None:
-        row.charges = [
-            Charge(
-                row.provider,
-                row.billing_owner or "",
-                row.price_table,
-                row.price_source,
-                row.estimated_cost_nanousd,
-                "estimate",
-            )
-        ]
 
 
 def _batches(lines: Iterable[bytes], size: int) -> Iterator[bytes]:

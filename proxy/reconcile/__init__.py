@@ -59,7 +59,9 @@ def reconcile_provider(config: Config, asked: Reconciliation) -> tuple[str, list
     filters = Filters(since=min(days).isoformat(), until=(max(days) + dt.timedelta(days=1)).isoformat())
     try:
         figures = read_ledger(
-            config.ledger.url, lambda sql, reader: ledger_figures(sql.billed_by(reader, asked.provider, filters))
+            config.ledger.url,
+            lambda sql, reader: ledger_figures(sql.billed_by(reader, asked.provider, filters)),
+            wait_s=config.ledger.read_wait_s,
         )
     except LedgerUnavailable as error:
         raise Refused(str(error)) from None

@@ -74,7 +74,9 @@ def test_a_team_budget_holds_across_two_replicas(replicas):
     assert len(ports) == 2
 
     spent = sum(Decimal(raw.headers["x-tollgate-cost-usd"]) for raw in admitted)
-    with httpx.Client(base_url=replicas[0].url, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+    # Each replica keeps its own SQLite ledger: ask the one that answered.
+    answered_by = next(proxy for proxy in replicas if proxy.url.endswith(f":{admitted[0].http_request.url.port}"))
+    with httpx.Client(base_url=answered_by.url, headers={"authorization": f"Bearer {ADMIN_KEY}"}) as admin:
         estimate = Decimal(finished_row(admin, admitted[0].headers["x-request-id"])["estimated_cost_usd"])
     assert spent <= BUDGET_USD + estimate
     assert spent + estimate > BUDGET_USD - estimate  # the budget was used, not refused early
