@@ -72,7 +72,7 @@ async def spend_page(request: Request, visit: Visit) -> Response:
         "total_usd": document["total_usd"],
         "list_total_usd": _usd(sum(group.list_cost_nanousd for group in report.groups)),
         "chart": daily_chart(first, daily.groups, query.since, query.until),
-        "admin_query": urlencode({key: value for key, value in exported.items() if value}),
+        "admin_query": urlencode({key: value for key, value in exported.items() if value}, safe=",:"),
         "csv_link": "/ui/spend/export?" + urlencode({**exported, "format": "csv"}),
         "focus_link": "/ui/spend/export?" + urlencode({**period, "format": "focus"}),
     }
