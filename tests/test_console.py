@@ -341,3 +341,14 @@ def test_a_console_form_is_small(client):
     assert answer.status_code == 413 and "at most 64 KB" in answer.text
     assert review_status(client, "req_pending1") == "pending"
     assert client.post("/ui/login", data={"key": "k" * 70_000}).status_code == 413
+
+
+def test_a_form_with_a_file_is_a_clear_400(client):
+    sign_in(client, REVIEWER_KEY)
+    answer = client.post(
+        "/ui/review/req_pending1",
+        data={"approve": "1", "csrf_token": csrf_of(client)},
+        files={"note": ("note.txt", b"a file, not a note")},
+    )
+    assert answer.status_code == 400 and "could not be read" in answer.text
+    assert review_status(client, "req_pending1") == "pending"

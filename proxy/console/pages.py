@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 
 import jinja2
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from providers.errors import AuthenticationFailed, BodyTooLarge, PermissionDenied, ProxyError
+from providers.errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, PermissionDenied, ProxyError
 
 from ..gateway import Gateway
 from ..ledger import DisabledLedger, Ledger, from_nano
@@ -169,7 +170,10 @@ async def read_form(request: Request) -> FormData:
     """A console form: a few fields, never megabytes."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         raise BodyTooLarge(f"A console form is at most {MAX_FORM_BYTES // 1024} KB; shorten the note.")
-    return await request.form(max_files=0)
+    try:
+        return await request.form(max_files=0)
+    except HTTPException as error:  # Starlette's word on a form it cannot parse
+        raise InvalidRequest(f"The form could not be read ({error.detail}); send it from the console's page.") from None
 
 
 def wants_json(request: Request) -> bool:

@@ -70,7 +70,7 @@ class Session:
     expires_at: int  # Unix seconds
 
     def csrf_matches(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(token.encode(), self.csrf_token.encode())  # type: ignore[union-attr]
+        return token is not None and hmac.compare_digest(token.encode(), self.csrf_token.encode())
 
 
 class SessionStore:
