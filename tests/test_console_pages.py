@@ -100,6 +100,12 @@ def test_the_chart_stacks_each_days_cost_by_the_first_grouping():
     assert chart.ticks[-1].label == "$0.05" and all(isinstance(bar.height, Decimal) for bar in chart.bars)
 
 
+def test_grouped_by_day_first_each_day_is_one_bar_of_one_colour():
+    groups = [SpendGroup({"day": f"2026-11-{day:02d}"}, 1, day * 1000) for day in range(1, 11)]
+    chart = daily_chart("day", groups, None, None)
+    assert chart.series == ("cost",) and {bar.series for bar in chart.bars} == {0} and len(chart.bars) == 10
+
+
 def test_the_chart_keeps_seven_series_and_sums_the_rest_as_others():
     groups = [SpendGroup({"day": "2026-11-02", "team": f"team-{n}"}, 1, (n + 1) * 1000) for n in range(10)]
     chart = daily_chart("team", groups, None, None)

@@ -59,10 +59,11 @@ class Chart:
 
 
 def daily_chart(field: str, groups: Sequence[SpendGroup], since: str | None, until: str | None) -> Chart:
-    """`groups`: spend grouped by `day` and then by `field` (just `day` when `field` is day)."""
+    """`groups`: spend grouped by `day` and then by `field` (just `day` when `field` is day,
+    and then each day is one bar of one colour)."""
     cost: dict[tuple[str, str], int] = {}
     for group in groups:
-        key = (str(group.key["day"]), _name(group.key.get(field, group.key["day"])))
+        key = (str(group.key["day"]), "cost" if field == "day" else _name(group.key.get(field)))
         cost[key] = cost.get(key, 0) + group.cost_nanousd
     by_series: dict[str, int] = {}
     for (_, name), nano in cost.items():
