@@ -21,6 +21,7 @@ from providers.errors import InternalError, InvalidRequest, ProxyError
 from . import metrics
 from .admin import admin_routes
 from .background import Background
+from .console import SessionStore, console_routes
 from .cors import Cors
 from .endpoints import routes
 from .file_access import file_routes
@@ -46,6 +47,7 @@ def create_app(
         app.state.gateway = gateway = build_gateway()
         app.state.ledger = open_ledger(gateway.config.ledger)
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
+        app.state.console_sessions = SessionStore(gateway.config.ledger.url)  # connects when first used
         app.state.background = Background()
         app.state.draining = False
         app.state.reloader = reloader
@@ -86,7 +88,7 @@ def create_app(
             )
 
     return Starlette(
-        routes=[*routes, *admin_routes, *file_routes],
+        routes=[*routes, *admin_routes, *file_routes, *console_routes],
         lifespan=lifespan,
         middleware=[Middleware(RequestIds), Middleware(PinGateway), Middleware(Cors)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},

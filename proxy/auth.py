@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from policies.base import Caller
 from providers.errors import AuthenticationFailed, PermissionDenied
 
-from .config.schema import ClientKey
+from .config.schema import ClientKey, KeySecret
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +52,10 @@ class Principal:
 ANONYMOUS = Principal(key_id=None, team=None, routes=None)
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    digest: bytes
-    principal: Principal
-
-
 class KeyRing:
     def __init__(self, keys: Sequence[ClientKey] | None) -> None:
         self.open = keys is None
-        self._entries = tuple(_entry(key) for key in keys or ())
+        self._entries = tuple((key_digest(key), _principal(key)) for key in keys or ())
 
     def authenticate(self, authorization: str | None) -> Principal:
         if self.open:
@@ -68,23 +65,33 @@ class KeyRing:
             raise AuthenticationFailed(
                 "No API key given. Send your Tollgate key as `Authorization: Bearer <key>` (the SDK's `api_key`)."
             )
-        digest = hashlib.sha256(token.strip().encode()).digest()
-        found: Principal | None = None
-        for entry in self._entries:  # no early exit: the time taken says nothing about which key matched
-            if hmac.compare_digest(entry.digest, digest):
-                found = entry.principal
+        found = match_digest(self._entries, token.strip())
         if found is None:
             raise AuthenticationFailed("The API key is not valid for this proxy. Check the key you were given.")
         return found
 
 
-def _entry(key: ClientKey) -> _Entry:
+def key_digest(key: KeySecret) -> bytes:
+    """The SHA-256 a configured key is held as, whether given as `key` or as `key_sha256`."""
     if key.key is not None:
-        digest = hashlib.sha256(key.key.get_secret_value().encode()).digest()
-    else:
-        digest = bytes.fromhex(key.key_sha256 or "")
+        return hashlib.sha256(key.key.get_secret_value().encode()).digest()
+    return bytes.fromhex(key.key_sha256 or "")
+
+
+def match_digest(entries: Iterable[tuple[bytes, T]], token: str) -> T | None:
+    """What the entry whose digest is the token's holds, or None. Every entry is compared,
+    in constant time: the time taken says nothing about which key matched, or how nearly."""
+    digest = hashlib.sha256(token.encode()).digest()
+    found: T | None = None
+    for entry_digest, value in entries:
+        if hmac.compare_digest(entry_digest, digest):
+            found = value
+    return found
+
+
+def _principal(key: ClientKey) -> Principal:
     routes = frozenset(key.routes) if key.routes is not None else None
-    return _Entry(digest, Principal(key_id=key.id, team=key.team, routes=routes, stage=key.stage))
+    return Principal(key_id=key.id, team=key.team, routes=routes, stage=key.stage)
 
 
 KEY_PREFIX = "tg-"

@@ -158,13 +158,16 @@ def _price_tables(old: Config, new: Config) -> Iterator[Change]:
 
 
 def _other_settings(old: Config, new: Config) -> Iterator[Change]:
-    """Everything else, path by path: server, ledger, state, files, keys, teams, policies."""
+    """Everything else, path by path: server, ledger, state, files, keys, teams, policies, console."""
     raw_old, raw_new = old.model_dump(), new.model_dump()
     shown_old, shown_new = redacted_config(old), redacted_config(new)
-    for section in ("server", "ledger", "state", "files", "keys", "teams", "policies"):
+    for section in ("server", "ledger", "state", "files", "keys", "teams", "policies", "console"):
         if section == "keys":  # a list, but each key has an id: compare by id
             raw_before, raw_after = _by_id(raw_old["keys"]), _by_id(raw_new["keys"])
             shown_before, shown_after = _by_id(shown_old["keys"]), _by_id(shown_new["keys"])
+        elif section == "console":
+            raw_before, raw_after = _console_by_id(raw_old["console"]), _console_by_id(raw_new["console"])
+            shown_before, shown_after = _console_by_id(shown_old["console"]), _console_by_id(shown_new["console"])
         else:
             raw_before, raw_after = raw_old[section], raw_new[section]
             shown_before, shown_after = shown_old[section], shown_new[section]
@@ -231,6 +234,10 @@ def _without(values: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 def _by_id(keys: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {key["id"]: _without(key, "id") for key in keys or ()}
+
+
+def _console_by_id(console: dict[str, Any]) -> dict[str, Any]:
+    return {**console, "keys": _by_id(console["keys"])}
 
 
 def _targets(targets: list[Target], *, weights: bool = True) -> str:

@@ -35,6 +35,8 @@ SECRETS = {
     "URL_PASSWORD": "url-password-d00d",
     "AWS_SECRET": "aws-secret-8c2f11",
     "REDIS_PASSWORD": "redis-password-77",
+    "REVIEWER_KEY": "rev-console-key-5e21",
+    "CONSOLE_SECRET": "console-session-secret-0123456789abcdef",
 }
 
 CONFIG = """
@@ -71,6 +73,11 @@ routes:
 keys:
   - {id: web-app, key: "${CLIENT_KEY}", team: growth}
   - {id: batch, key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+console:
+  session_secret: ${CONSOLE_SECRET}
+  keys:
+    - {id: ana, key: "${REVIEWER_KEY}", role: reviewer}
+    - {id: finn, key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, role: finance}
 """
 
 
@@ -415,6 +422,8 @@ def test_the_test_config_sets_every_secret_field_of_the_schema():
         "providers.api_key",
         "providers.headers",
         "keys.key",
+        "console.keys.key",
+        "console.session_secret",
     }
 
 
@@ -436,6 +445,9 @@ def test_config_is_shown_with_every_secret_masked(admin):
     }
     assert config["keys"][0] == {**config["keys"][0], "id": "web-app", "key": MASK, "team": "growth"}
     assert config["keys"][1]["key_sha256"] == MASK
+    assert config["console"]["keys"][0] == {"id": "ana", "key": MASK, "key_sha256": None, "role": "reviewer"}
+    assert config["console"]["keys"][1]["key_sha256"] == MASK
+    assert config["console"]["session_secret"] == MASK
     assert config["state"]["url"] == f"redis://:{MASK}@localhost:6379/0"
     # the rest is the config as loaded, exact decimals and all
     assert config["routes"]["gpt-image-2"]["review"] == "required"

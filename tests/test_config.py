@@ -42,6 +42,9 @@ def test_the_example_config_loads_with_every_section():
     assert config.routes["gpt-image-2"].fallbacks[0].provider == "acme"
     assert config.price_tables["acme-2026-11"].source == "provider"
     assert len(loaded.version) == 12
+    # What the console needs: stored images and a reviewed route.
+    assert config.files is not None and config.files.dir == "tollgate-files"
+    assert config.routes["gpt-image-2"].review == "required" and config.console.session_hours == 8
 
 
 def test_prices_load_as_exact_decimals():
@@ -224,3 +227,33 @@ def test_a_provider_lists_the_image_formats_it_returns():
     assert config.providers["acme"].output_formats == ["png", "jpeg", "webp"]
     bad = MINIMAL.replace("billing_owner: openai/org-1", "billing_owner: openai/org-1\n    output_formats: [png, gif]")
     assert errors_of(bad) == ["providers.openai.output_formats[1]: Input should be 'png', 'jpeg' or 'webp' (got 'gif')"]
+
+
+def test_console_keys_have_a_role_unique_ids_and_a_secret_to_sign_sessions():
+    console = """
+console:
+  session_secret: ${CONSOLE_SECRET}
+  keys:
+    - {id: ana, key: rev-key-1, role: reviewer}
+    - {id: ana, key: rev-key-2, role: finance}
+    - {id: admin, key: rev-key-3, role: reviewer}
+    - {id: bob, key: rev-key-4, role: auditor}
+    - {id: cy, key: rev-key-5, key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08,
+       role: finance}
+"""
+    errors = errors_of(MINIMAL + console, {"CONSOLE_SECRET": "too-short-secret-value"})
+    assert "console.keys[1].id: 'ana' is used by an earlier key; ids must be unique" in errors
+    assert "console.keys[2].id: 'admin' names the admin key; give this key another id" in errors
+    assert any(error.startswith("console.keys[3].role: Input should be 'reviewer' or 'finance'") for error in errors)
+    assert "console.keys[4]: give exactly one of `key` (e.g. ${WEB_APP_KEY}) or `key_sha256`" in errors
+    assert any(error.startswith("console.session_secret: use at least 32 random characters") for error in errors)
+    assert not any("too-short-secret-value" in error or "rev-key" in error for error in errors)
+
+
+def test_console_keys_need_the_admin_key_or_a_session_secret():
+    console = "console:\n  keys: [{id: ana, key: rev-key-1, role: reviewer}]\n"
+    (error,) = errors_of(MINIMAL + console)
+    assert error.startswith("console.session_secret: console keys need a secret to sign their sessions")
+    assert parse_config(MINIMAL + "server: {admin_key: adm-1}\n" + console, {}).config.console.session_hours == 8
+    secret = "console:\n  session_secret: " + "s" * 32 + "\n" + console.removeprefix("console:\n")
+    assert [key.id for key in parse_config(MINIMAL + secret, {}).config.console.keys] == ["ana"]

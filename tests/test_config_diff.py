@@ -152,6 +152,16 @@ def test_other_settings_mark_what_waits_for_a_restart_and_hide_the_admin_key():
     assert text == "other settings\n  ~ server.admin_key changed"
 
 
+def test_console_keys_are_compared_by_id_and_their_secrets_never_shown():
+    with_ana = OLD + "console:\n  keys:\n    - {id: ana, key: rev-secret-old, role: reviewer}\n"
+    moved = with_ana.replace("rev-secret-old, role: reviewer", "rev-secret-new, role: finance")
+    added = render(diff_configs(*configs(OLD, with_ana)))
+    assert added == "other settings\n  ~ console.keys.ana: added {key: **********, key_sha256: (none), role: reviewer}"
+    changed = render(diff_configs(*configs(with_ana, moved)))
+    assert changed == "other settings\n  ~ console.keys.ana.key changed\n  ~ console.keys.ana.role: reviewer → finance"
+    assert "rev-secret" not in added + changed
+
+
 # --- the command --------------------------------------------------------------------------
 
 

@@ -210,3 +210,21 @@ def test_charges_keep_their_list_price_and_an_older_ledger_or_journal_gains_it(l
         52_830_000,
     )
     assert (unlisted.list_cost_nanousd, unlisted.listed_nanousd) == (None, 1_000)  # no list price: the charge
+
+
+def test_spend_groups_carry_the_list_price_beside_the_billed_cost(ledger_url):
+    from proxy.ledger.sql import SqlLedger
+
+    sql = SqlLedger(ledger_url)
+    marked_up = finish(started("marked-up"), 60_000_000, provider="acme")
+    marked_up.charges[0].list_cost_nanousd = 52_830_000
+    unlisted = finish(started("unlisted"), 1_000, provider="acme")  # no official price: its list cost is its charge
+    official = finish(started("official"), 41_185_000)
+    official.charges[0].list_cost_nanousd = 41_185_000
+    with sql.connect() as connection:
+        sql.create_schema(connection)
+        sql.upsert(connection, [row.record() for row in (marked_up, unlisted, official)])
+    with sql.connect() as connection:
+        groups = {group.key["provider"]: group for group in sql.spend(connection, ["provider"], Filters())}
+    assert (groups["acme"].cost_nanousd, groups["acme"].list_cost_nanousd) == (60_001_000, 52_831_000)
+    assert (groups["openai"].cost_nanousd, groups["openai"].list_cost_nanousd) == (41_185_000, 41_185_000)

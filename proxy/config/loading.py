@@ -230,7 +230,7 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-_SECRET_FIELDS = {"key", "api_key", "admin_key", "headers"}
+_SECRET_FIELDS = {"key", "api_key", "admin_key", "headers", "session_secret"}
 
 
 def _showable(error: Any) -> bool:
@@ -298,6 +298,27 @@ def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
                 yield ConfigIssue(
                     f"keys[{index}].routes[{route_index}]", f"unknown route '{route}'{_choices(route, routes)}"
                 )
+
+    yield from _console_issues(raw)
+
+
+def _console_issues(raw: dict) -> Iterator[ConfigIssue]:
+    console = _mapping(raw.get("console"))
+    keys = [_mapping(key) for key in _list(console.get("keys"))]
+    seen_ids: set[str] = set()
+    for index, key in enumerate(keys):
+        key_id = key.get("id")
+        if key_id == "admin":  # the console records the admin key's decisions as `admin`
+            yield ConfigIssue(f"console.keys[{index}].id", "'admin' names the admin key; give this key another id")
+        elif isinstance(key_id, str) and key_id in seen_ids:
+            yield ConfigIssue(f"console.keys[{index}].id", f"'{key_id}' is used by an earlier key; ids must be unique")
+        seen_ids.add(key_id)
+    if keys and not console.get("session_secret") and not _mapping(raw.get("server")).get("admin_key"):
+        yield ConfigIssue(
+            "console.session_secret",
+            "console keys need a secret to sign their sessions: set `console.session_secret: ${CONSOLE_SECRET}` "
+            "(32 or more random characters, the same on every replica) or `server.admin_key`",
+        )
 
 
 def _choices(name: str, known: typing.Iterable[str]) -> str:

@@ -276,18 +276,15 @@ class RateLimits(Section):
     images_per_minute: int | None = Field(default=None, ge=1)
 
 
-class ClientKey(Section):
+class KeySecret(Section):
+    """A key given as `key: ${VAR}` (hashed at load) or as its `key_sha256`: client and console keys alike."""
+
     id: Name
     key: SecretStr | None = None
     key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    team: str | None = None
-    routes: list[Name] | None = None  # None: every route
-    stage: Literal["validation", "production"] = "production"
-    budgets: Budgets | None = None
-    rate_limits: RateLimits | None = None
 
     @model_validator(mode="after")
-    def _one_secret(self) -> ClientKey:
+    def _one_secret(self) -> KeySecret:
         if (self.key is None) == (self.key_sha256 is None):
             raise ValueError("give exactly one of `key` (e.g. ${WEB_APP_KEY}) or `key_sha256`")
         if self.key is not None and not self.key.get_secret_value():
@@ -295,9 +292,40 @@ class ClientKey(Section):
         return self
 
 
+class ClientKey(KeySecret):
+    team: str | None = None
+    routes: list[Name] | None = None  # None: every route
+    stage: Literal["validation", "production"] = "production"
+    budgets: Budgets | None = None
+    rate_limits: RateLimits | None = None
+
+
 class Team(Section):
     budgets: Budgets | None = None
     rate_limits: RateLimits | None = None
+
+
+# --- the console (/ui) --------------------------------------------------------------------
+
+
+class ConsoleKey(KeySecret):
+    """A person's key to the console: a reviewer decides on images, finance reads the bill."""
+
+    role: Literal["reviewer", "finance"]
+
+
+class ConsoleSettings(Section):
+    keys: list[ConsoleKey] = []
+    session_hours: float = Field(default=8, gt=0, le=24 * 30, description="how long a sign-in lasts")
+    # Signs the session cookie; every replica needs the same. Unset: derived from server.admin_key.
+    session_secret: SecretStr | None = None
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters, e.g. from `openssl rand -hex 32`")
+        return secret
 
 
 # --- policies --------------------------------------------------------------------------------
@@ -341,3 +369,4 @@ class Config(Section):
     keys: list[ClientKey] | None = None
     teams: dict[Name, Team] = {}
     policies: PolicySettings = PolicySettings()
+    console: ConsoleSettings = ConsoleSettings()

@@ -62,6 +62,7 @@ GROUPS = {
     "purpose": "l.purpose",
     "simulated": "l.simulated",
 }
+_SPEND_SUMS = ("COALESCE(SUM(c.cost_nanousd), 0)", "COALESCE(SUM(COALESCE(c.list_cost_nanousd, c.cost_nanousd)), 0)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class SpendGroup:
     key: dict[str, Any]
     requests: int
     cost_nanousd: int
+    list_cost_nanousd: int = 0  # the same usage at list price, as `Charge.listed_nanousd` counts it
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +295,7 @@ class SqlLedger:
         where += " AND l.status <> 'started'"
         group = f"GROUP BY {', '.join(GROUPS[name] for name in group_by)} ORDER BY 1" if group_by else ""
         sql = (
-            f"SELECT {', '.join([*selected, 'COUNT(DISTINCT l.request_id)', 'COALESCE(SUM(c.cost_nanousd), 0)'])} "
+            f"SELECT {', '.join([*selected, 'COUNT(DISTINCT l.request_id)', *_SPEND_SUMS])} "
             f"FROM ledger l LEFT JOIN ledger_charges c ON c.request_id = l.request_id WHERE {where} {group}"
         )
         cursor = connection.cursor()
@@ -303,7 +305,7 @@ class SqlLedger:
             key = dict(zip(group_by, record[: len(group_by)], strict=True))
             if "simulated" in key:
                 key["simulated"] = bool(key["simulated"])
-            groups.append(SpendGroup(key, int(record[-2]), int(record[-1])))
+            groups.append(SpendGroup(key, int(record[-3]), int(record[-2]), int(record[-1])))
         return groups
 
     def in_flight(self, connection: Any, filters: Filters) -> int:

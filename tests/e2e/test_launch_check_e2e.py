@@ -138,11 +138,11 @@ UPSTREAM_KEYS = {"OPENAI_API_KEY": "sk-upstream-openai-77aa", "ACME_API_KEY": "s
 def test_a_running_proxy_is_checked_at_its_url_and_no_secret_is_shown(simulator, start_proxy, tmp_path):
     config = replaced(EXAMPLE, "https://api.openai.com/v1", f"{simulator.url}/openai/v1")
     config = replaced(config, "https://gw.acme.example/v1", f"{simulator.url}/acme/v1")
-    config += f"""
-files: {{dir: {tmp_path}/files}}
+    config = replaced(config, "  dir: ${TOLLGATE_FILES_DIR:-tollgate-files}\n", f"  dir: {tmp_path}/files\n")
+    config += """
 keys:
   - id: launch-team
-    key: ${{LAUNCH_KEY}}
+    key: ${LAUNCH_KEY}
 """
     env = {**UPSTREAM_KEYS, "LAUNCH_KEY": CLIENT_KEY, "TOLLGATE_ADMIN_KEY": ADMIN_KEY}
     proxy = start_proxy(config, env=env)
