@@ -166,9 +166,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
-    if gateway is None or getattr(request.app.state, "draining", False):
+    state = request.app.state
+    gateway: Gateway | None = getattr(state, "gateway", None)
+    if gateway is None or getattr(state, "draining", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
+    if not state.ledger.writer_running:  # rows wait in the journal until it is back
+        return JSONResponse({"status": "not ready", "reason": "the ledger writer is restarting"}, status_code=503)
     return JSONResponse({"status": "ready", "config_version": gateway.version})
 
 

@@ -1,8 +1,12 @@
 """`tollgate serve`: load the config, start the simulator where providers need it,
-and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes.
-SIGTERM stops accepting, lets requests in flight finish, then closes providers.
-SIGHUP reloads the config (proxy/reloading.py): with N processes the supervisor
-passes it to one worker, which brings the others along."""
+and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes
+(proxy/supervisor.py).
+
+SIGTERM or SIGINT, to the process or to its whole group, stops accepting, lets
+requests in flight finish (`server.drain_timeout_s`), then closes providers and
+flushes the ledger (`ledger.drain_timeout_s`); the ledger writer ignores both
+signals and stops when told. SIGHUP reloads the config (proxy/reloading.py).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,9 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.supervisors import Multiprocess
 
 from .app import create_app
 from .config import Config, LoadedConfig, read_config_text
-from .config_watch import ConfigWatch
 from .configuration import parse_checked
 from .gateway import GatewayFactory
 from .logs import configure_logging
@@ -28,6 +30,7 @@ from .reload_board import ENV_FOLDER, ReloadBoard
 from .reloading import Reloader
 from .simulation import banner
 from .state import open_state
+from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
 
@@ -35,6 +38,7 @@ log = logging.getLogger("tollgate")
 _ENV_CONFIG = "TOLLGATE_CONFIG"
 _ENV_SIMULATE_ALL = "TOLLGATE_SIMULATE_ALL"
 _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
+_STOP_MARGIN_S = 10.0  # beyond both drain bounds: closing providers, the state store, process exit
 
 
 def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
@@ -71,7 +75,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         access_log=False,
         server_header=False,
         log_level=config.server.log.level,
-        timeout_graceful_shutdown=int(config.server.drain_timeout_s),
+        timeout_graceful_shutdown=config.server.drain_timeout_s,  # a float: int() made 0.5 s no wait at all
         lifespan="on",
     )
     log.info(
@@ -99,7 +103,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     uvicorn_config = uvicorn.Config(
         "proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options
     )
-    supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
+    stop_timeout_s = config.server.drain_timeout_s + config.ledger.drain_timeout_s + _STOP_MARGIN_S
+    supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()], stop_timeout_s=stop_timeout_s)
     if config.server.watch_config:
         supervisor.watch(config_path, loaded.version)
     supervisor.run()
@@ -138,33 +143,3 @@ def build_app(loaded: LoadedConfig, factory: GatewayFactory, reloader: Reloader 
 def _counts_anything(config: Config) -> bool:
     owners = [*(config.keys or ()), *config.teams.values()]
     return any(owner.budgets or owner.rate_limits for owner in owners)
-
-
-class Supervisor(Multiprocess):
-    """uvicorn's supervisor of N workers, except for SIGHUP: instead of replacing every
-    worker (cold pools, a new ledger writer each), it passes the signal to one ready
-    worker, which reloads in place, validating once, and brings the others along."""
-
-    _watch: ConfigWatch | None = None
-
-    def watch(self, path: str, version: str) -> None:
-        """`server.watch_config`: a changed file is handled as a SIGHUP (the queue is
-        what uvicorn's own signal handler fills, read by its main loop)."""
-        self._watch = ConfigWatch(path, version, lambda: self.signal_queue.append(signal.SIGHUP))
-
-    def run(self) -> None:
-        if self._watch is not None:
-            self._watch.start()
-        try:
-            super().run()
-        finally:
-            if self._watch is not None:
-                self._watch.stop()
-
-    def handle_hup(self) -> None:
-        for process in self.processes:
-            if process.pid is not None and process.is_ready(timeout=1):
-                log.info("SIGHUP: reloading the config", extra={"worker": process.pid})
-                os.kill(process.pid, signal.SIGHUP)
-                return
-        log.error("SIGHUP: no worker is ready to reload the config; send it again once they are")

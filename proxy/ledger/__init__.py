@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from .journal import Journal
+from .keeper import WriterKeeper
 from .row import Charge, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
@@ -45,7 +46,12 @@ def open_ledger(settings: LedgerSettings) -> Ledger | DisabledLedger:
 class DisabledLedger:
     """`ledger.enabled: false`: rows go nowhere; reading them is a 503."""
 
+    writer_running = True  # nothing waits for a writer
+
     def write(self, row: LedgerRow) -> None:
+        pass
+
+    def keep_writer_running(self) -> None:
         pass
 
     async def close(self) -> bool:
@@ -82,7 +88,16 @@ class Ledger:
         self.journal = Journal(Path(settings.journal_dir))
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
+        self._keeper = WriterKeeper(self.writer)
         self._schema_made = False
+
+    def keep_writer_running(self) -> None:
+        """From the serving event loop: restart the writer process whenever it dies."""
+        self._keeper.start()
+
+    @property
+    def writer_running(self) -> bool:
+        return self._keeper.running
 
     def write(self, row: LedgerRow) -> None:
         """Journal the row's current state; the database follows in the background."""
@@ -92,6 +107,7 @@ class Ledger:
     async def close(self) -> bool:
         """Apply everything journaled, then release the journal. False if the
         database could not take it all in time: the journal stays, for the next start."""
+        self._keeper.stop()
         drained = await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout_s)
         self.journal.close(remove=drained)
         return drained
