@@ -1,6 +1,6 @@
-"""`tollgate serve`: load the config, start the simulator where providers need it,
-and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes
-(proxy/supervisor.py).
+"""`tollgate serve`: load the config, take the listening socket, start the simulator
+where providers need it, and run the ASGI app under uvicorn (uvloop and httptools)
+in one or N processes (proxy/supervisor.py).
 
 SIGTERM or SIGINT, to the process or to its whole group, stops accepting, lets
 requests in flight finish (`server.drain_timeout_s`), then closes providers and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,10 @@ _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
 _STOP_MARGIN_S = 10.0  # beyond both drain bounds: closing providers, the state store, process exit
 
 
+class CannotListen(Exception):
+    """The address is taken, or not this machine's: said in one line, before anything starts."""
+
+
 def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
     text = read_config_text(config_path)
     loaded = parse_checked(text, os.environ, source=config_path)
@@ -49,13 +54,15 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     host = host or config.server.host
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
+    listener = listen_socket(host, port)
+    port = listener.getsockname()[1]  # port 0: the one the system chose
 
     # The state store connects only when first used, in the process that serves.
     factory = GatewayFactory(simulate_all=simulate_all, counters=open_state(config.state))
     factory.prepare(config)
     simulated = factory.simulated(config)
     if simulated:
-        print(banner(simulated, factory.simulator_url), file=sys.stderr, flush=True)
+        print(banner(config, simulated, factory.simulator_url), file=sys.stderr, flush=True)
         log.warning("simulated upstreams", extra={"simulated_providers": sorted(simulated)})
     if not config.ledger.enabled:
         log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
@@ -90,7 +97,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     exit_cleanly_after_drain()
     if workers == 1:
         app = build_app(loaded, factory, Reloader(config_path, os.environ, factory))
-        uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
+        uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run(sockets=[listener])
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
     os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="tollgate-metrics-")
@@ -104,10 +111,24 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
         "proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options
     )
     stop_timeout_s = config.server.drain_timeout_s + config.ledger.drain_timeout_s + _STOP_MARGIN_S
-    supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()], stop_timeout_s=stop_timeout_s)
+    supervisor = Supervisor(uvicorn_config, sockets=[listener], stop_timeout_s=stop_timeout_s)
     if config.server.watch_config:
         supervisor.watch(config_path, loaded.version)
     supervisor.run()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything says "serving"; uvicorn listens on
+    it, and with `--workers N` each worker accepts from it."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart may follow a stop at once
+    try:
+        listener.bind((host, port))
+    except OSError as error:  # EADDRINUSE, EACCES, an address not on this machine, a name that does not resolve
+        listener.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {(error.strerror or str(error)).lower()}") from None
+    listener.set_inheritable(True)
+    return listener
 
 
 def exit_cleanly_after_drain() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import socket
 import threading
 import time
 
@@ -23,6 +24,7 @@ def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_prox
     assert reply.choices[0].message.content
     log = proxy.log()
     assert "SIMULATED UPSTREAMS" in log and "openai: --simulate-upstreams" in log
+    assert "The simulator listens on http://127.0.0.1:" in log and "simulator: http" not in log
     assert "the proxy is OPEN" in log
 
 
@@ -38,6 +40,15 @@ def test_a_bad_config_is_refused_with_every_error(start_proxy):
     log = proxy.log()
     assert "providers.x.billing_owner: required, but missing" in log
     assert "routes: Dictionary should have at least 1 item" in log
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_busy_port_is_one_clear_line_and_exit_1_before_anything_says_serving(simulator, start_proxy, workers):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proxy = start_proxy(routed_config(simulator.url), "--workers", workers, port=port, ready=False)
+        assert proxy.process.wait(30) == 1
+    assert proxy.log().strip() == f"cannot listen on 127.0.0.1:{port}: address already in use"
 
 
 def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
