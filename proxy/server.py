@@ -10,6 +10,7 @@ signals and stops when told. SIGHUP reloads the config (proxy/reloading.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from starlette.applications import Starlette
 from .app import create_app
 from .config import Config, LoadedConfig, read_config_text
 from .configuration import parse_checked
+from .connections import ClientLimits, LimitedHttpToolsProtocol
 from .gateway import GatewayFactory
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
@@ -74,11 +76,15 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
             f"{workers} workers each allows the full amount; set state.url: redis://HOST:PORT/DB to share them"
         )
 
+    limits = ClientLimits(
+        config.server.client_header_timeout_s, config.server.client_body_timeout_s, config.server.max_connections
+    )
     options = dict(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=functools.partial(LimitedHttpToolsProtocol, limits=limits),  # httptools, with slow-client limits
+        ws="none",  # nothing here speaks WebSocket: an upgrade request is served as plain HTTP
         access_log=False,
         server_header=False,
         log_level=config.server.log.level,
