@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_KEY = "sk-client-never-forwarded"
@@ -139,6 +140,15 @@ def ledger_rows(proxy: Proxy, where: str = "1 = 1") -> int:
             return database.execute(f"SELECT count(*) FROM ledger WHERE {where}").fetchone()[0]
         except sqlite3.OperationalError:  # the writer has not made the table yet
             return 0
+
+
+def requests_in_flight(proxy: Proxy) -> float:
+    """What the proxy is serving now (every worker's), from its own gauge: a test waits for
+    its requests to be in flight rather than sleeping and hoping they are."""
+    metrics = text_string_to_metric_families(httpx.get(f"{proxy.url}/metrics").text)
+    return sum(
+        sample.value for family in metrics if family.name == "tollgate_in_flight_requests" for sample in family.samples
+    )
 
 
 def routed_config(simulator_url: str, **overrides: str) -> str:

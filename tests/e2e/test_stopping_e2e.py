@@ -15,9 +15,9 @@ import time
 import httpx
 import pytest
 
-from .harness import Proxy, eventually, ledger_rows, marker, routed_config, spawned_children
+from .harness import Proxy, eventually, ledger_rows, marker, requests_in_flight, routed_config, spawned_children
 
-DRAIN_S = 2
+DRAIN_S = 3
 STOPPED_WITHIN_S = DRAIN_S + 8  # closing providers and the ledger's flush, on a loaded machine
 
 
@@ -76,9 +76,9 @@ def test_a_stop_signal_drains_and_exits_cleanly_in_time(simulator, start_proxy, 
     assert eventually(lambda: len(running_writers(proxy, workers)) == workers)
     answered = [chat(proxy) for _ in range(6)]
     slow: dict[str, str] = {}
-    in_flight = threading.Thread(target=lambda: slow.update(id=chat(proxy, f"slow {marker(delay=1)}")))
+    in_flight = threading.Thread(target=lambda: slow.update(id=chat(proxy, f"slow {marker(delay=1.5)}")))
     in_flight.start()
-    time.sleep(0.4)
+    assert eventually(lambda: requests_in_flight(proxy) == 1)
 
     signalled = time.monotonic()
     if target == "group":
