@@ -7,12 +7,11 @@ import hashlib
 import signal
 import socket
 import threading
-import time
 
 import openai
 import pytest
 
-from .harness import ROOT, marker, routed_config, upstream_requests
+from .harness import ROOT, eventually, marker, requests_in_flight, routed_config, upstream_requests
 
 
 def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_proxy):
@@ -58,7 +57,7 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
     def slow_request():
         try:
             reply = proxy.client().chat.completions.create(
-                model="gpt-5.4-mini", messages=[{"role": "user", "content": f"slow {marker(delay=1.5)}"}]
+                model="gpt-5.4-mini", messages=[{"role": "user", "content": f"slow {marker(delay=3)}"}]
             )
             outcome["content"] = reply.choices[0].message.content
         except Exception as error:  # the assertion below reports it
@@ -66,7 +65,7 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
 
     worker = threading.Thread(target=slow_request)
     worker.start()
-    time.sleep(0.5)
+    assert eventually(lambda: requests_in_flight(proxy) == 1)  # arrived: a request not yet there would be refused
     proxy.process.send_signal(signal.SIGTERM)
     worker.join(10)
     assert "error" not in outcome and outcome["content"]
