@@ -71,6 +71,13 @@ class BodyTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
+class BodyIncomplete(InvalidRequest):
+    """The client stopped sending the body: it closed the connection, or was too slow."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class UnknownRoute(InvalidRequest):
     status = 404
     code = "model_not_found"

@@ -46,6 +46,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.gateway = gateway = build_gateway()
         app.state.ledger = open_ledger(gateway.config.ledger)
+        app.state.ledger.keep_writer_running()
         app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
         app.state.console_sessions = SessionStore(gateway.config.ledger.url)  # connects when first used
         app.state.background = Background()

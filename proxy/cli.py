@@ -134,14 +134,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Exit 0 after a drained stop, 1 when it cannot listen, 2 on a config error."""
     from .config import ConfigError
-    from .server import serve
+    from .server import CannotListen, serve
 
     try:
         serve(args.config, host=args.host, port=args.port, workers=args.workers, simulate_all=args.simulate_upstreams)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except CannotListen as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -265,7 +269,18 @@ def _spend(args: argparse.Namespace) -> int:
 
 def _launch_check(args: argparse.Namespace) -> int:
     from .config import ConfigError
-    from .launch import CannotRun, LaunchOptions, launch_check
+
+    try:
+        from .launch import CannotRun, LaunchOptions, launch_check
+    except ModuleNotFoundError as error:
+        if error.name != "openai":
+            raise
+        print(
+            "tollgate launch-check: the check drives Tollgate with the official openai SDK, which is not "
+            "installed here; install it with: pip install 'tollgate[launch]'",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
 
     options = LaunchOptions(
         args.config,

@@ -232,6 +232,8 @@ async def readyz(request: Request) -> Response:
     gateway: Gateway | None = getattr(state, "gateway", None)
     if gateway is None or getattr(state, "draining", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
+    if not state.ledger.writer_running:  # rows wait in the journal until it is back
+        return JSONResponse({"status": "not ready", "reason": "the ledger writer is restarting"}, status_code=503)
     health: StoreHealth | None = getattr(state, "state_health", None)
     if health is not None and not health.reachable:
         problem = (

@@ -9,9 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from providers.errors import BodyTooLarge, InvalidRequest
+from providers.errors import BodyIncomplete, BodyTooLarge, InvalidRequest
 from providers.types import Call, ImageSettings, JsonBody, MultipartBody, RequestBody, Surface
 
 from .field_types import FORM_FIELDS, IMAGE_SETTINGS, INTEGER_SETTINGS, READ_FIELDS, check_fields, json_kind
@@ -62,11 +62,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete(
+            f"The request body stopped after {received} bytes: the client closed the connection, or took "
+            "longer than server.client_body_timeout_s to send it. Send the whole body promptly."
+        ) from None
     return b"".join(chunks)
 
 

@@ -107,6 +107,12 @@ CONFIG_INFO = Gauge(
     "tollgate_config_info", "The loaded config's version (value 1).", ["version"], multiprocess_mode="livemax"
 )
 # A series per config version a process has served: one more per reload, never per request.
+CONNECTIONS_CLOSED = Counter(
+    "tollgate_client_connections_closed_total",
+    "Client connections closed by the proxy: too slow to send their headers or body (408), or beyond "
+    "server.max_connections (503).",
+    ["reason"],  # header_timeout, body_timeout, max_connections
+)
 REQUESTS_BY_CONFIG = Counter(
     "tollgate_requests_by_config_total", "Client requests, by the config version they ran under.", ["config_version"]
 )

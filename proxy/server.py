@@ -1,26 +1,31 @@
-"""`tollgate serve`: load the config, start the simulator where providers need it,
-and run the ASGI app under uvicorn (uvloop and httptools) in one or N processes.
-SIGTERM stops accepting, lets requests in flight finish, then closes providers.
-SIGHUP reloads the config (proxy/reloading.py): with N processes the supervisor
-passes it to one worker, which brings the others along."""
+"""`tollgate serve`: load the config, take the listening socket, start the simulator
+where providers need it, and run the ASGI app under uvicorn (uvloop and httptools)
+in one or N processes (proxy/supervisor.py).
+
+SIGTERM or SIGINT, to the process or to its whole group, stops accepting, lets
+requests in flight finish (`server.drain_timeout_s`), then closes providers and
+flushes the ledger (`ledger.drain_timeout_s`); the ledger writer ignores both
+signals and stops when told. SIGHUP reloads the config (proxy/reloading.py).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.supervisors import Multiprocess
 
 from .app import create_app
 from .config import Config, LoadedConfig, read_config_text
-from .config_watch import ConfigWatch
 from .configuration import parse_checked
+from .connections import ClientLimits, LimitedHttpToolsProtocol
 from .gateway import GatewayFactory
 from .logs import configure_logging
 from .metrics import MULTIPROCESS_DIR
@@ -28,6 +33,7 @@ from .reload_board import ENV_FOLDER, ReloadBoard
 from .reloading import Reloader
 from .simulation import banner
 from .state import open_conversations, open_state
+from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
 
@@ -35,6 +41,11 @@ log = logging.getLogger("tollgate")
 _ENV_CONFIG = "TOLLGATE_CONFIG"
 _ENV_SIMULATE_ALL = "TOLLGATE_SIMULATE_ALL"
 _ENV_SIMULATOR_URL = "TOLLGATE_SIMULATOR_URL"
+_STOP_MARGIN_S = 10.0  # beyond both drain bounds: closing providers, the state store, process exit
+
+
+class CannotListen(Exception):
+    """The address is taken, or not this machine's: said in one line, before anything starts."""
 
 
 def serve(config_path: str, *, host: str | None, port: int | None, workers: int | None, simulate_all: bool) -> None:
@@ -45,6 +56,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     host = host or config.server.host
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
+    listener = listen_socket(host, port)
+    port = listener.getsockname()[1]  # port 0: the one the system chose
 
     # The state store connects only when first used, in the process that serves.
     factory = GatewayFactory(
@@ -53,7 +66,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     factory.prepare(config)
     simulated = factory.simulated(config)
     if simulated:
-        print(banner(simulated, factory.simulator_url), file=sys.stderr, flush=True)
+        print(banner(config, simulated, factory.simulator_url), file=sys.stderr, flush=True)
         log.warning("simulated upstreams", extra={"simulated_providers": sorted(simulated)})
     if not config.ledger.enabled:
         log.warning("LEDGER OFF (ledger.enabled: false): no request is recorded, nothing is billed to anyone")
@@ -71,15 +84,19 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
             "request; set state.url: redis://HOST:PORT/DB to share it"
         )
 
+    limits = ClientLimits(
+        config.server.client_header_timeout_s, config.server.client_body_timeout_s, config.server.max_connections
+    )
     options = dict(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=functools.partial(LimitedHttpToolsProtocol, limits=limits),  # httptools, with slow-client limits
+        ws="none",  # nothing here speaks WebSocket: an upgrade request is served as plain HTTP
         access_log=False,
         server_header=False,
         log_level=config.server.log.level,
-        timeout_graceful_shutdown=int(config.server.drain_timeout_s),
+        timeout_graceful_shutdown=config.server.drain_timeout_s,  # a float: int() made 0.5 s no wait at all
         lifespan="on",
     )
     log.info(
@@ -94,7 +111,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     exit_cleanly_after_drain()
     if workers == 1:
         app = build_app(loaded, factory, Reloader(config_path, os.environ, factory))
-        uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run()
+        uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run(sockets=[listener])
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
     os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="tollgate-metrics-")
@@ -107,10 +124,25 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     uvicorn_config = uvicorn.Config(
         "proxy.server:app_for_worker", factory=True, workers=workers, log_config=None, **options
     )
-    supervisor = Supervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
+    stop_timeout_s = config.server.drain_timeout_s + config.ledger.drain_timeout_s + _STOP_MARGIN_S
+    supervisor = Supervisor(uvicorn_config, sockets=[listener], stop_timeout_s=stop_timeout_s)
     if config.server.watch_config:
         supervisor.watch(config_path, loaded.version)
     supervisor.run()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything says "serving"; uvicorn listens on
+    it, and with `--workers N` each worker accepts from it."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart may follow a stop at once
+    try:
+        listener.bind((host, port))
+    except OSError as error:  # EADDRINUSE, EACCES, an address not on this machine, a name that does not resolve
+        listener.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {(error.strerror or str(error)).lower()}") from None
+    listener.set_inheritable(True)
+    return listener
 
 
 def exit_cleanly_after_drain() -> None:
@@ -154,33 +186,3 @@ def _spreads_conversations(config: Config) -> bool:
 def _counts_anything(config: Config) -> bool:
     owners = [*(config.keys or ()), *config.teams.values()]
     return any(owner.budgets or owner.rate_limits for owner in owners)
-
-
-class Supervisor(Multiprocess):
-    """uvicorn's supervisor of N workers, except for SIGHUP: instead of replacing every
-    worker (cold pools, a new ledger writer each), it passes the signal to one ready
-    worker, which reloads in place, validating once, and brings the others along."""
-
-    _watch: ConfigWatch | None = None
-
-    def watch(self, path: str, version: str) -> None:
-        """`server.watch_config`: a changed file is handled as a SIGHUP (the queue is
-        what uvicorn's own signal handler fills, read by its main loop)."""
-        self._watch = ConfigWatch(path, version, lambda: self.signal_queue.append(signal.SIGHUP))
-
-    def run(self) -> None:
-        if self._watch is not None:
-            self._watch.start()
-        try:
-            super().run()
-        finally:
-            if self._watch is not None:
-                self._watch.stop()
-
-    def handle_hup(self) -> None:
-        for process in self.processes:
-            if process.pid is not None and process.is_ready(timeout=1):
-                log.info("SIGHUP: reloading the config", extra={"worker": process.pid})
-                os.kill(process.pid, signal.SIGHUP)
-                return
-        log.error("SIGHUP: no worker is ready to reload the config; send it again once they are")

@@ -30,16 +30,26 @@ def needs_in_process_simulator(config: Config, simulated: Mapping[str, str]) -> 
     )
 
 
-def banner(simulated: Mapping[str, str], simulator_url: str | None) -> str:
+def banner(config: Config, simulated: Mapping[str, str], simulator_url: str | None) -> str:
+    """The box `serve` prints: each simulated provider and why, and where the simulator listens."""
+    standalone = {
+        name: config.providers[name].base_url
+        for name in simulated
+        if config.providers[name].kind == "simulator" and config.providers[name].base_url
+    }
     lines = [
-        "SIMULATED UPSTREAMS - these providers are answered by Tollgate's simulator:",
-        *(f"  {name}: {why}" for name, why in simulated.items()),
-        f"  simulator: {simulator_url}" if simulator_url else "",
-        "No real model is called and nothing is billed; their ledger rows are marked simulated.",
+        "SIMULATED UPSTREAMS - Tollgate's simulator answers for these providers:",
+        *(
+            f"  {name}: {why}" + (f", at {standalone[name]}" if name in standalone else "")
+            for name, why in simulated.items()
+        ),
     ]
+    if simulator_url and len(standalone) < len(simulated):
+        lines.append(f"The simulator listens on {simulator_url}, inside this process.")
+    lines.append("No real model is called and nothing is billed; their ledger rows are marked simulated.")
     width = max(len(line) for line in lines) + 4
     rule = "!" * width
-    return "\n".join([rule, *(f"! {line.ljust(width - 4)} !" for line in lines if line), rule])
+    return "\n".join([rule, *(f"! {line.ljust(width - 4)} !" for line in lines), rule])
 
 
 class InProcessSimulator(LoopbackServer):

@@ -47,6 +47,15 @@ def test_the_example_config_loads_with_every_section():
     assert config.routes["gpt-image-2"].review == "required" and config.console.session_hours == 8
 
 
+def test_slow_and_excess_clients_have_limits_an_operator_expects():
+    server = load_config(ROOT / "config.yaml", {}).config.server
+    assert (server.client_header_timeout_s, server.client_body_timeout_s, server.max_connections) == (30, 60, None)
+    text = (
+        (ROOT / "config.yaml").read_text().replace("  max_body_mb: 64\n", "  max_body_mb: 64\n  max_connections: 0\n")
+    )
+    assert any(error.startswith("server.max_connections:") for error in errors_of(text))
+
+
 def test_prices_load_as_exact_decimals():
     config = load_config(ROOT / "config.yaml", {}).config
     low = config.price_tables["acme-2026-11"].models["gpt-image-2"].image["low"]

@@ -5,6 +5,7 @@ abandoned, and an unavailable database loses nothing."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from proxy.config.schema import LedgerSettings
 from proxy.ledger import Charge, Filters, Ledger, LedgerRow, utc_now
+from proxy.ledger.journal import Journal
 
 from .databases import postgres_database
 
@@ -114,10 +116,43 @@ async def test_a_dead_processs_journal_is_replayed_and_its_unfinished_rows_aband
     assert sorted(path.name for path in journal.iterdir()) == []
 
 
+def test_the_journal_tells_a_restarted_writer_where_to_resume(tmp_path):
+    journal = Journal(tmp_path, rotate_bytes=100)
+    for _ in range(5):
+        journal.append(b"x" * 59 + b"\n")  # 60 bytes: a segment takes two lines
+    assert [segment.seq for segment in journal.segments()] == [0, 1, 2]
+    assert [journal.position(applied) for applied in (0, 60, 120, 180, 300)] == [
+        (0, 0),
+        (0, 60),
+        (1, 0),
+        (1, 60),
+        (2, 60),
+    ]
+    journal.close(remove=True)
+
+
+async def test_a_writer_killed_outright_is_started_again_and_resumes_where_it_was(ledger_url, tmp_path):
+    ledger = Ledger(settings(ledger_url, tmp_path / "journal"))
+    for index in range(10):
+        ledger.write(finish(started(f"req_k{index}"), 7))
+    assert ledger.writer.wait_until_applied(10)
+    applied = ledger.writer.bytes_applied
+    os.kill(ledger.writer.pid, signal.SIGKILL)
+    assert ledger.writer.reap() == -signal.SIGKILL
+    for index in range(10, 20):
+        ledger.write(finish(started(f"req_k{index}"), 7))  # journaled while no writer runs
+    ledger.writer.start()
+    assert ledger.writer.wait_until_applied(10)
+    assert ledger.writer.bytes_applied > applied
+    assert len(await ledger.find(Filters(), limit=100)) == 20
+    assert await ledger.close()
+    assert not list((tmp_path / "journal").iterdir())
+
+
 async def test_rows_wait_in_the_journal_while_the_database_is_unavailable(tmp_path):
     database = tmp_path / "ledger.db"
     ledger = Ledger(settings(f"sqlite:///{database}", tmp_path / "journal"))
-    assert ledger.writer.connected.wait(5)
+    assert ledger.writer.wait_until_connected(5)
     blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write until it ends
     for index in range(20):

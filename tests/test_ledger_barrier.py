@@ -134,7 +134,7 @@ async def test_a_dead_writer_is_not_waited_for_and_its_replay_forgets_it(ledger_
     os.close(dead.journal._lock)  # the process dies: its journal is an orphan
     reader = open_ledger(ledger_url, tmp_path / "elsewhere")
     await reader.start()
-    assert reader.writer.recovered.wait(30)
+    assert reader.writer.wait_until_applied(30)
     with reader.sql.connect() as connection, pytest.raises(LedgerBehind) as behind:
         wait_for_writers(reader.sql, connection, wait_s=0.5)  # its heartbeat is recent: it may yet catch up
     assert dead.journal.owner in behind.value.behind

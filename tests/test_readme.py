@@ -1,9 +1,17 @@
-"""The README's two set-up commands stay true: CI runs exactly its test command."""
+"""The README's two set-up commands stay true: CI runs exactly its test command, and
+that command is the script that prepares the machine and runs pytest."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,10 +25,52 @@ def test_the_quick_start_has_a_serve_and_a_test_command():
     serve, test = readme_commands()[:2]
     assert "pip install" in serve and "tollgate serve --config config.yaml" in serve
     assert "--simulate-upstreams" in serve and "OPENAI_API_KEY" in serve
-    assert "pip install" in test and "pytest" in test
+    assert test == "scripts/test"
+    script = ROOT.joinpath("scripts/test").read_text()
+    assert "pip install -q -e '.[dev]'" in script and 'exec .venv/bin/python -m pytest "$@"' in script
 
 
 def test_ci_runs_the_readme_test_command():
     test_command = readme_commands()[1]
     ci_lines = ROOT.joinpath(".ci/run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+@pytest.fixture
+def world_readable_folder() -> Iterator[Path]:
+    """A folder that another user (nobody) can enter: pytest's own tmp_path is root's alone."""
+    folder = Path(tempfile.mkdtemp(prefix="tollgate-scripts-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_the_test_command_says_exactly_what_is_missing_where_it_may_not_install(world_readable_folder):
+    """As a user who is not root, on a machine without the programs the tests run: one message
+    naming each and its Debian package, exit 1, and nothing else done."""
+    bin_folder = world_readable_folder / "bin"
+    bin_folder.mkdir()
+    for tool in ("bash", "dirname", "id"):  # what the script needs before its check; not even python3
+        bin_folder.joinpath(tool).symlink_to(os.path.realpath(shutil.which(tool)))
+    copy = world_readable_folder / "clone"
+    (copy / "scripts").mkdir(parents=True)
+    script = copy / "scripts" / "test"
+    script.write_text(ROOT.joinpath("scripts/test").read_text())
+    script.chmod(0o755)
+
+    finished = subprocess.run(
+        [shutil.which("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups", "bash", str(script), "-q"],
+        env={"PATH": str(bin_folder), "HOME": str(world_readable_folder)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 1
+    message = finished.stderr.strip()
+    assert message.startswith("scripts/test: missing prometheus promtool pg_ctlcluster")
+    assert (
+        "redis-cli python3 with venv (Debian packages: prometheus postgresql postgresql-client redis-server" in message
+    )
+    assert "redis-tools python3-venv)" in message
+    assert "Run scripts/test as root" in message and "apt-get install prometheus postgresql" in message
+    assert not (copy / ".venv").exists()

@@ -65,6 +65,15 @@ class ServerSettings(Section):
     admin_key: SecretStr | None = None
     max_body_mb: int = Field(default=64, ge=1, description="larger request bodies get 413")
     drain_timeout_s: float = Field(default=30, gt=0, description="how long SIGTERM waits for requests in flight")
+    client_header_timeout_s: float = Field(
+        default=30, gt=0, description="a request's headers must arrive within this, or 408 and the connection closes"
+    )
+    client_body_timeout_s: float = Field(
+        default=60, gt=0, description="a request's body must arrive within this, or 408 and the connection closes"
+    )
+    max_connections: int | None = Field(
+        default=None, ge=1, description="per process; a connection beyond it gets 503 (unset: no limit)"
+    )
     watch_config: bool = False
     log: LogSettings = LogSettings()
     metrics: bool = Field(default=True, description="GET /metrics; off only to measure what metrics cost")

@@ -60,7 +60,7 @@ def local_proxy(loaded: LoadedConfig, *, simulate_all: bool) -> Iterator[LocalPr
     simulator = InProcessSimulator() if needs_in_process_simulator(config, simulated) else None
     simulator_url = simulator.start() if simulator else None
     if simulated:
-        print(banner(simulated, simulator_url), file=sys.stderr, flush=True)
+        print(banner(config, simulated, simulator_url), file=sys.stderr, flush=True)
     # The proxy's warnings and errors, in the config's format; not its access log, which would
     # interleave with the check's progress (the report lists every request the check made).
     configure_logging("warning", config.server.log.format)

@@ -17,6 +17,7 @@ import orjson
 
 from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
+from .keeper import WriterKeeper
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
@@ -55,10 +56,15 @@ def open_ledger(settings: LedgerSettings) -> Ledger | DisabledLedger:
 class DisabledLedger:
     """`ledger.enabled: false`: rows go nowhere; reading them is a 503."""
 
+    writer_running = True  # nothing waits for a writer
+
     def write(self, row: LedgerRow) -> None:
         pass
 
     async def start(self) -> None:
+        pass
+
+    def keep_writer_running(self) -> None:
         pass
 
     async def close(self) -> bool:
@@ -97,6 +103,7 @@ class Ledger:
         self.journal = Journal(Path(settings.journal_dir))
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
+        self._keeper = WriterKeeper(self.writer)
         self._schema_made = self._registered = False
 
     async def start(self) -> None:
@@ -122,6 +129,14 @@ class Ledger:
             return
         self._schema_made = self._registered = True
 
+    def keep_writer_running(self) -> None:
+        """From the serving event loop: restart the writer process whenever it dies."""
+        self._keeper.start()
+
+    @property
+    def writer_running(self) -> bool:
+        return self._keeper.running
+
     def write(self, row: LedgerRow) -> None:
         """Journal the row's current state; the database follows in the background."""
         row.owner = self.journal.owner
@@ -130,6 +145,7 @@ class Ledger:
     async def close(self) -> bool:
         """Apply everything journaled, then release the journal. False if the
         database could not take it all in time: the journal stays, for the next start."""
+        self._keeper.stop()
         drained = await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout_s)
         self.journal.close(remove=drained)
         return drained
@@ -167,7 +183,7 @@ class Ledger:
     def _wait_for_writers(self, connection: Any, wait_s: float) -> None:
         started = time.monotonic()
         # This process's writer must be registered before the barrier knows to wait for it.
-        if not (self._registered or self.writer.connected.wait(wait_s)):
+        if not (self._registered or self.writer.wait_until_connected(wait_s)):
             raise LedgerBehind([self.journal.owner], time.monotonic() - started)
         left_s = max(wait_s - (time.monotonic() - started), 0.0)
         wait_for_writers(self.sql, connection, wait_s=left_s, wake=self.writer.wake)

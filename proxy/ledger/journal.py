@@ -14,6 +14,7 @@ waits on the disk and a machine crash loses at most that second.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import os
 import uuid
@@ -42,6 +43,7 @@ class Journal:
         self._size = 0
         self._fd = self._open_segment()
         self.bytes_appended = 0
+        self._starts = [0]  # bytes appended before each segment, by seq
 
     @property
     def current(self) -> Segment:
@@ -61,6 +63,11 @@ class Journal:
     def segments(self) -> list[Segment]:
         return segments(self.directory, self.owner)
 
+    def position(self, applied: int) -> tuple[int, int]:
+        """Where a writer resumes once `applied` bytes are in: (segment seq, offset in it)."""
+        seq = bisect.bisect_right(self._starts, applied) - 1
+        return seq, applied - self._starts[seq]
+
     def _segment_path(self, seq: int) -> Path:
         return self.directory / f"{self.owner}.{seq:06d}.jsonl"
 
@@ -73,6 +80,7 @@ class Journal:
         os.close(self._fd)
         self._seq += 1
         self._size = 0
+        self._starts.append(self.bytes_appended)
         self._fd = self._open_segment()
 
     def close(self, *, remove: bool) -> None:
@@ -97,6 +105,11 @@ class Orphan:
 
     def segments(self) -> list[Segment]:
         return segments(self.directory, self.owner)
+
+    def position(self, applied: int) -> tuple[int, int]:
+        """Where a writer resumes once `applied` bytes are in: (segment seq, offset in it)."""
+        seq = bisect.bisect_right(self._starts, applied) - 1
+        return seq, applied - self._starts[seq]
 
     def lines(self) -> Iterator[bytes]:
         for segment in self.segments():

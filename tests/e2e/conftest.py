@@ -34,8 +34,10 @@ def start_proxy(tmp_path_factory) -> Iterator:
         ready: bool = True,
         folder: Path | None = None,
         port: int | None = None,
+        own_group: bool = False,
     ) -> Proxy:
-        """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart)."""
+        """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart).
+        `own_group`: in a process group of its own, which a test may signal as a whole."""
         folder = folder or tmp_path_factory.mktemp("proxy")
         config_path = folder / "config.yaml"
         config_path.write_text(config)
@@ -50,6 +52,7 @@ def start_proxy(tmp_path_factory) -> Iterator:
             *args,
             log_path=log_path,
             env={"TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
+            own_group=own_group,
         )
         proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
         started.append(proxy)

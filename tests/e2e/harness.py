@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_KEY = "sk-client-never-forwarded"
@@ -65,15 +66,49 @@ class Server:
         return self.process.returncode
 
 
-def tollgate(*args: str, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`tollgate …` run from the log's folder, so each process keeps its ledger and journal to itself."""
+def tollgate(
+    *args: str, log_path: Path, env: dict[str, str] | None = None, own_group: bool = False
+) -> subprocess.Popen:
+    """`tollgate …` run from the log's folder, so each process keeps its ledger and journal to itself.
+    `own_group`: in a session and process group of its own (its pid), as systemd starts it."""
     return subprocess.Popen(
         [sys.executable, "-m", "proxy.cli", *args],
         cwd=log_path.parent,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
+        start_new_session=own_group,
     )
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    """The live (not yet exited) children of `pid`: pid → command line."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # it ended meanwhile
+            continue
+        if int(parent) == pid and state != "Z":
+            children[int(entry.name)] = command
+    return children
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The processes `pid` started with multiprocessing: serve's workers, or a process's ledger writer."""
+    return sorted(child for child, command in child_processes(pid).items() if "spawn_main" in command)
+
+
+def eventually(check, timeout_s: float = 30, interval_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval_s)
+    return bool(check())
 
 
 @dataclass
@@ -105,6 +140,15 @@ def ledger_rows(proxy: Proxy, where: str = "1 = 1") -> int:
             return database.execute(f"SELECT count(*) FROM ledger WHERE {where}").fetchone()[0]
         except sqlite3.OperationalError:  # the writer has not made the table yet
             return 0
+
+
+def requests_in_flight(proxy: Proxy) -> float:
+    """What the proxy is serving now (every worker's), from its own gauge: a test waits for
+    its requests to be in flight rather than sleeping and hoping they are."""
+    metrics = text_string_to_metric_families(httpx.get(f"{proxy.url}/metrics").text)
+    return sum(
+        sample.value for family in metrics if family.name == "tollgate_in_flight_requests" for sample in family.samples
+    )
 
 
 def routed_config(simulator_url: str, **overrides: str) -> str:

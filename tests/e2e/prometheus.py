@@ -50,7 +50,7 @@ class Prometheus(Server):
 def start_prometheus(folder: Path, target: str, rule_files: list[Path]) -> Prometheus:
     """Prometheus scraping `target` (host:port) every second, its rules evaluated as often."""
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-    assert Path(binary).exists(), "Prometheus is not installed: apt-get install prometheus (.ci/run does)"
+    assert Path(binary).exists(), "Prometheus is not installed: run scripts/test as root"
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "rule_files": [str(path) for path in rule_files],

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from ..databases import postgres_database
-from .harness import marker, routed_config
+from .harness import marker, requests_in_flight, routed_config
 from .tcp_relay import TcpRelay
 
 
@@ -50,8 +50,8 @@ def test_sigterm_drains_requests_in_flight_and_every_row_reaches_the_database(si
     for _ in range(30):
         assert chat(proxy)
     with ThreadPoolExecutor(6) as pool:
-        in_flight = [pool.submit(chat, proxy, f"slow {marker(delay=1.5)}") for _ in range(6)]
-        time.sleep(0.5)
+        in_flight = [pool.submit(chat, proxy, f"slow {marker(delay=3)}") for _ in range(6)]
+        assert eventually(lambda: requests_in_flight(proxy) == 6)  # a request not yet arrived would be refused
         proxy.process.send_signal(signal.SIGTERM)
         assert all(future.result() for future in in_flight)
     assert proxy.process.wait(20) == 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import socket
 import threading
-import time
 
 import openai
 import pytest
 
-from .harness import ROOT, marker, routed_config, upstream_requests
+from .harness import ROOT, eventually, marker, requests_in_flight, routed_config, upstream_requests
 
 
 def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_proxy):
@@ -27,6 +27,7 @@ def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_prox
     assert vectors.headers["x-tollgate-price-source"] == "official"
     log = proxy.log()
     assert "SIMULATED UPSTREAMS" in log and "openai: --simulate-upstreams" in log
+    assert "The simulator listens on http://127.0.0.1:" in log and "simulator: http" not in log
     assert "the proxy is OPEN" in log
 
 
@@ -44,6 +45,15 @@ def test_a_bad_config_is_refused_with_every_error(start_proxy):
     assert "routes: Dictionary should have at least 1 item" in log
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_busy_port_is_one_clear_line_and_exit_1_before_anything_says_serving(simulator, start_proxy, workers):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proxy = start_proxy(routed_config(simulator.url), "--workers", workers, port=port, ready=False)
+        assert proxy.process.wait(30) == 1
+    assert proxy.log().strip() == f"cannot listen on 127.0.0.1:{port}: address already in use"
+
+
 def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
     proxy = start_proxy(routed_config(simulator.url))
     outcome = {}
@@ -51,7 +61,7 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
     def slow_request():
         try:
             reply = proxy.client().chat.completions.create(
-                model="gpt-5.4-mini", messages=[{"role": "user", "content": f"slow {marker(delay=1.5)}"}]
+                model="gpt-5.4-mini", messages=[{"role": "user", "content": f"slow {marker(delay=3)}"}]
             )
             outcome["content"] = reply.choices[0].message.content
         except Exception as error:  # the assertion below reports it
@@ -59,7 +69,7 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
 
     worker = threading.Thread(target=slow_request)
     worker.start()
-    time.sleep(0.5)
+    assert eventually(lambda: requests_in_flight(proxy) == 1)  # arrived: a request not yet there would be refused
     proxy.process.send_signal(signal.SIGTERM)
     worker.join(10)
     assert "error" not in outcome and outcome["content"]
