@@ -95,8 +95,9 @@ class LocalRedisCluster:
             command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
             command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             command += ["--cluster-node-timeout", str(self._node_timeout_ms), "--save", "", "--appendonly", "no"]
-            # A master down takes only its own slots offline; the others keep serving.
-            command += ["--cluster-require-full-coverage", "no"]
+            # A master down takes only its own slots offline; the others keep serving. A replica
+            # may take over however long its master has been gone (a test may hold the failover).
+            command += ["--cluster-require-full-coverage", "no", "--cluster-replica-validity-factor", "0"]
             log = (folder / "redis.log").open("ab")
             self.nodes.append(Node(port, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
         for node in self.nodes:
