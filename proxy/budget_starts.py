@@ -5,10 +5,11 @@ in-memory store after a restart, a Redis (Cluster) that lost its data — so a
 request waits for this read at most once per owner and period.
 
 One read serves many: the ledger is asked for every owner of a kind (key or team)
-at once, and a read that is running or finished less than a second ago is shared,
-so a burst of first requests (midnight UTC, a Redis restarted empty) costs a few
-queries, not one per owner. When the ledger cannot answer in time, the counter
-starts from zero and a warning says so: the request is not held up longer.
+at once, and callers that ask while a read runs share it, so a burst of first
+requests (midnight UTC, a Redis restarted empty) costs a few queries, not one per
+owner. A read that has finished is never reused: a later start sees what was
+spent since. When the ledger cannot answer in time, the counter starts from zero
+and a warning says so: the request is not held up longer.
 """
 
 from __future__ import annotations
@@ -16,30 +17,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from .ledger import Filters, Ledger
 
 log = logging.getLogger("tollgate")
 
 
-@dataclass
-class _Read:
-    task: asyncio.Task[dict[str, int]]
-    finished_at: float | None = None
-
-
 class BudgetStarts:
-    def __init__(
-        self, *, reuse_s: float = 1.0, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, timeout_s: float = 5.0) -> None:
         self._ledger: Ledger | None = None
-        self._reuse_s = reuse_s
         self._timeout_s = timeout_s
-        self._clock = clock
-        self._reads: dict[tuple[str, dt.date], _Read] = {}
+        self._reads: dict[tuple[str, dt.date], asyncio.Task[dict[str, int]]] = {}  # running only
 
     def attach(self, ledger: Ledger) -> None:
         """Read from `ledger` from now on; until then (and without a ledger) counters start from zero."""
@@ -50,10 +38,9 @@ class BudgetStarts:
         if self._ledger is None:
             return 0
         field = "key_id" if scope == "key" else "team"
-        read = self._read(field, since)
         try:
             async with asyncio.timeout(self._timeout_s):
-                spent = await asyncio.shield(read.task)
+                spent = await asyncio.shield(self._read(field, since))
         except Exception as error:
             log.warning(
                 "could not read what a budget's owner has spent from the ledger: its counter starts from zero",
@@ -62,17 +49,12 @@ class BudgetStarts:
             return 0
         return spent.get(name, 0)
 
-    def _read(self, field: str, since: dt.date) -> _Read:
-        """The read of `field`'s spend since `since` to share, started now if there is none fresh."""
-        now = self._clock()
-        for key, read in list(self._reads.items()):
-            stale = read.finished_at is not None and now - read.finished_at > self._reuse_s
-            failed = read.task.done() and (read.task.cancelled() or read.task.exception() is not None)
-            if stale or failed:
-                del self._reads[key]
-        if (read := self._reads.get((field, since))) is None:
-            read = self._reads[(field, since)] = _Read(asyncio.ensure_future(self._spend(field, since)))
-            read.task.add_done_callback(lambda _, read=read: setattr(read, "finished_at", self._clock()))
+    def _read(self, field: str, since: dt.date) -> asyncio.Task[dict[str, int]]:
+        """The running read of `field`'s spend since `since`, started now if none runs."""
+        key = (field, since)
+        if (read := self._reads.get(key)) is None:
+            read = self._reads[key] = asyncio.ensure_future(self._spend(field, since))
+            read.add_done_callback(lambda _: self._reads.pop(key, None))
         return read
 
     async def _spend(self, field: str, since: dt.date) -> dict[str, int]:

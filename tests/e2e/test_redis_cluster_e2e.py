@@ -59,6 +59,12 @@ def two_replicas(start_proxy, config: str, ledger_url: str) -> tuple[Proxy, Prox
     return start_proxy(config, env=env), start_proxy(config, env=env)
 
 
+def stop(replicas: tuple[Proxy, Proxy]) -> None:
+    """Before the module's ledger database is dropped."""
+    for proxy in replicas:
+        proxy.stop()
+
+
 def image(client: openai.OpenAI) -> object:
     return client.images.with_raw_response.generate(
         model="gpt-image-2", prompt="a lighthouse at dawn", quality="low", size="1024x1024"
@@ -86,6 +92,7 @@ def test_an_images_per_minute_limit_holds_across_two_replicas(simulator, start_p
         }
         assert len(ports) == 2
     finally:
+        stop(replicas)
         forget_cluster_keys(redis_cluster.url, prefix)
 
 
@@ -123,6 +130,7 @@ teams:
         with pytest.raises(openai.RateLimitError):
             image(replicas[0].client(api_key=STUDIO_KEY))  # what is left does not fit a request: as before
     finally:
+        stop(replicas)
         forget_cluster_keys(redis_cluster.url, prefix)
 
 
@@ -156,44 +164,47 @@ teams:
   {south}: {{budgets: {{daily_usd: 1.00}}}}
 """
     replicas = two_replicas(start_proxy, cluster_config(simulator.url, private_cluster, prefix, governance), ledger_url)
-    north = [proxy.client(api_key=NORTH_KEY) for proxy in replicas]
-    south_clients = [proxy.client(api_key=SOUTH_KEY) for proxy in replicas]
-    north_costs = [cost_of(chat(client, "hello")) for client in north]
-    for client in south_clients:
-        assert chat(client, "hello").status_code == 200
-    counter = f"{{{prefix}:team:north}}:budget:team:north:day:{dt.datetime.now(dt.UTC).date().isoformat()}"
-    before = to_nano(sum(north_costs))
-    until(lambda: int(victim.command("GET", counter)) == before, timeout_s=5, what="both requests to be settled")
-    private_cluster.wait_until_healthy()  # the replica holds every write
+    try:
+        north = [proxy.client(api_key=NORTH_KEY) for proxy in replicas]
+        south_clients = [proxy.client(api_key=SOUTH_KEY) for proxy in replicas]
+        north_costs = [cost_of(chat(client, "hello")) for client in north]
+        for client in south_clients:
+            assert chat(client, "hello").status_code == 200
+        counter = f"{{{prefix}:team:north}}:budget:team:north:day:{dt.datetime.now(dt.UTC).date().isoformat()}"
+        before = to_nano(sum(north_costs))
+        until(lambda: int(victim.command("GET", counter)) == before, timeout_s=5, what="both requests to be settled")
+        private_cluster.wait_until_healthy()  # the replica holds every write
 
-    replica = private_cluster.replica_of(victim)
-    replica.command("CONFIG", "SET", "cluster-replica-no-failover", "yes")  # the test says when it takes over
-    victim.kill()
-    # Past the node timeout too, so the cluster has marked the master failed meanwhile.
-    outage_ends = time.monotonic() + NODE_TIMEOUT_MS / 1000 + 1.5
-    refusals = 0
-    while time.monotonic() < outage_ends or refusals < 4:
+        replica = private_cluster.replica_of(victim)
+        replica.command("CONFIG", "SET", "cluster-replica-no-failover", "yes")  # the test says when it takes over
+        victim.kill()
+        # Past the node timeout too, so the cluster has marked the master failed meanwhile.
+        outage_ends = time.monotonic() + NODE_TIMEOUT_MS / 1000 + 1.5
+        refusals = 0
+        while time.monotonic() < outage_ends or refusals < 4:
+            for client in north:
+                started = time.monotonic()
+                with pytest.raises(openai.InternalServerError) as refused:
+                    chat(client, "hello while the master is down")
+                assert (refused.value.status_code, refused.value.code) == (503, "state_unavailable")
+                assert time.monotonic() - started < 3  # refused quickly, not after a long hang
+                refusals += 1
+            for client in south_clients:  # other masters' slots are served
+                assert chat(client, "hello from the south").status_code == 200
+            for proxy in replicas:  # a partial outage: still ready, only the dead slots refuse
+                assert httpx.get(f"{proxy.url}/readyz").status_code == 200
+
+        replica.command("CONFIG", "SET", "cluster-replica-no-failover", "no")  # its replica is promoted
+        until(lambda: _serves(replica, counter), timeout_s=30, what="the replica to take over")
+        assert int(replica.command("GET", counter)) == before  # the counter came through intact
         for client in north:
-            started = time.monotonic()
-            with pytest.raises(openai.InternalServerError) as refused:
-                chat(client, "hello while the master is down")
-            assert (refused.value.status_code, refused.value.code) == (503, "state_unavailable")
-            assert time.monotonic() - started < 3  # refused quickly, not after a long hang
-            refusals += 1
-        for client in south_clients:  # other masters' slots are served
-            assert chat(client, "hello from the south").status_code == 200
-        for proxy in replicas:  # a partial outage: still ready, only the dead slots refuse
-            assert httpx.get(f"{proxy.url}/readyz").status_code == 200
-
-    replica.command("CONFIG", "SET", "cluster-replica-no-failover", "no")  # its replica is promoted
-    until(lambda: _serves(replica, counter), timeout_s=30, what="the replica to take over")
-    assert int(replica.command("GET", counter)) == before  # the counter came through intact
-    for client in north:
-        until(lambda client=client: _admitted(client, north_costs), timeout_s=15, what="north to be admitted again")
-    # Nothing was lost or counted twice: the budget counts what the ledger holds.
-    spent = sum(north_costs)
-    until(lambda: ledger_spend(replicas[0], "north") == spent, timeout_s=15, what="the ledger to hold every row")
-    assert counted_spend(north[0]) == spent.quantize(Decimal("0.000001"))
+            until(lambda client=client: _admitted(client, north_costs), timeout_s=15, what="north to be admitted again")
+        # Nothing was lost or counted twice: the budget counts what the ledger holds.
+        spent = sum(north_costs)
+        until(lambda: ledger_spend(replicas[0], "north") == spent, timeout_s=15, what="the ledger to hold every row")
+        assert counted_spend(north[0]) == spent.quantize(Decimal("0.000001"))
+    finally:
+        stop(replicas)
 
 
 def cost_of(raw) -> Decimal:
