@@ -235,6 +235,8 @@ def test_a_redis_cluster_is_named_by_one_node_on_database_0():
 def test_a_password_in_a_bad_state_url_is_not_echoed():
     (error,) = errors_of(MINIMAL + "state: {url: 'redis://:hunter2@h:7000/4', cluster: true}\n")
     assert error.startswith("state.url: a Redis Cluster has only database 0") and "hunter2" not in error
+    (error,) = errors_of(MINIMAL + "state: {url: 'rediz://:hunter2@h:6379/0'}\n")
+    assert error.startswith("state.url: use memory:// (one replica)") and "hunter2" not in error
 
 
 def test_check_says_the_counters_live_on_a_cluster_without_its_password(tmp_path, capsys):

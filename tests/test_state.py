@@ -261,6 +261,20 @@ async def test_an_unreachable_redis_refuses_with_a_clear_503():
     await unreachable.aclose()
 
 
+async def test_an_unreachable_cluster_refuses_with_a_clear_503_quickly():
+    """No seed node answers: the cluster client's own error is a 503 too, not a 500."""
+    unreachable = RedisCounters("redis://127.0.0.1:1/0", prefix="x", cluster=True)
+    started = time.monotonic()
+    for check in (unreachable.reserve((DAY, TEAM), hold(1)), unreachable.take((Bucket("rate:k", 1, 1),))):
+        with pytest.raises(StateUnavailable) as refused:
+            await check
+        assert (refused.value.status, refused.value.code) == (503, "state_unavailable")
+    with pytest.raises(StateUnavailable):
+        await unreachable.ping()
+    assert time.monotonic() - started < 3
+    await unreachable.aclose()
+
+
 async def test_a_settle_redis_cannot_take_waits_and_lands_once_it_is_back():
     """The store drops away after the reservation: the settle returns at once, waits in
     the process, and lands (once) when Redis answers again."""
