@@ -261,6 +261,22 @@ async def test_an_unreachable_redis_refuses_with_a_clear_503():
     await unreachable.aclose()
 
 
+async def test_a_burst_on_a_fresh_cluster_client_is_served_whole(redis_cluster):
+    """A replica's first requests come at once: every one is served, none is sent to a
+    node that does not hold its slot (which made redis-py drop busy connections)."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    try:
+        for _ in range(5):
+            store = RedisCounters(redis_cluster.url, prefix=prefix, cluster=True)
+            outcomes = await asyncio.gather(
+                *(store.reserve((DAY, TEAM), hold(0)) for _ in range(50)), return_exceptions=True
+            )
+            await store.aclose()
+            assert outcomes == [None] * 50
+    finally:
+        forget_cluster_keys(redis_cluster.url, prefix)
+
+
 async def test_an_unreachable_cluster_refuses_with_a_clear_503_quickly():
     """No seed node answers: the cluster client's own error is a 503 too, not a 500."""
     unreachable = RedisCounters("redis://127.0.0.1:1/0", prefix="x", cluster=True)

@@ -24,7 +24,7 @@ from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfa
 
 from . import scripts
 from .pending import PendingWrites
-from .redis_client import STORE_ERRORS, StoreClient, check_serving, connect
+from .redis_client import STORE_ERRORS, StoreClient, check_serving, connect, ready
 
 _PING_TIMEOUT_S = 1.0
 
@@ -117,6 +117,7 @@ class RedisCounters:
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
+            await ready(self._redis)
             return await script(keys=keys, args=args)
         except STORE_ERRORS as error:  # down, restarting, failing over, loading its data: not usable now
             raise StateUnavailable(type(error).__name__) from None

@@ -44,6 +44,16 @@ def connect(url: str, *, cluster: bool) -> StoreClient:
     )
 
 
+async def ready(client: StoreClient) -> StoreClient:
+    """The client, with a cluster's slot map loaded. redis-py routes a command sent
+    before its first map by no key at all (to any node, which answers MOVED), and
+    a burst of MOVED makes it drop every connection, the busy ones too; so the map
+    is loaded first. Once loaded this costs nothing."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+    return client
+
+
 async def check_serving(client: StoreClient) -> None:
     """Raise unless the store can serve. A cluster can while any master answers and
     calls the cluster ok: a master that is down makes only its own slots fail, and
@@ -52,7 +62,7 @@ async def check_serving(client: StoreClient) -> None:
     if isinstance(client, Redis):
         await client.ping()
         return
-    await client.initialize()
+    await ready(client)
     answers = await asyncio.gather(
         *(client.execute_command("CLUSTER INFO", target_nodes=node) for node in client.get_primaries()),
         return_exceptions=True,

@@ -12,7 +12,7 @@ import orjson
 from providers.errors import StateUnavailable
 
 from .conversations import MAX_ID_LENGTH, Binding, bindable
-from .redis_client import STORE_ERRORS, StoreClient, connect
+from .redis_client import STORE_ERRORS, StoreClient, connect, ready
 
 
 class RedisConversations:
@@ -27,7 +27,7 @@ class RedisConversations:
         if len(conversation_id) > MAX_ID_LENGTH:
             return None
         try:
-            value = await self._redis.get(self._prefix + conversation_id)
+            value = await (await ready(self._redis)).get(self._prefix + conversation_id)
         except STORE_ERRORS as error:
             raise _unavailable(f"says which provider holds '{conversation_id}'", error) from None
         if value is None:
@@ -37,13 +37,13 @@ class RedisConversations:
 
     async def bind(self, conversation_ids: Sequence[str], binding: Binding) -> None:
         value = orjson.dumps([binding.provider, binding.model, binding.route])
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for conversation_id in bindable(conversation_ids):
-                pipe.set(self._prefix + conversation_id, value, ex=self._ttl_s)
-            try:
+        try:
+            async with (await ready(self._redis)).pipeline(transaction=False) as pipe:
+                for conversation_id in bindable(conversation_ids):
+                    pipe.set(self._prefix + conversation_id, value, ex=self._ttl_s)
                 await pipe.execute()
-            except STORE_ERRORS as error:
-                raise _unavailable("keeps which provider made each response", error) from None
+        except STORE_ERRORS as error:
+            raise _unavailable("keeps which provider made each response", error) from None
 
     async def aclose(self) -> None:
         await self._redis.aclose()
