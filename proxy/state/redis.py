@@ -24,7 +24,7 @@ from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfa
 
 from . import scripts
 from .pending import PendingWrites
-from .redis_client import STORE_ERRORS, StoreClient, check_serving, connect, ready
+from .redis_client import STORE_ERRORS, StoreClient, check_serving, client_failure, connect, ready
 
 _PING_TIMEOUT_S = 1.0
 
@@ -121,3 +121,5 @@ class RedisCounters:
             return await script(keys=keys, args=args)
         except STORE_ERRORS as error:  # down, restarting, failing over, loading its data: not usable now
             raise StateUnavailable(type(error).__name__) from None
+        except Exception as error:
+            raise StateUnavailable(client_failure(error)) from None

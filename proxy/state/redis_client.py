@@ -12,12 +12,15 @@ yet promoted, only the keys of its slots fail; the cluster's other masters serve
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
+
+log = logging.getLogger("tollgate")
 
 # What a store's commands raise when the store cannot serve them now.
 STORE_ERRORS = (RedisError, RedisClusterException)
@@ -42,6 +45,15 @@ def connect(url: str, *, cluster: bool) -> StoreClient:
         socket_connect_timeout=2,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
+
+
+def client_failure(error: Exception) -> str:
+    """For an error outside redis-py's own: its cluster client can fail from within
+    (dropping every connection after a run of MOVED replies, as in a failover, breaks
+    commands in flight). The request gets a 503 like any store failure, not a 500;
+    the traceback is logged, as the client is at fault."""
+    log.error("the Redis client failed unexpectedly", exc_info=error)
+    return type(error).__name__
 
 
 async def ready(client: StoreClient) -> StoreClient:

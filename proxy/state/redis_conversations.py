@@ -12,7 +12,7 @@ import orjson
 from providers.errors import StateUnavailable
 
 from .conversations import MAX_ID_LENGTH, Binding, bindable
-from .redis_client import STORE_ERRORS, StoreClient, connect, ready
+from .redis_client import STORE_ERRORS, StoreClient, client_failure, connect, ready
 
 
 class RedisConversations:
@@ -30,6 +30,8 @@ class RedisConversations:
             value = await (await ready(self._redis)).get(self._prefix + conversation_id)
         except STORE_ERRORS as error:
             raise _unavailable(f"says which provider holds '{conversation_id}'", error) from None
+        except Exception as error:
+            raise _unavailable(f"says which provider holds '{conversation_id}'", client_failure(error)) from None
         if value is None:
             return None
         provider, model, route = orjson.loads(value)
@@ -44,13 +46,16 @@ class RedisConversations:
                 await pipe.execute()
         except STORE_ERRORS as error:
             raise _unavailable("keeps which provider made each response", error) from None
+        except Exception as error:
+            raise _unavailable("keeps which provider made each response", client_failure(error)) from None
 
     async def aclose(self) -> None:
         await self._redis.aclose()
 
 
-def _unavailable(what: str, error: Exception) -> StateUnavailable:
+def _unavailable(what: str, error: Exception | str) -> StateUnavailable:
+    cause = error if isinstance(error, str) else type(error).__name__
     return StateUnavailable(
-        f"Tollgate cannot reach its state store (Redis), which {what} ({type(error).__name__}). "
+        f"Tollgate cannot reach its state store (Redis), which {what} ({cause}). "
         "Retry shortly; operators: check `state.url`."
     )
