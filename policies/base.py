@@ -42,6 +42,13 @@ class Caller:
         """(scope, name) of whoever a request counts against: its key, then its team."""
         return [(scope, name) for scope, name in (("key", self.key_id), ("team", self.team)) if name is not None]
 
+    @property
+    def counter_group(self) -> str:
+        """The group of every counter a check of this caller changes at once (see
+        policies/counters.py): its team's when it has one, which all the team's keys
+        share, else its key's."""
+        return f"team:{self.team}" if self.team is not None else f"key:{self.key_id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Preflight:

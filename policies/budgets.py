@@ -7,20 +7,26 @@ budget goes over only by what one request costs beyond its estimate.
 
 A reservation lapses a little after the longest its request could run, so one
 whose process died does not hold the budget for the rest of the period.
+
+Each period's counter starts from what its owner had already spent in it, as the
+ledger says: read when the store first has no counter for it (a new period, a
+restart of an in-memory store, a Redis that lost its data), so a restart never
+hands a budget back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NoReturn
 
 from providers.errors import FailureReason, PolicyRefused
 
 from .base import Caller, Hold, Policy, Preflight
-from .counters import NANO, Allowance, Counters, Reservation, to_nano
+from .counters import NANO, Allowance, Counters, Reservation, StateUnavailable, Unstarted, to_nano
 
 _KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking
 _SETTLE_MARGIN_S = 60  # past the longest a request can run: time for its settle to land
@@ -40,11 +46,16 @@ class _Budget:
     """One budget of one owner for the current period, as a counter."""
 
     allowance: Allowance
-    owner: str  # "key 'web-app'", "team 'growth'"
+    scope: str  # key | team
+    name: str
     period: str  # day | month
     limit_usd: Decimal
     starts: dt.date
     resets: dt.datetime
+
+    @property
+    def owner(self) -> str:
+        return f"{self.scope} '{self.name}'"
 
 
 def _now() -> dt.datetime:
@@ -60,10 +71,14 @@ class Budgets(Policy):
         *,
         keys: Mapping[str, BudgetLimits],
         teams: Mapping[str, BudgetLimits],
+        spent_since: SpentSince | None = None,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
+        """`spent_since`: where a period's counter starts (the ledger's spend); without
+        it, every counter starts from zero."""
         self._counters = counters
         self._limits = {"key": dict(keys), "team": dict(teams)}
+        self._spent_since = spent_since
         self._clock = clock
 
     async def admit(self, preflight: Preflight) -> Hold | None:
@@ -76,10 +91,15 @@ class Budgets(Policy):
             to_nano(preflight.estimate_usd or Decimal(0)),
             preflight.longest_s + _SETTLE_MARGIN_S,
         )
-        over = await self._counters.reserve(allowances, reservation)
-        if over is not None:
-            budget = next(b for b in budgets if b.allowance == over.allowance)
-            self._refuse(budget, Decimal(over.used) * NANO, preflight.estimate_usd)
+        outcome = await self._counters.reserve(allowances, reservation)
+        if isinstance(outcome, Unstarted):
+            allowances = await self._started(budgets, outcome)
+            outcome = await self._counters.reserve(allowances, reservation)
+        if isinstance(outcome, Unstarted):  # gone again as soon as started: the store is losing data
+            raise StateUnavailable("its budget counters vanished as they were started")
+        if outcome is not None:
+            budget = next(b for b in budgets if b.allowance.key == outcome.allowance.key)
+            self._refuse(budget, Decimal(outcome.used) * NANO, preflight.estimate_usd)
 
         async def settle(actual_usd: Decimal) -> None:
             await self._counters.settle(allowances, reservation.id, to_nano(actual_usd))
@@ -89,27 +109,34 @@ class Budgets(Policy):
 
         return Hold(release, settle)
 
-    async def seed(self, spent_since: SpentSince) -> None:
-        """Start each budget's counter from what was already spent in its period (by a
-        process before a restart): counters held in memory start empty."""
-        now = self._clock()
-        for scope, limits_by_name in self._limits.items():
-            for name in limits_by_name:
-                for budget in self._budgets(scope, name, now):
-                    if nano := await spent_since(scope, name, budget.starts):
-                        await self._counters.adjust((budget.allowance,), nano)
-
     def budgets_of(self, caller: Caller) -> list[_Budget]:
+        """The caller's budgets for the periods that include now: its key's, then its team's."""
         now = self._clock()
-        return [budget for scope, name in caller.owners() for budget in self._budgets(scope, name, now)]
+        # Until the store says otherwise, a counter's start is known only without a ledger.
+        starts_at = None if self._spent_since is not None else 0
+        budgets = []
+        for scope, name in caller.owners():
+            limits = self._limits[scope].get(name)
+            if limits is None:
+                continue
+            for period, usd in (("day", limits.daily_usd), ("month", limits.monthly_usd)):
+                if usd is not None:
+                    budgets.append(_budget(scope, name, period, usd, now, caller.counter_group, starts_at))
+        return budgets
 
-    def _budgets(self, scope: str, name: str, now: dt.datetime) -> list[_Budget]:
-        """The owner's budgets for the periods that include `now`; none if it has no budgets."""
-        limits = self._limits[scope].get(name)
-        if limits is None:
-            return []
-        periods = (("day", limits.daily_usd), ("month", limits.monthly_usd))
-        return [_budget(scope, name, period, usd, now) for period, usd in periods if usd is not None]
+    async def _started(self, budgets: list[_Budget], unstarted: Unstarted) -> tuple[Allowance, ...]:
+        """The allowances again, each one the store has no counter for starting from what
+        its owner spent in its period. Several replicas may do this at once: the store
+        keeps the first start, and never resets a counter that requests already use."""
+        missing = {allowance.key for allowance in unstarted.allowances}
+
+        async def allowance(budget: _Budget) -> Allowance:
+            if budget.allowance.key not in missing:
+                return budget.allowance
+            spent = await self._spent_since(budget.scope, budget.name, budget.starts) if self._spent_since else 0
+            return replace(budget.allowance, starts_at=spent)
+
+        return tuple(await asyncio.gather(*(allowance(budget) for budget in budgets)))
 
     def _refuse(self, budget: _Budget, used: Decimal, estimate: Decimal | None) -> NoReturn:
         left = max(budget.limit_usd - used, Decimal(0))
@@ -129,7 +156,9 @@ class Budgets(Policy):
 _PERIODS = {"day": "daily", "month": "monthly"}
 
 
-def _budget(scope: str, name: str, period: str, usd: Decimal, now: dt.datetime) -> _Budget:
+def _budget(
+    scope: str, name: str, period: str, usd: Decimal, now: dt.datetime, group: str, starts_at: int | None
+) -> _Budget:
     today = now.date()
     if period == "day":
         starts, ends = today, today + dt.timedelta(days=1)
@@ -139,8 +168,8 @@ def _budget(scope: str, name: str, period: str, usd: Decimal, now: dt.datetime) 
         period_id = f"{today:%Y-%m}"
     resets = dt.datetime.combine(ends, dt.time(), dt.UTC)
     ttl_s = int((resets - now).total_seconds()) + _KEPT_AFTER_PERIOD_S
-    allowance = Allowance(f"budget:{scope}:{name}:{period}:{period_id}", to_nano(usd), ttl_s)
-    return _Budget(allowance, f"{scope} '{name}'", period, usd, starts, resets)
+    allowance = Allowance(f"budget:{scope}:{name}:{period}:{period_id}", to_nano(usd), ttl_s, group, starts_at)
+    return _Budget(allowance, scope, name, period, usd, starts, resets)
 
 
 def _usd(amount: Decimal) -> str:

@@ -3,7 +3,13 @@ replicas share, changed all-or-nothing. The proxy supplies the store (in memory
 for one replica, Redis for several); the policies only say what to count.
 
 Each operation is atomic across every counter it names: a request that passes
-its key's limit but not its team's takes from neither.
+its key's limit but not its team's takes from neither. The counters one operation
+names share a `group` (the caller's team, else its key), so a store that shards
+(Redis Cluster) can keep them together.
+
+A budget's counter starts, in each period, from what its owner already spent
+then (the ledger knows): a store that has no counter for an allowance whose
+starting point is not given says so (`Unstarted`) rather than count from zero.
 
 A budget's reservation is a thing with an id and an expiry: settling it is
 idempotent, and a reservation nobody settles (its process died) lapses. Writes
@@ -35,6 +41,10 @@ class Allowance:
     key: str  # unique per owner and period, e.g. "budget:team:growth:day:2026-11-30"
     limit: int  # nano-dollars
     ttl_s: int  # forget the counter once its period is over
+    group: str = ""  # changed together with the other counters of this group, e.g. "team:growth"
+    # What the counter starts from when the store has none (a new period, a store that
+    # lost its data); None: not known yet, so `reserve` answers `Unstarted` instead.
+    starts_at: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +65,21 @@ class OverLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Unstarted:
+    """Why nothing was reserved: the store has no counter for these allowances, and
+    their starting points were not given. Reserve again with each `starts_at` set."""
+
+    allowances: tuple[Allowance, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Bucket:
     """A token bucket: `capacity` tokens, refilled at `capacity` per minute."""
 
     key: str
     capacity: int
     cost: int  # tokens this request takes
+    group: str = ""  # as an allowance's
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +107,22 @@ class StateUnavailable(ProxyError):
 
 
 class Counters(Protocol):
-    async def reserve(self, allowances: tuple[Allowance, ...], reservation: Reservation) -> OverLimit | None:
+    async def reserve(
+        self, allowances: tuple[Allowance, ...], reservation: Reservation
+    ) -> OverLimit | Unstarted | None:
         """Hold `reservation.amount` of every allowance if each stays within its limit (and
         none is already used up) and return None; else hold nothing and say which would
         not. Holds that have lapsed are dropped first. Reserving an id already held
-        changes nothing."""
+        changes nothing.
+
+        An allowance without a counter in the store starts at its `starts_at`, unless
+        that is None: then nothing is held, and `Unstarted` names every such allowance.
+        A counter that exists is never reset: the first to start it wins."""
 
     async def settle(self, allowances: tuple[Allowance, ...], reservation_id: str, actual: int) -> None:
         """Replace the reservation's hold by what the request actually cost, whatever the
         limit. Exactly once: a reservation already settled is left alone, one that lapsed
         is still charged its actual cost."""
-
-    async def adjust(self, allowances: tuple[Allowance, ...], amount: int) -> None:
-        """Add `amount` to what every allowance has spent: a budget's starting point."""
 
     async def used(self, allowance: Allowance) -> int:
         """What the allowance has spent and holds for requests in flight."""

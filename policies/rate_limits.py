@@ -45,7 +45,8 @@ class RateLimits(Policy):
                     continue
                 if cost > per_minute:
                     self._refuse_never(scope, name, cost, per_minute)
-                owners[Bucket(f"rate:{scope}:{name}:{unit}", per_minute, cost)] = (scope, name, unit)
+                bucket = Bucket(f"rate:{scope}:{name}:{unit}", per_minute, cost, preflight.caller.counter_group)
+                owners[bucket] = (scope, name, unit)
         if not owners:
             return None
         buckets = tuple(owners)

@@ -27,7 +27,6 @@ from .endpoints import routes
 from .file_access import file_routes
 from .files import FileStore
 from .gateway import Gateway
-from .governance import seed_budgets
 from .ids import new_request_id
 from .ledger import DisabledLedger, Ledger, open_ledger
 from .reloading import Reloader
@@ -57,11 +56,8 @@ def create_app(
         if state is not None and state.shared:
             app.state.state_health = health = StoreHealth(state, needed=lambda: app.state.gateway.policies.uses_state)
             await health.start()
-        if isinstance(app.state.ledger, Ledger) and not (state is not None and state.shared):
-            try:
-                await seed_budgets(gateway.policies, app.state.ledger)
-            except Exception:
-                log.warning("could not read today's spend from the ledger: budgets start from zero", exc_info=True)
+        if isinstance(app.state.ledger, Ledger):
+            gateway.budget_starts.attach(app.state.ledger)  # budgets start from the ledger's spend
         watcher = None
         if gateway.config.server.metrics:
             metrics.publish_config(gateway.version, gateway.config)

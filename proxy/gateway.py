@@ -18,6 +18,7 @@ from policies.counters import Counters
 from providers.base import Provider
 
 from .auth import KeyRing
+from .budget_starts import BudgetStarts
 from .config import Config, LoadedConfig, ProviderSettings
 from .governance import build_policies
 from .pricing import Pricer
@@ -36,6 +37,7 @@ class Gateway:
         *,
         counters: Counters | None = None,
         conversations: ConversationMap | None = None,
+        budget_starts: BudgetStarts | None = None,
     ) -> None:
         config = loaded.config
         self.config = config
@@ -43,7 +45,8 @@ class Gateway:
         self.router = Router(config.routes)
         self.pricer = Pricer(config)
         self.keys = KeyRing(config.keys)
-        self.policies = build_policies(config, counters or MemoryCounters())
+        self.budget_starts = budget_starts or BudgetStarts()  # reads the ledger once the app attaches it
+        self.policies = build_policies(config, counters or MemoryCounters(), self.budget_starts.spent_since)
         self.conversations = conversations or MemoryConversations(conversation_ttl_s(config.state))
         self.providers = dict(providers)
         self.simulated = dict(simulated)
@@ -84,8 +87,8 @@ class GatewayFactory:
     """The one place gateways are made, at start-up and at every reload, with the same
     decisions: which providers the simulator answers for (`--simulate-upstreams`, an
     empty api_key, kind simulator), where the in-process simulator listens, and the
-    counters every gateway's budgets and rate limits share and the conversations map
-    (a reload keeps both)."""
+    counters every gateway's budgets and rate limits share (and where budgets start
+    from) and the conversations map (a reload keeps them)."""
 
     def __init__(
         self,
@@ -99,6 +102,7 @@ class GatewayFactory:
         self.counters = counters
         self.conversations = conversations
         self.simulator_url = simulator_url
+        self.budget_starts = BudgetStarts()
 
     def simulated(self, config: Config) -> dict[str, str]:
         """Provider name → why the simulator answers for it."""
@@ -126,7 +130,14 @@ class GatewayFactory:
                 providers[name] = build_provider(name, settings)
         if self.conversations is None:
             self.conversations = MemoryConversations(conversation_ttl_s(config.state))
-        return Gateway(loaded, providers, simulated, counters=self.counters, conversations=self.conversations)
+        return Gateway(
+            loaded,
+            providers,
+            simulated,
+            counters=self.counters,
+            conversations=self.conversations,
+            budget_starts=self.budget_starts,
+        )
 
 
 def _built_alike(previous: Gateway, name: str, settings: ProviderSettings, simulated: bool) -> bool:

@@ -6,12 +6,11 @@ limits' tokens back."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 
 from policies.base import Hold, Policy, Preflight, Settle
-from policies.budgets import BudgetLimits, Budgets
+from policies.budgets import BudgetLimits, Budgets, SpentSince
 from policies.cost_ceiling import CostCeiling
 from policies.counters import Counters
 from policies.image_parameters import ImageLimits, ImageParameters
@@ -22,7 +21,7 @@ from policies.responses_model_guard import ResponsesModelGuard
 from .config import Config
 from .config.schema import Budgets as BudgetSettings
 from .config.schema import RateLimits as RateLimitSettings
-from .ledger import Filters, Ledger
+from .redaction import without_url_password
 from .state import MemoryCounters
 
 log = logging.getLogger("tollgate")
@@ -56,34 +55,12 @@ class PolicyChain:
 def describe_policies(config: Config) -> str:
     """For `tollgate check`: the chain this config runs, and where its counters live."""
     names = [policy.name for policy in build_policies(config, MemoryCounters()).policies]
-    return f"policies: {', '.join(names) or 'none'} (counters: {config.state.url})"
+    store = without_url_password(config.state.url) + (" (Redis Cluster)" if config.state.cluster else "")
+    return f"policies: {', '.join(names) or 'none'} (counters: {store})"
 
 
-# The seed reads through the read barrier, which waits for the journals of processes that
-# died to be replayed (their rows may hold today's spend): that may take longer than a read.
-_SEED_WAIT_S = 60
-
-
-async def seed_budgets(chain: PolicyChain, ledger: Ledger) -> None:
-    """Budgets kept in this process's memory start from the ledger's spend this day
-    and month, so a restart does not hand every budget back in full: the spend of
-    rows still in the journal of a process that was killed included."""
-    budgets = next((policy for policy in chain.policies if isinstance(policy, Budgets)), None)
-    if budgets is None:
-        return
-    read: dict[tuple[str, dt.date], dict[str, int]] = {}
-
-    async def spent_since(scope: str, name: str, since: dt.date) -> int:
-        field = "key_id" if scope == "key" else "team"
-        if (field, since) not in read:
-            groups = await ledger.spend([field], Filters(since=since.isoformat()), wait_s=_SEED_WAIT_S)
-            read[(field, since)] = {group.key[field]: group.cost_nanousd for group in groups}
-        return read[(field, since)].get(name, 0)
-
-    await budgets.seed(spent_since)
-
-
-def build_policies(config: Config, counters: Counters) -> PolicyChain:
+def build_policies(config: Config, counters: Counters, spent_since: SpentSince | None = None) -> PolicyChain:
+    """`spent_since`: where budgets' counters start in a period (the ledger's spend); None: from zero."""
     chosen = config.policies
     policies: list[Policy] = []
     if chosen.responses_model_guard.enabled:
@@ -111,7 +88,7 @@ def build_policies(config: Config, counters: Counters) -> PolicyChain:
         key_budgets = {key.id: _budget(key.budgets) for key in keys if key.budgets}
         team_budgets = {name: _budget(team.budgets) for name, team in config.teams.items() if team.budgets}
         if key_budgets or team_budgets:
-            policies.append(Budgets(counters, keys=key_budgets, teams=team_budgets))
+            policies.append(Budgets(counters, keys=key_budgets, teams=team_budgets, spent_since=spent_since))
     return PolicyChain(policies)
 
 

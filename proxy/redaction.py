@@ -28,7 +28,7 @@ def _redact(value: Any, *, parent: str | None) -> Any:
     if isinstance(value, list):
         return [_redact(item, parent=parent) for item in value]
     if isinstance(value, str):
-        return _without_url_password(value)
+        return without_url_password(value)
     return value
 
 
@@ -40,7 +40,7 @@ def _redact_entry(key: str, value: Any, *, parent: str | None) -> Any:
     return _redact(value, parent=key)
 
 
-def _without_url_password(text: str) -> str:
+def without_url_password(text: str) -> str:
     if "://" not in text or "@" not in text:
         return text
     try:

@@ -1,26 +1,49 @@
-"""Fixtures shared by the unit tests. `store`: each state store, in memory and on
-the real Redis at 127.0.0.1:6379 (under a prefix of the test's own, removed after)."""
+"""Fixtures shared by the unit tests. `store`: each state store, in memory, on the
+real Redis at 127.0.0.1:6379 and on a real six-node Redis Cluster (under a prefix
+of the test's own, removed after). `redis_cluster`: that cluster, started once per
+test process (see tests/e2e/redis_cluster.py); tests may write to it but not kill
+its nodes."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 import redis.asyncio
 
 from proxy.state import MemoryCounters, StateStore
 from proxy.state.redis import RedisCounters
 
+from .e2e.redis_cluster import LocalRedisCluster
+
 REDIS = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory) -> Iterator[LocalRedisCluster]:
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request) -> AsyncIterator[StateStore]:
     if request.param == "memory":
         yield MemoryCounters()
         return
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        counters = RedisCounters(cluster.url, prefix=prefix, cluster=True)
+        yield counters
+        await counters.aclose()
+        forget_cluster_keys(cluster.url, prefix)
+        return
     counters = RedisCounters(REDIS, prefix=prefix)
     yield counters
     await counters.aclose()
@@ -28,3 +51,10 @@ async def store(request) -> AsyncIterator[StateStore]:
         keys = [key async for key in client.scan_iter(f"{prefix}:*")]
         if keys:
             await client.delete(*keys)
+
+
+def forget_cluster_keys(url: str, prefix: str) -> None:
+    """Delete every key a cluster store wrote under `prefix` (each behind a `{prefix:…}` tag)."""
+    with redis.RedisCluster.from_url(url) as client:
+        for key in list(client.scan_iter(match=f"{{{prefix}:*", target_nodes=redis.RedisCluster.PRIMARIES)):
+            client.delete(key)

@@ -92,3 +92,36 @@ async def test_a_new_day_starts_a_new_budget(store):
         await policy.admit(preflight(caller=WEB, estimate_usd="0.01"))
     moments[0] = NOW + dt.timedelta(hours=7)
     assert await policy.admit(preflight(caller=WEB, estimate_usd="0.05"))
+
+
+async def test_each_period_starts_from_what_the_ledger_says_its_owner_spent(store):
+    """The store has no counter yet: each starts from the owner's spend in its period,
+    asked once; from then on the store counts without asking."""
+    spent = {("key", "web-app", dt.date(2026, 11, 30)): 60_000_000, ("team", "growth", dt.date(2026, 11, 1)): 0}
+    asked: list[tuple[str, str, dt.date]] = []
+
+    async def spent_since(scope: str, name: str, since: dt.date) -> int:
+        asked.append((scope, name, since))
+        return spent[(scope, name, since)]
+
+    policy = Budgets(
+        store,
+        keys={"web-app": BudgetLimits(daily_usd=Decimal("0.10"))},
+        teams={"growth": BudgetLimits(monthly_usd=Decimal("1.00"))},
+        spent_since=spent_since,
+        clock=lambda: NOW,
+    )
+    assert await policy.admit(preflight(caller=WEB, estimate_usd="0.03"))  # 0.06 spent today + 0.03
+    assert sorted(asked) == sorted(spent)
+    with pytest.raises(PolicyRefused, match=r"key 'web-app' has \$0.01 left of its daily budget"):
+        await policy.admit(preflight(caller=WEB, estimate_usd="0.03"))
+    assert len(asked) == 2  # started once: the ledger is not read again
+
+
+async def test_a_keys_counters_share_its_teams_group_and_a_lone_key_has_its_own(store):
+    policy = budgets(store, key_daily="0.10", team_monthly="1.00")
+    assert {budget.allowance.group for budget in policy.budgets_of(WEB)} == {"team:growth"}
+    lone = Budgets(store, keys={"solo": BudgetLimits(daily_usd=Decimal("1"))}, teams={}, clock=lambda: NOW)
+    (budget,) = lone.budgets_of(Caller(key_id="solo", team=None, stage="production"))
+    assert budget.allowance.group == "key:solo"
+    assert await lone.admit(preflight(caller=Caller("solo", None, "production"), estimate_usd="0.5"))

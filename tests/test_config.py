@@ -266,3 +266,37 @@ def test_console_keys_need_the_admin_key_or_a_session_secret():
     assert parse_config(MINIMAL + "server: {admin_key: adm-1}\n" + console, {}).config.console.session_hours == 8
     secret = "console:\n  session_secret: " + "s" * 32 + "\n" + console.removeprefix("console:\n")
     assert [key.id for key in parse_config(MINIMAL + secret, {}).config.console.keys] == ["ana"]
+
+
+def test_a_redis_cluster_is_named_by_one_node_on_database_0():
+    for url in ("redis://10.0.0.5:7000/0", "redis://10.0.0.5:7000", "rediss://:pw@cache.internal:6380/0"):
+        state = parse_config(MINIMAL + f"state: {{url: '{url}', cluster: true}}\n", {}).config.state
+        assert state.cluster and state.url == url
+    assert errors_of(MINIMAL + "state: {url: 'redis://10.0.0.5:7000/1', cluster: true}\n") == [
+        "state.url: a Redis Cluster has only database 0: end the URL with /0 (or no database) "
+        "(got 'redis://10.0.0.5:7000/1')"
+    ]
+    (error,) = errors_of(MINIMAL + "state: {url: 'redis://h:7000/0?db=2', cluster: true}\n")
+    assert error.startswith("state.url: a Redis Cluster has only database 0")
+    (error,) = errors_of(MINIMAL + "state: {url: 'memory://', cluster: true}\n")
+    assert error.startswith("state.url: a Redis Cluster is named by one of its nodes: use redis://HOST:PORT/0")
+    (error,) = errors_of(MINIMAL + "state: {url: 'redis://h:7000/0', cluster: true, prefix: 'tg{x}'}\n")
+    assert error.startswith("state.prefix: on a Redis Cluster the prefix goes inside each key's hash tag")
+    # A single Redis may use any database, as before.
+    assert parse_config(MINIMAL + "state: {url: 'redis://h:6379/3'}\n", {}).config.state.cluster is False
+
+
+def test_a_password_in_a_bad_state_url_is_not_echoed():
+    (error,) = errors_of(MINIMAL + "state: {url: 'redis://:hunter2@h:7000/4', cluster: true}\n")
+    assert error.startswith("state.url: a Redis Cluster has only database 0") and "hunter2" not in error
+    (error,) = errors_of(MINIMAL + "state: {url: 'rediz://:hunter2@h:6379/0'}\n")
+    assert error.startswith("state.url: use memory:// (one replica)") and "hunter2" not in error
+
+
+def test_check_says_the_counters_live_on_a_cluster_without_its_password(tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    text = MINIMAL + "keys: [{id: a, key: sk-a, rate_limits: {requests_per_minute: 5}}]\n"
+    path.write_text(text + "state: {url: 'redis://:hunter2@10.0.0.5:7000/0', cluster: true}\n")
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "(counters: redis://:**********@10.0.0.5:7000/0 (Redis Cluster))" in out and "hunter2" not in out

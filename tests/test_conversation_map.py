@@ -1,6 +1,7 @@
 """Both conversation maps keep the same promises: an id bound to where it was made,
 found again until its time to live is over, and nothing for ids never bound; the
-Redis map on the real Redis at 127.0.0.1:6379, under a prefix of the test's own."""
+Redis map on the real Redis at 127.0.0.1:6379 and on a real Redis Cluster, under a
+prefix of the test's own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis
 import redis.asyncio
 
 from providers.errors import StateUnavailable
@@ -23,12 +25,22 @@ EAST = Binding("east", "gpt-5.4", "gpt-5.4")
 WEST = Binding("west", "gpt-5.4-2026-03-05", "gpt-5.4")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def conversations(request) -> AsyncIterator[ConversationMap]:
     if request.param == "memory":
         yield MemoryConversations(ttl_s=3600)
         return
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    if request.param == "cluster":
+        # Each binding is one key, in whatever slot its id falls: one bind may span masters.
+        url = request.getfixturevalue("redis_cluster").url
+        store = open_conversations(StateSettings(url=url, cluster=True, prefix=prefix))
+        yield store
+        await store.aclose()
+        with redis.RedisCluster.from_url(url) as client:
+            for key in list(client.scan_iter(match=f"{prefix}:*")):
+                client.delete(key)
+        return
     store = RedisConversations(REDIS, prefix=prefix, ttl_s=3600)
     yield store
     await store.aclose()
@@ -39,7 +51,8 @@ async def conversations(request) -> AsyncIterator[ConversationMap]:
 
 
 async def test_an_id_is_found_where_it_was_bound(conversations):
-    await conversations.bind(["resp_1", "conv_1"], EAST)
+    await conversations.bind(["resp_1", "conv_1", *(f"resp_{n}_of_many" for n in range(20))], EAST)
+    assert all([await conversations.find(f"resp_{n}_of_many") == EAST for n in range(20)])
     await conversations.bind(["resp_2"], WEST)
     assert await conversations.find("resp_1") == EAST
     assert await conversations.find("conv_1") == EAST

@@ -4,7 +4,6 @@ earlier policies reserved."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -104,7 +103,8 @@ async def test_an_admitted_request_holds_its_estimate_until_settled():
 
 
 def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
-    """A restart does not hand a team its daily budget back in full."""
+    """A restart does not hand a key its daily budget back in full: its first request
+    finds no counter, and the counter starts from the ledger's spend today."""
     from starlette.testclient import TestClient
 
     from proxy.app import create_app
@@ -130,9 +130,12 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
     app = create_app(lambda: Gateway(loaded, {}, simulated={}, counters=counters), state=counters)
     with TestClient(app) as client:
         budgets = client.app.state.gateway.policies.policies[-1]
-        allowances = {(b.allowance.key.split(":")[1], b.period): b.allowance for b in budgets.budgets_of(WEB)}
-    used = {owner: asyncio.run(counters.used(allowance)) for owner, allowance in allowances.items()}
-    assert used == {("key", "day"): 700_000_000, ("team", "month"): 700_000_000}
+        assert client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))  # 0.70 + 0.25 fits
+        with pytest.raises(PolicyRefused, match=r"key 'web-app' has \$0.05 left of its daily budget of \$1"):
+            client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))
+        allowances = {(b.scope, b.period): b.allowance for b in budgets.budgets_of(WEB)}
+        used = {owner: client.portal.call(counters.used, allowance) for owner, allowance in allowances.items()}
+    assert used == {("key", "day"): 950_000_000, ("team", "month"): 950_000_000}
 
 
 async def test_tokens_taken_by_a_request_that_budgets_refuse_are_given_back(store):

@@ -46,3 +46,18 @@ async def test_more_images_than_a_minute_allows_is_a_400_not_a_wait(store):
         and "could never be admitted" in refused.value.message
     )
     assert "retry-after" not in refused.value.headers
+
+
+async def test_a_keys_and_its_teams_limits_are_taken_together(store):
+    """One check takes from the key's bucket and its team's at once (on a Redis Cluster,
+    in one slot), and a refusal by either takes from neither."""
+    policy = RateLimits(
+        store, keys={"web-app": RateLimit(requests_per_minute=3)}, teams={"growth": RateLimit(images_per_minute=4)}
+    )
+    for _ in range(2):
+        await policy.admit(preflight(caller=WEB, image=ImageSettings(n=2)))
+    with pytest.raises(PolicyRefused, match="team 'growth' is over its rate limit of 4 images per minute"):
+        await policy.admit(preflight(caller=WEB, image=ImageSettings(n=1)))
+    await policy.admit(preflight(Surface.CHAT, model="gpt-5.4", image=None, caller=WEB))  # the third request
+    with pytest.raises(PolicyRefused, match="key 'web-app' is over its rate limit of 3 requests per minute"):
+        await policy.admit(preflight(Surface.CHAT, model="gpt-5.4", image=None, caller=WEB))

@@ -1,27 +1,33 @@
-"""Both state stores keep the same promises: reservations within limits, all or
+"""Every state store keeps the same promises: reservations within limits, all or
 nothing across the counters named, settled exactly once and lapsing when nobody
-settles them; token buckets that refill at their rate and take back what a
+settles them; counters that start where they are told, once, never reset by a
+later start; token buckets that refill at their rate and take back what a
 refused request took; atomicity under concurrency (the Redis store across
-connections); and, for Redis, settles that wait out an outage and then land."""
+connections); and, for Redis, settles that wait out an outage and then land.
+The Redis Cluster store keeps each group's counters in one hash slot."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
+import redis
+from redis.crc import key_slot
 
-from policies.counters import Allowance, Bucket, OverLimit, Reservation, StateUnavailable
+from policies.counters import Allowance, Bucket, OverLimit, Reservation, StateUnavailable, Unstarted
 from providers.errors import FailureReason
 from proxy.state import MemoryCounters
 from proxy.state.redis import RedisCounters
 
-from .conftest import REDIS
+from .conftest import REDIS, forget_cluster_keys
 from .e2e.tcp_relay import TcpRelay
 
-DAY = Allowance("budget:key:a:day:2026-11-30", limit=1_000, ttl_s=3600)
-TEAM = Allowance("budget:team:t:day:2026-11-30", limit=500, ttl_s=3600)
+# A key of team t and the team: one check changes both, so they share the team's group.
+DAY = Allowance("budget:key:a:day:2026-11-30", limit=1_000, ttl_s=3600, group="team:t")
+TEAM = Allowance("budget:team:t:day:2026-11-30", limit=500, ttl_s=3600, group="team:t")
 
 
 def hold(amount: int, *, expires_s: float = 60) -> Reservation:
@@ -66,12 +72,45 @@ async def test_reserving_the_same_id_again_holds_it_once(store):
 
 async def test_large_amounts_stay_exact(store):
     """Nano-dollars of a large monthly budget pass 2^53 / 1000: no float rounding on the way."""
-    month = Allowance("budget:team:big:month:2026-11", limit=9_007_199_254_740_000, ttl_s=3600)
+    month = Allowance("budget:team:big:month:2026-11", limit=9_007_199_254_740_000, ttl_s=3600, starts_at=7)
     reservation = hold(1_234_567_890_123_457)
     assert await store.reserve((month,), reservation) is None
     await store.settle((month,), reservation.id, 1_234_567_890_123_451)
-    await store.adjust((month,), 7)
     assert await store.used(month) == 1_234_567_890_123_458
+
+
+async def test_a_counter_the_store_lacks_is_unstarted_until_its_start_is_given(store):
+    """A budget's counter starts from what its owner spent in the period (the ledger
+    knows): without that figure the store holds nothing and names what it lacks."""
+    day, team = replace(DAY, starts_at=None), replace(TEAM, starts_at=None)
+    reservation = hold(100)
+    assert await store.reserve((day, team), reservation) == Unstarted((day, team))
+    assert (await store.used(day), await store.used(team)) == (0, 0)  # nothing was held
+    started = (replace(day, starts_at=300), replace(team, starts_at=250))
+    assert await store.reserve(started, reservation) is None
+    assert (await store.used(day), await store.used(team)) == (400, 350)
+    # Started: from now on the store counts them without being told where they began.
+    assert await store.reserve((day, team), hold(100)) is None
+    assert await store.reserve((day, team), hold(100)) == OverLimit(team, 450)
+
+
+async def test_a_later_start_never_resets_a_counter_already_counting(store):
+    """Two replicas find the counter missing and read the ledger; the first start wins,
+    and the second (an older figure) neither resets it nor drops what it holds."""
+    first, second = hold(100), hold(50)
+    assert await store.reserve((replace(TEAM, starts_at=200),), first) is None
+    assert await store.reserve((replace(TEAM, starts_at=20),), second) is None
+    assert await store.used(TEAM) == 350
+    await store.settle((TEAM,), first.id, 80)
+    assert await store.used(TEAM) == 330
+
+
+async def test_a_counter_refused_at_its_start_stays_started(store):
+    """The first request of a period may be too dear: its counter still starts."""
+    dear = replace(TEAM, starts_at=450)
+    assert await store.reserve((dear,), hold(100)) == OverLimit(dear, 450)
+    assert await store.reserve((replace(TEAM, starts_at=None),), hold(50)) is None
+    assert await store.used(TEAM) == 500
 
 
 def test_memory_reservations_lapse_and_a_late_settle_still_charges_once():
@@ -142,8 +181,8 @@ async def test_a_bucket_holds_a_minutes_allowance_and_says_how_long_to_wait(stor
 
 
 async def test_buckets_are_taken_all_or_nothing(store):
-    requests = Bucket("rate:team:t:requests", capacity=10, cost=1)
-    images = Bucket("rate:team:t:images", capacity=4, cost=3)
+    requests = Bucket("rate:team:t:requests", capacity=10, cost=1, group="team:t")
+    images = Bucket("rate:team:t:images", capacity=4, cost=3, group="team:t")
     assert await store.take((requests, images)) is None
     short = await store.take((requests, images))
     assert short is not None and short.bucket == images
@@ -153,8 +192,8 @@ async def test_buckets_are_taken_all_or_nothing(store):
 
 
 async def test_what_a_refused_request_took_is_given_back_up_to_capacity(store):
-    requests = Bucket("rate:key:b:requests", capacity=2, cost=1)
-    images = Bucket("rate:key:b:images", capacity=4, cost=3)
+    requests = Bucket("rate:key:b:requests", capacity=2, cost=1, group="key:b")
+    images = Bucket("rate:key:b:images", capacity=4, cost=3, group="key:b")
     assert await store.take((requests, images)) is None
     await store.give_back((requests, images))  # a later policy refused it
     assert await store.take((requests, images)) is None  # the tokens are there again
@@ -222,6 +261,36 @@ async def test_an_unreachable_redis_refuses_with_a_clear_503():
     await unreachable.aclose()
 
 
+async def test_a_burst_on_a_fresh_cluster_client_is_served_whole(redis_cluster):
+    """A replica's first requests come at once: every one is served, none is sent to a
+    node that does not hold its slot (which made redis-py drop busy connections)."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    try:
+        for _ in range(5):
+            store = RedisCounters(redis_cluster.url, prefix=prefix, cluster=True)
+            outcomes = await asyncio.gather(
+                *(store.reserve((DAY, TEAM), hold(0)) for _ in range(50)), return_exceptions=True
+            )
+            await store.aclose()
+            assert outcomes == [None] * 50
+    finally:
+        forget_cluster_keys(redis_cluster.url, prefix)
+
+
+async def test_an_unreachable_cluster_refuses_with_a_clear_503_quickly():
+    """No seed node answers: the cluster client's own error is a 503 too, not a 500."""
+    unreachable = RedisCounters("redis://127.0.0.1:1/0", prefix="x", cluster=True)
+    started = time.monotonic()
+    for check in (unreachable.reserve((DAY, TEAM), hold(1)), unreachable.take((Bucket("rate:k", 1, 1),))):
+        with pytest.raises(StateUnavailable) as refused:
+            await check
+        assert (refused.value.status, refused.value.code) == (503, "state_unavailable")
+    with pytest.raises(StateUnavailable):
+        await unreachable.ping()
+    assert time.monotonic() - started < 3
+    await unreachable.aclose()
+
+
 async def test_a_settle_redis_cannot_take_waits_and_lands_once_it_is_back():
     """The store drops away after the reservation: the settle returns at once, waits in
     the process, and lands (once) when Redis answers again."""
@@ -256,6 +325,49 @@ async def test_a_settle_redis_cannot_take_waits_and_lands_once_it_is_back():
         await counters.aclose()
         relay.close()
         await _forget(prefix)
+
+
+async def test_a_redis_that_lost_its_counters_asks_for_their_start_again():
+    """A Redis restarted empty (or flushed) has no counter: the budget asks the ledger again."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    store = RedisCounters(REDIS, prefix=prefix)
+    team = replace(TEAM, starts_at=None)
+    try:
+        assert await store.reserve((replace(team, starts_at=300),), hold(100)) is None
+        assert await store.reserve((team,), hold(1)) is None
+        await _forget(prefix)
+        assert await store.reserve((team,), hold(1)) == Unstarted((team,))
+    finally:
+        await store.aclose()
+        await _forget(prefix)
+
+
+async def test_on_a_cluster_a_key_and_its_team_count_in_one_slot(redis_cluster):
+    """Every key one script names is behind its group's hash tag, under the prefix:
+    the key's counters and its team's share a slot; a key without a team has its own."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    store = RedisCounters(redis_cluster.url, prefix=prefix, cluster=True)
+    alone = Allowance("budget:key:solo:day:2026-11-30", limit=1_000, ttl_s=3600, group="key:solo")
+    try:
+        assert await store.reserve((DAY, TEAM), hold(100)) is None
+        assert await store.reserve((alone,), hold(100)) is None
+        with redis.RedisCluster.from_url(redis_cluster.url) as client:
+            names = sorted(key.decode() for key in client.scan_iter(match=f"{{{prefix}:*"))
+        assert names == sorted(
+            f"{{{prefix}:{group}}}:{key}{part}"
+            for group, key in (("team:t", DAY.key), ("team:t", TEAM.key), ("key:solo", alone.key))
+            for part in ("", ":holds", ":expiry")
+        )
+        slots = {
+            group: {key_slot(name.encode()) for name in names if f"{{{prefix}:{group}}}" in name}
+            for group in ("team:t", "key:solo")
+        }
+        assert len(slots["team:t"]) == 1 and len(slots["key:solo"]) == 1
+        with pytest.raises(ValueError, match="one group"):
+            await store.reserve((DAY, alone), hold(1))  # two slots: no one script could change both
+    finally:
+        await store.aclose()
+        forget_cluster_keys(redis_cluster.url, prefix)
 
 
 async def _forget(prefix: str) -> None:

@@ -234,10 +234,12 @@ _SECRET_FIELDS = {"key", "api_key", "admin_key", "headers", "session_secret"}
 
 
 def _showable(error: Any) -> bool:
-    """Echo a bad value only when it is a plain scalar outside any secret field."""
+    """Echo a bad value only when it is a plain scalar outside any secret field, and
+    not a URL that may carry a password (`redis://:pw@host`)."""
     value = error.get("input")
     secret = any(part in _SECRET_FIELDS for part in error["loc"])
-    return isinstance(value, (str, int, float, Decimal, bool)) and not secret
+    credentials = isinstance(value, str) and "://" in value and "@" in value
+    return isinstance(value, (str, int, float, Decimal, bool)) and not secret and not credentials
 
 
 def _shown(value: Any) -> str:

@@ -8,8 +8,9 @@ import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 ProviderKind = Literal["openai", "azure", "openai_compatible", "litellm", "simulator"]
 PriceSource = Literal["official", "provider", "catalog"]
@@ -99,6 +100,8 @@ class LedgerSettings(Section):
 
 
 class StateSettings(Section):
+    # Declared before `url` and `prefix`, whose checks depend on it.
+    cluster: bool = Field(default=False, description="`url` names one node of a Redis Cluster")
     url: str = "memory://"
     prefix: str = Field(default="tollgate", min_length=1, description="namespace of the keys in Redis")
     conversation_ttl_days: float = Field(
@@ -107,10 +110,29 @@ class StateSettings(Section):
 
     @field_validator("url")
     @classmethod
-    def _known_scheme(cls, url: str) -> str:
+    def _known_scheme(cls, url: str, info: ValidationInfo) -> str:
         if not url.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError("use memory:// (one replica) or redis://HOST:PORT/DB (several)")
+        if info.data.get("cluster"):
+            if not url.startswith(("redis://", "rediss://")):
+                raise ValueError("a Redis Cluster is named by one of its nodes: use redis://HOST:PORT/0")
+            if _redis_database(url) != "0":
+                raise ValueError("a Redis Cluster has only database 0: end the URL with /0 (or no database)")
         return url
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_hash_tag(cls, prefix: str, info: ValidationInfo) -> str:
+        if info.data.get("cluster") and ("{" in prefix or "}" in prefix):
+            raise ValueError("on a Redis Cluster the prefix goes inside each key's hash tag: use no '{' or '}'")
+        return prefix
+
+
+def _redis_database(url: str) -> str:
+    """The database a redis:// URL selects, as redis-py reads it: `?db=N`, else the path."""
+    parts = urlsplit(url)
+    chosen = parse_qs(parts.query).get("db") or [parts.path.strip("/") or "0"]
+    return chosen[-1]
 
 
 class FileSettings(Section):

@@ -1,6 +1,7 @@
 """Where budgets and rate limits keep their counters, and conversations their
 bindings to providers: in this process's memory (`state.url: memory://`, one
-replica) or in Redis (`redis://…`, shared by every replica and worker)."""
+replica) or in Redis (`redis://…`, shared by every replica and worker), a
+single server or a Redis Cluster (`state.cluster: true`)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def open_state(settings: StateSettings) -> StateStore:
         return MemoryCounters()
     from .redis import RedisCounters  # redis-py takes 0.1 s to import: only when configured
 
-    return RedisCounters(settings.url, prefix=settings.prefix)
+    return RedisCounters(settings.url, prefix=settings.prefix, cluster=settings.cluster)
 
 
 def open_conversations(settings: StateSettings) -> ConversationMap:
@@ -49,7 +50,9 @@ def open_conversations(settings: StateSettings) -> ConversationMap:
         return MemoryConversations(conversation_ttl_s(settings))
     from .redis_conversations import RedisConversations
 
-    return RedisConversations(settings.url, prefix=settings.prefix, ttl_s=conversation_ttl_s(settings))
+    return RedisConversations(
+        settings.url, prefix=settings.prefix, ttl_s=conversation_ttl_s(settings), cluster=settings.cluster
+    )
 
 
 def conversation_ttl_s(settings: StateSettings) -> float:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfall
+from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfall, Unstarted
 
 _PURGE_EVERY_S = 1.0  # look for lapsed holds at most this often: a scan of the requests in flight
 
@@ -47,8 +47,13 @@ class MemoryCounters:
         self._tallies: dict[str, _Tally] = {}
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
-    async def reserve(self, allowances: tuple[Allowance, ...], reservation: Reservation) -> OverLimit | None:
+    async def reserve(
+        self, allowances: tuple[Allowance, ...], reservation: Reservation
+    ) -> OverLimit | Unstarted | None:
         now = self._clock()
+        unstarted = tuple(a for a in allowances if a.starts_at is None and self._counted(a, now) is None)
+        if unstarted:
+            return Unstarted(unstarted)
         tallies = [self._tally(allowance, now) for allowance in allowances]
         for allowance, tally in zip(allowances, tallies, strict=True):
             tally.purge(now)
@@ -65,7 +70,9 @@ class MemoryCounters:
     async def settle(self, allowances: tuple[Allowance, ...], reservation_id: str, actual: int) -> None:
         now = self._clock()
         for allowance in allowances:
-            tally = self._tally(allowance, now)
+            tally = self._counted(allowance, now)
+            if tally is None:
+                continue  # forgotten, or never held here: nothing to settle
             if (hold := tally.holds.pop(reservation_id, None)) is not None:
                 tally.held -= hold[0]
             elif reservation_id in tally.lapsed:
@@ -74,14 +81,11 @@ class MemoryCounters:
                 continue  # settled already (or never held): charge it once only
             tally.spent += actual
 
-    async def adjust(self, allowances: tuple[Allowance, ...], amount: int) -> None:
-        now = self._clock()
-        for allowance in allowances:
-            self._tally(allowance, now).spent += amount
-
     async def used(self, allowance: Allowance) -> int:
         now = self._clock()
-        tally = self._tally(allowance, now)
+        tally = self._counted(allowance, now)
+        if tally is None:
+            return 0
         tally.purge(now)
         return tally.used
 
@@ -110,13 +114,20 @@ class MemoryCounters:
     async def aclose(self) -> None:
         pass
 
-    def _tally(self, allowance: Allowance, now: float) -> _Tally:
-        """The allowance's tally, kept until `ttl_s` after it last changed."""
+    def _counted(self, allowance: Allowance, now: float) -> _Tally | None:
+        """The allowance's tally, kept until `ttl_s` after it last changed; None once forgotten."""
         tally = self._tallies.get(allowance.key)
         if tally is None or tally.forget_at <= now:
-            tally = self._tallies[allowance.key] = _Tally(forget_at=now + allowance.ttl_s)
-        else:
-            tally.forget_at = now + allowance.ttl_s
+            return None
+        tally.forget_at = now + allowance.ttl_s
+        return tally
+
+    def _tally(self, allowance: Allowance, now: float) -> _Tally:
+        """The allowance's tally, started from its `starts_at` if there is none."""
+        tally = self._counted(allowance, now)
+        if tally is None:
+            tally = _Tally(forget_at=now + allowance.ttl_s, spent=allowance.starts_at or 0)
+            self._tallies[allowance.key] = tally
         return tally
 
     def _level(self, bucket: Bucket, now: float) -> float:

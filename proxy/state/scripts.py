@@ -1,15 +1,18 @@
 """The Lua scripts of the Redis store. Each runs atomically across every key it
 names, on Redis' own clock.
 
-An allowance `A` is three keys, all named from `A` so that one owner's keys are
-easy to keep together (a Redis Cluster hash tag in `A` covers them):
+An allowance `A` is three keys, named from `A` (on a Redis Cluster, each behind
+its group's hash tag, so that every key one script names is in one slot):
 - `A`, an integer: what it has used, settled costs and open holds together (as
   before reservations had ids, so replicas of either kind count alike);
 - `A:holds`, a hash: reservation id -> amount held, or `lapsed` once it expired
   unsettled (so that its late settle still charges, once);
 - `A:expiry`, a sorted set: open reservation ids by when they lapse.
 Nano-dollar amounts travel as strings: Lua's numbers would print large ones
-inexactly.
+inexactly. A counter is created only with its starting point (what its owner had
+spent in the period, from the ledger): `RESERVE` without one reports it unstarted,
+and a counter that exists is never set again, so the first start wins and counts
+already made are kept.
 """
 
 from __future__ import annotations
@@ -46,17 +49,28 @@ end
 local n = #KEYS / 3
 """
 
-# ARGV: id, amount, seconds until it lapses, then each allowance's limit and ttl.
-# Returns {0} when held (or already held), else {index of the first allowance over, what it had used}.
+# ARGV: id, amount, seconds until it lapses, then each allowance's limit, ttl and
+# starting point ('' when unknown). Returns {0} when held (or already held),
+# {-1, index, ...} naming the counters that are absent with no starting point
+# (nothing held), else {index of the first allowance over, what it had used}.
 RESERVE = (
     _ALLOWANCES
     + """
 local id, amount, now = ARGV[1], ARGV[2], clock()
+local unstarted = {-1}
+for i = 1, n do
+  if ARGV[3 + 3 * i] == '' and redis.call('EXISTS', counter(i)) == 0 then table.insert(unstarted, i) end
+end
+if #unstarted > 1 then return unstarted end
+for i = 1, n do
+  local starts_at = ARGV[3 + 3 * i]
+  if starts_at ~= '' then redis.call('SET', counter(i), starts_at, 'NX', 'EX', ARGV[2 + 3 * i]) end
+end
 for i = 1, n do
   lapse(i, now)
   local held = redis.call('HGET', holds(i), id)
   if held and held ~= 'lapsed' then return {0} end
-  local limit, so_far = tonumber(ARGV[2 + 2 * i]), used(i)
+  local limit, so_far = tonumber(ARGV[1 + 3 * i]), used(i)
   if so_far >= limit or so_far + tonumber(amount) > limit then return {i, so_far} end
 end
 local lapses = string.format('%.6f', now + tonumber(ARGV[3]))
@@ -64,7 +78,7 @@ for i = 1, n do
   redis.call('HSET', holds(i), id, amount)
   redis.call('ZADD', expiry(i), lapses, id)
   add(i, amount)
-  keep(i, ARGV[3 + 2 * i])
+  keep(i, ARGV[2 + 3 * i])
 end
 return {0}
 """
@@ -87,18 +101,6 @@ for i = 1, n do
     add(i, actual)
     keep(i, ARGV[2 + i])
   end
-end
-return 0
-"""
-)
-
-# ARGV: amount, then each allowance's ttl.
-ADJUST = (
-    _ALLOWANCES
-    + """
-for i = 1, n do
-  add(i, ARGV[1])
-  keep(i, ARGV[1 + i])
 end
 return 0
 """
