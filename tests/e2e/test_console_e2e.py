@@ -131,7 +131,8 @@ def test_each_role_lands_on_its_first_page_and_is_refused_the_others(browser, pr
 
     browser.find_element(By.NAME, "key").send_keys("not-a-key")
     browser.find_element(By.CSS_SELECTOR, "form button").click()
-    assert "does not open the console" in browser.find_element(By.CSS_SELECTOR, ".problem").text
+    refusal = WebDriverWait(browser, 10).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".problem"))
+    assert "does not open the console" in refusal[0].text
     assert browser.get_cookie(COOKIE) is None
     screenshots(browser, "login-refused")
 
@@ -262,10 +263,11 @@ def test_a_request_is_found_by_id_and_shown_whole_then_signing_out_ends_the_sess
     field = browser.find_element(By.NAME, "id")
     field.send_keys(request_id)
     field.submit()
+    WebDriverWait(browser, 10).until(lambda driver: f"id={request_id}" in driver.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "#requests tbody tr")
     assert [row.get_attribute("data-request-id") for row in rows] == [request_id]
     rows[0].find_element(By.LINK_TEXT, request_id).click()
-    assert browser.current_url == f"{proxy.url}/ui/requests/{request_id}"
+    WebDriverWait(browser, 10).until(lambda driver: driver.current_url == f"{proxy.url}/ui/requests/{request_id}")
     assert browser.find_elements(By.CSS_SELECTOR, "#attempts tbody tr td")[1].text == "openai"
     charge = browser.find_element(By.CSS_SELECTOR, "#charges tbody tr").text
     assert "openai/org-acme" in charge and str(made[request_id]) in charge
@@ -275,7 +277,8 @@ def test_a_request_is_found_by_id_and_shown_whole_then_signing_out_ends_the_sess
 
     cookie = browser.get_cookie(COOKIE)["value"]
     browser.find_element(By.CSS_SELECTOR, ".signout button").click()
-    assert browser.current_url == f"{proxy.url}/ui/login"
+    # The click returns once the form is sent, not once its answer has loaded.
+    WebDriverWait(browser, 10).until(lambda driver: driver.current_url == f"{proxy.url}/ui/login")
     with httpx.Client(base_url=proxy.url, cookies={COOKIE: cookie}, follow_redirects=False) as replayed:
         answer = replayed.get("/ui/review")
     assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
