@@ -141,7 +141,7 @@ class Cell:
     cores: dict[str, float]  # average cores used while measuring, by party
     neighbours: dict[str, float]  # the busiest processes we did not start, "name[pid]" → cores
     tries: int  # > 1 when another process was busy and the cell was measured again
-    rss: dict[str, float] | None  # the server's resident memory while measured (rss_summary)
+    rss: dict | None  # the server's resident memory while measured (rss_summary)
 
     def to_json(self) -> dict:
         return {
@@ -156,17 +156,21 @@ class Cell:
         }
 
 
-def rss_summary(samples: list[tuple[float, int]]) -> dict[str, float] | None:
-    """First, highest and last of RSS samples in MB, and the growth from the end of the
-    first quarter to the last sample: past pools and buffers filling up, a leak shows."""
+def rss_summary(samples: list[tuple[float, int]]) -> dict | None:
+    """First, highest and last of RSS samples in MB, every sample, and the growth: the
+    highest of the second half over the highest of the first. Answers in flight come and
+    go between samples (at c=16, up to 16 image answers of 2 MB, some held twice); a leak
+    raises the peaks."""
     if not samples:
         return None
     values = [rss for _, rss in samples]
+    half = len(values) // 2
     return {
         "first_mb": round(values[0] / _MB, 1),
         "max_mb": round(max(values) / _MB, 1),
         "last_mb": round(values[-1] / _MB, 1),
-        "growth_mb": round((values[-1] - values[len(values) // 4]) / _MB, 1),
+        "growth_mb": round((max(values[half:]) - max(values[:half] or values)) / _MB, 1),
+        "samples_mb": [round(rss / _MB, 1) for rss in values],
     }
 
 
@@ -208,12 +212,12 @@ def measure(
     server = sessions.get(row, sessions.get("nginx"))
     wait_for_quiet(sessions)
     run_wrk(base_url, exchange, duration_s=warmup_s, **load)
-    tries: list[tuple[WrkRun, dict[str, float], dict[str, float], dict[str, float] | None]] = []
+    tries: list[tuple[WrkRun, dict[str, float], dict[str, float], dict | None]] = []
     while len(tries) < max_tries:
         if tries:
             wait_for_quiet(sessions)
         before, started = CpuSnapshot.take(), time.perf_counter()
-        with RssSampler(server) as rss:
+        with RssSampler(server, interval_s=0.5) as rss:
             run = run_wrk(base_url, exchange, duration_s=duration_s, **load)
         cores, neighbours = CpuSnapshot.take().cores_since(before, time.perf_counter() - started, sessions)
         tries.append((run, cores, neighbours, rss_summary(rss.samples)))

@@ -13,6 +13,7 @@ from pathlib import Path
 import profiling
 import targets
 from load import NOISY_OTHER_CORES, TESTS
+from memory import RSS_FLAT_MB
 
 
 def render(results: dict) -> str:
@@ -180,6 +181,8 @@ def _cells_section(results: dict) -> str:
 
 
 def _errors(cell: dict) -> str:
+    if cell["requests"] == 0:
+        return "no answer in time"
     if cell["errors"] == 0:
         return "0"
     bad_status = max(cell["non_200"], cell["status_400_up"])
@@ -187,7 +190,7 @@ def _errors(cell: dict) -> str:
 
 
 def _added(cell: dict, direct: dict | None, field: str) -> str:
-    if direct is None or cell is direct:
+    if direct is None or cell is direct or cell["requests"] == 0:
         return "—"
     return f"{cell[field] - direct[field]:+.2f}"
 
@@ -294,7 +297,7 @@ def _memory_section(memory: dict | None) -> str:
         f"{memory['after_first_quarter_mb']:.1f} MB after the first quarter, "
         f"max {memory['max_mb']:.1f} MB, end {memory['end_mb']:.1f} MB. "
         f"{'Flat' if memory['flat'] else 'Not flat'}: {memory['growth_after_first_quarter_mb']:+.1f} MB "
-        f"after the first quarter (flat means at most {targets.RSS_FLAT_MB:g} MB).\n\n"
+        f"after the first quarter (flat means at most {RSS_FLAT_MB:g} MB).\n\n"
         f"Every fifth of the samples taken each second (MB): {samples}."
     )
 

@@ -13,8 +13,8 @@ PORTKEY, LITELLM = "portkey", "litellm"
 CHAT_C64_MIN_RELAY_SHARE = 0.5  # chat at c=64: at least half the relay's requests per second
 ADDED_P50_C1_MAX_MS = 0.5  # chat at c=1: p50 over direct's
 IMAGE_C16_MIN_RELAY_SHARE = 0.9  # 2 MB image answers at c=16
-# RSS may grow this much between the first quarter of the image cell and its end: four of
-# its 2 MB answers (buffers in flight at c=16 come and go; a leak keeps adding).
+# The image cell's RSS peaks may rise this much from its first half to its second: four of
+# its 2 MB answers (buffers in flight at c=16 come and go; a leak keeps raising the peaks).
 IMAGE_RSS_FLAT_MB = 8.0
 TWO_WORKERS_MIN_SCALING = 1.7  # `--workers 2` on two cores, chat at c=64, over one worker
 RSS_MAX_MB = 100  # after the memory run's requests
@@ -52,6 +52,11 @@ def targets(results: dict) -> list[dict]:
     ]
 
 
+def _answered(found: dict | None) -> bool:
+    """A cell to divide by: measured, with answers."""
+    return found is not None and found["rps"] > 0
+
+
 def _target(target: str, measured: str, vs_relay: str, passed: bool) -> dict:
     return {"target": target, "measured": measured, "vs_relay": vs_relay, "pass": passed}
 
@@ -59,7 +64,7 @@ def _target(target: str, measured: str, vs_relay: str, passed: bool) -> dict:
 def _chat_c64(cells: list[dict]) -> dict:
     name = f"chat, c=64: ≥ {CHAT_C64_MIN_RELAY_SHARE:.0%} of the relay's req/s"
     tollgate, relay = cell(cells, TOLLGATE.row, "chat_c64"), cell(cells, RELAY, "chat_c64")
-    if tollgate is None or relay is None:
+    if tollgate is None or not _answered(relay):
         return _target(name, "not measured", "—", False)
     peers = [
         f"{tollgate['rps'] / peer['rps']:.1f}× {label}"
@@ -81,12 +86,12 @@ def _chat_c64(cells: list[dict]) -> dict:
 def _added_p50(cells: list[dict]) -> dict:
     name = f"chat, c=1: adds ≤ {ADDED_P50_C1_MAX_MS:g} ms p50 over direct"
     tollgate, relay, direct = (cell(cells, row, "chat_c1") for row in (TOLLGATE.row, RELAY, DIRECT))
-    if tollgate is None or direct is None:
+    if not _answered(tollgate) or not _answered(direct):
         return _target(name, "not measured", "—", False)
     added = tollgate["p50_ms"] - direct["p50_ms"]
     measured = f"+{added:.2f} ms (p50 {tollgate['p50_ms']:.2f} vs {direct['p50_ms']:.2f} ms direct)"
     vs_relay = "—"
-    if relay is not None:
+    if _answered(relay):
         relay_added = relay["p50_ms"] - direct["p50_ms"]
         vs_relay = f"{added / relay_added:.1f}× the relay's +{relay_added:.2f} ms" if relay_added > 0 else "—"
     return _target(name, measured, vs_relay, added <= ADDED_P50_C1_MAX_MS and tollgate["errors"] == 0)
@@ -95,13 +100,13 @@ def _added_p50(cells: list[dict]) -> dict:
 def _image_c16(cells: list[dict]) -> dict:
     name = f"image 2 MB, c=16: ≥ {IMAGE_C16_MIN_RELAY_SHARE:.0%} of the relay's req/s, RSS flat"
     tollgate, relay = cell(cells, TOLLGATE.row, "image_c16"), cell(cells, RELAY, "image_c16")
-    if tollgate is None or relay is None:
+    if tollgate is None or not _answered(relay):
         return _target(name, "not measured", "—", False)
     rss = tollgate.get("rss")
     flat = rss is not None and rss["growth_mb"] <= IMAGE_RSS_FLAT_MB
     memory = (
         f"RSS {rss['first_mb']:.0f} → {rss['last_mb']:.0f} MB (max {rss['max_mb']:.0f}), "
-        f"{rss['growth_mb']:+.1f} after the first quarter: {'flat' if flat else 'NOT flat'}"
+        f"peaks {rss['growth_mb']:+.1f} MB from the first half to the second: {'flat' if flat else 'NOT flat'}"
         if rss
         else "RSS not sampled"
     )
@@ -117,13 +122,13 @@ def _image_c16(cells: list[dict]) -> dict:
 def _two_workers(cells: list[dict]) -> dict:
     name = f"chat, c=64, 2 workers: ≥ {TWO_WORKERS_MIN_SCALING:g}× one worker"
     one, two, relay = (cell(cells, row, "chat_c64") for row in (TOLLGATE.row, TWO_WORKERS, RELAY))
-    if one is None or two is None:
+    if not _answered(one) or two is None:
         return _target(name, "not measured", "—", False)
     scaling = two["rps"] / one["rps"]
     return _target(
         name,
         f"{two['rps']:,.0f} vs {one['rps']:,.0f} req/s: {scaling:.2f}×, {two['errors']} errors",
-        f"{two['rps'] / relay['rps']:.2f} (relay, one worker)" if relay else "—",
+        f"{two['rps'] / relay['rps']:.2f} (relay, one worker)" if _answered(relay) else "—",
         scaling >= TWO_WORKERS_MIN_SCALING and two["errors"] == 0,
     )
 
@@ -170,7 +175,7 @@ def headline(results: dict) -> list[dict]:
         table.append(
             {
                 "label": rows[name]["label"],
-                "chat_c1_p50_ms": chat_c1 and chat_c1["p50_ms"],
+                "chat_c1_p50_ms": chat_c1["p50_ms"] if _answered(chat_c1) else None,
                 "chat_c64_rps": chat_c64 and chat_c64["rps"],
                 "image_c16_rps": image and image["rps"],
                 "startup_s": None if name == DIRECT else started,
@@ -189,13 +194,13 @@ def part_costs(cells: list[dict], rows: dict) -> list[dict]:
         entry = {"label": variant.label, "change": variant.change, "compares": variant.compares}
         entry |= {"added_p50_ms": None, "c64_share": None, "bound_ms": variant.bound_ms, "pass": None}
         base, row = cell(cells, TOLLGATE.row, "chat_c1"), cell(cells, variant.row, "chat_c1")
-        if base and row:
+        if _answered(base) and _answered(row):
             added = base["p50_ms"] - row["p50_ms"] if variant.compares == "without" else row["p50_ms"] - base["p50_ms"]
             entry["added_p50_ms"] = round(added, 3)
             if variant.bound_ms is not None:
                 entry["pass"] = added <= variant.bound_ms
         base, row = cell(cells, TOLLGATE.row, "chat_c64"), cell(cells, variant.row, "chat_c64")
-        if base and row:
+        if _answered(base) and row:
             entry["c64_share"] = round(row["rps"] / base["rps"], 3)
         found.append(entry)
     return found
