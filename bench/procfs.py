@@ -117,6 +117,7 @@ class RssSampler:
         self.session = session
         self.interval_s = interval_s
         self.samples: list[tuple[float, int]] = []
+        self._started = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
