@@ -137,17 +137,17 @@ def _cells_section(results: dict) -> str:
         "## Throughput and latency",
         "",
         f"Every row gets the same wrk script and load; {results['settings']['warmup_s']:g} s warm-up, then "
-        f"{results['settings']['duration_s']:g} s measured per cell. *Added* is the row's latency minus direct's; "
-        "*× relay* its throughput over the bare relay's. *RSS* is the most the row's server held while "
-        "measured. *Cores* is the average CPU each party kept busy while "
-        "measuring: proxy / nginx / wrk / irq (the kernel moving loopback packets) / other (processes the "
-        "benchmark did not start). *Errors* are socket errors, answers with a bad status (chat: any but 200; "
-        "image: 400 and up, as wrk counts them) and answers without their body (chat: each checked; image: from "
-        "wrk's byte count).",
+        f"{results['settings']['duration_s']:g} s measured per cell. *Added* is the row's latency minus "
+        "direct's; *× relay* its throughput over the bare relay's. *CPU µs/req* is the server's CPU time "
+        "per answer (its cores over its req/s). *RSS* is the most the row's server held while measured. "
+        "*Cores* is the average CPU each party kept busy while measuring: proxy / nginx / wrk / irq (the "
+        "kernel moving loopback packets) / other (processes the benchmark did not start). *Errors* are "
+        "socket errors, answers with a bad status (chat: any but 200; image: 400 and up, as wrk counts "
+        "them) and answers without their body (chat: each checked; image: from wrk's byte count).",
         "",
-        "| test | row | req/s | p50 ms | p99 ms | errors | added p50 ms | added p99 ms | × relay | RSS MB "
-        "| cores: proxy / nginx / wrk / irq / other |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| test | row | req/s | p50 ms | p99 ms | errors | added p50 ms | added p99 ms | × relay | CPU µs/req "
+        "| RSS MB | cores: proxy / nginx / wrk / irq / other |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     noisy: list[str] = []
     for test in TESTS:
@@ -156,7 +156,7 @@ def _cells_section(results: dict) -> str:
             cell = targets.cell(cells, name, test.key)
             if cell is None:
                 if row["status"] != "measured":  # else the row measures other tests only (2 workers)
-                    lines.append(f"| {test.name} | {row['label']} | — | — | — | — | — | — | — | — | {row['status']} |")
+                    lines.append(f"| {test.name} | {row['label']} | {' | '.join('—' * 10)} | {row['status']} |")
                 continue
             if cell["cores"]["other"] > NOISY_OTHER_CORES:
                 named = ", ".join(f"{process} {cores:.2f}" for process, cores in cell["neighbours"].items())
@@ -165,7 +165,7 @@ def _cells_section(results: dict) -> str:
             lines.append(
                 f"| {test.name} | {row['label']} | {cell['rps']:,.0f} | {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | "
                 f"{_errors(cell)} | {_added(cell, direct, 'p50_ms')} | {_added(cell, direct, 'p99_ms')} | "
-                f"{_ratio(cell, relay)} | {_rss(cell)} | {_cores(cell)} |"
+                f"{_ratio(cell, relay)} | {_cpu_per_answer(cell)} | {_rss(cell)} | {_cores(cell)} |"
             )
     for row in rows.values():
         if row["status"] != "measured":
@@ -197,6 +197,14 @@ def _added(cell: dict, direct: dict | None, field: str) -> str:
 
 def _ratio(cell: dict, base: dict | None) -> str:
     return "—" if base is None or not base["rps"] else f"{cell['rps'] / base['rps']:.3f}"
+
+
+def _cpu_per_answer(cell: dict) -> str:
+    """The server's CPU time per answer: nginx's for direct, the proxy's otherwise."""
+    cores = cell["cores"]
+    server = next((value for name, value in cores.items() if name not in ("nginx", "wrk", "irq", "other")), None)
+    server = cores.get("nginx") if server is None else server
+    return "—" if server is None or not cell["rps"] else f"{server / cell['rps'] * 1e6:,.0f}"
 
 
 def _rss(cell: dict) -> str:
