@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import time
 from collections.abc import Mapping
@@ -157,20 +158,23 @@ class Cell:
 
 
 def rss_summary(samples: list[tuple[float, int]]) -> dict | None:
-    """First, highest and last of RSS samples in MB, every sample, and the growth: the
-    highest of the second half over the highest of the first. Answers in flight come and
-    go between samples (at c=16, up to 16 image answers of 2 MB, some held twice); a leak
-    raises the peaks."""
+    """Lowest, highest and last of RSS samples in MB, every sample, and the growth: the
+    median of the second half over the median of the first. Answers in flight come and go
+    between samples (at c=16, up to 16 image answers of 2 MB, some held more than once),
+    so RSS swings; the medians of a steady server stay put, a leak moves them up."""
     if not samples:
         return None
-    values = [rss for _, rss in samples]
+    values = [rss / _MB for _, rss in samples]
     half = len(values) // 2
+    first, second = statistics.median(values[:half] or values), statistics.median(values[half:])
     return {
-        "first_mb": round(values[0] / _MB, 1),
-        "max_mb": round(max(values) / _MB, 1),
-        "last_mb": round(values[-1] / _MB, 1),
-        "growth_mb": round((max(values[half:]) - max(values[:half] or values)) / _MB, 1),
-        "samples_mb": [round(rss / _MB, 1) for rss in values],
+        "min_mb": round(min(values), 1),
+        "max_mb": round(max(values), 1),
+        "last_mb": round(values[-1], 1),
+        "first_half_median_mb": round(first, 1),
+        "second_half_median_mb": round(second, 1),
+        "growth_mb": round(second - first, 1),
+        "samples_mb": [round(value, 1) for value in values],
     }
 
 

@@ -13,8 +13,8 @@ PORTKEY, LITELLM = "portkey", "litellm"
 CHAT_C64_MIN_RELAY_SHARE = 0.5  # chat at c=64: at least half the relay's requests per second
 ADDED_P50_C1_MAX_MS = 0.5  # chat at c=1: p50 over direct's
 IMAGE_C16_MIN_RELAY_SHARE = 0.9  # 2 MB image answers at c=16
-# The image cell's RSS peaks may rise this much from its first half to its second: four of
-# its 2 MB answers (buffers in flight at c=16 come and go; a leak keeps raising the peaks).
+# The image cell's median RSS may rise this much from its first half to its second: four
+# of its 2 MB answers (buffers in flight at c=16 come and go; a leak moves the median up).
 IMAGE_RSS_FLAT_MB = 8.0
 TWO_WORKERS_MIN_SCALING = 1.7  # `--workers 2` on two cores, chat at c=64, over one worker
 RSS_MAX_MB = 100  # after the memory run's requests
@@ -105,8 +105,8 @@ def _image_c16(cells: list[dict]) -> dict:
     rss = tollgate.get("rss")
     flat = rss is not None and rss["growth_mb"] <= IMAGE_RSS_FLAT_MB
     memory = (
-        f"RSS {rss['first_mb']:.0f} → {rss['last_mb']:.0f} MB (max {rss['max_mb']:.0f}), "
-        f"peaks {rss['growth_mb']:+.1f} MB from the first half to the second: {'flat' if flat else 'NOT flat'}"
+        f"RSS {rss['min_mb']:.0f}–{rss['max_mb']:.0f} MB, median {rss['first_half_median_mb']:.0f} → "
+        f"{rss['second_half_median_mb']:.0f} MB from the first half to the second: {'flat' if flat else 'NOT flat'}"
         if rss
         else "RSS not sampled"
     )
