@@ -55,3 +55,20 @@ def memory_summary(idle: int, samples: list[tuple[float, int]], end: int, runs: 
         "flat": growth <= RSS_FLAT_MB,
         "samples_mb": [[seconds, round(rss / _MB, 1)] for seconds, rss in samples],
     }
+
+
+def section(memory: dict | None) -> str:
+    if not memory:
+        return ""
+    samples = ", ".join(f"{mb:.1f}" for _, mb in memory["samples_mb"][::5])
+    return (
+        "## Tollgate memory under load\n\n"
+        f"RSS of a fresh Tollgate while wrk sent {memory['requests']:,} chat requests at c=64 in "
+        f"{memory['wrk_runs']} runs ({memory['rps']:,.0f} req/s over {memory['duration_s']:.0f} s, "
+        f"{memory['errors']} errors): start {memory['start_mb']:.1f} MB (idle, after ready), "
+        f"{memory['after_first_quarter_mb']:.1f} MB after the first quarter, "
+        f"max {memory['max_mb']:.1f} MB, end {memory['end_mb']:.1f} MB. "
+        f"{'Flat' if memory['flat'] else 'Not flat'}: {memory['growth_after_first_quarter_mb']:+.1f} MB "
+        f"after the first quarter (flat means at most {RSS_FLAT_MB:g} MB).\n\n"
+        f"Every fifth of the samples taken each second (MB): {samples}."
+    )

@@ -10,10 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+import memory
 import profiling
 import targets
 from load import NOISY_OTHER_CORES, TESTS
-from memory import RSS_FLAT_MB
 
 
 def render(results: dict) -> str:
@@ -28,7 +28,7 @@ def render(results: dict) -> str:
         _part_costs_section(targets.part_costs(results["cells"], results["rows"])),
         _relay_section(results["rows"]),
         _startup_section(results.get("startup") or {}, results["rows"]),
-        _memory_section(results.get("memory")),
+        memory.section(results.get("memory")),
         _ledger_writer_section(),
         profiling.section(results.get("profile")),
         _setup_section(results),
@@ -291,23 +291,6 @@ def _startup_section(startup: dict, rows: dict) -> str:
     if ready_s := rows.get(targets.LITELLM, {}).get("ready_s"):
         lines.append(f"| LiteLLM proxy (`GET /health/readiness`, the row's one start) | {ready_s:.2f} | | |")
     return "\n".join(lines)
-
-
-def _memory_section(memory: dict | None) -> str:
-    if not memory:
-        return ""
-    samples = ", ".join(f"{mb:.1f}" for _, mb in memory["samples_mb"][::5])
-    return (
-        "## Tollgate memory under load\n\n"
-        f"RSS of a fresh Tollgate while wrk sent {memory['requests']:,} chat requests at c=64 in "
-        f"{memory['wrk_runs']} runs ({memory['rps']:,.0f} req/s over {memory['duration_s']:.0f} s, "
-        f"{memory['errors']} errors): start {memory['start_mb']:.1f} MB (idle, after ready), "
-        f"{memory['after_first_quarter_mb']:.1f} MB after the first quarter, "
-        f"max {memory['max_mb']:.1f} MB, end {memory['end_mb']:.1f} MB. "
-        f"{'Flat' if memory['flat'] else 'Not flat'}: {memory['growth_after_first_quarter_mb']:+.1f} MB "
-        f"after the first quarter (flat means at most {RSS_FLAT_MB:g} MB).\n\n"
-        f"Every fifth of the samples taken each second (MB): {samples}."
-    )
 
 
 def _setup_section(results: dict) -> str:
