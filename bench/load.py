@@ -1,17 +1,20 @@
 """Driving load with wrk and post.lua, and measuring one cell (a row × a test) with the
-CPU each party used while it ran, so a noisy neighbour shows up instead of hiding."""
+CPU each party used while it ran, so a noisy neighbour shows up instead of hiding, and
+the server's resident memory."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import statistics
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from procfs import CpuSnapshot
+from procfs import CpuSnapshot, RssSampler
 from upstream import Exchange
 
 SCRIPT = Path(__file__).resolve().with_name("post.lua")
@@ -22,6 +25,7 @@ MIN_BODY_SHARE = 0.9
 # Above this many cores used by processes that are not ours, a cell is measured again.
 NOISY_OTHER_CORES = 0.25
 QUIET_WAIT_S = 15  # at most this long before each try, waiting for them to stop
+_MB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,10 @@ def run_wrk(
     check_bodies: bool,
     api_key: str,
     duration_s: float,
+    headers: Mapping[str, str] | None = None,
 ) -> WrkRun:
-    """One wrk run of whole seconds (wrk reads "1.5s" as 1 s)."""
+    """One wrk run of whole seconds (wrk reads "1.5s" as 1 s). `headers` go with every
+    request besides the API key (Portkey's routing headers)."""
     min_bytes = math.floor(exchange.answer_bytes * MIN_BODY_SHARE)
     argv = [
         "wrk",
@@ -95,6 +101,7 @@ def run_wrk(
         str(exchange.request),
         str(min_bytes),
         api_key,
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
     ]
     env = {**os.environ, "WRK_CHECK_BODIES": "1" if check_bodies else "0"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration_s + 60)
@@ -135,6 +142,7 @@ class Cell:
     cores: dict[str, float]  # average cores used while measuring, by party
     neighbours: dict[str, float]  # the busiest processes we did not start, "name[pid]" → cores
     tries: int  # > 1 when another process was busy and the cell was measured again
+    rss: dict | None  # the server's resident memory while measured (rss_summary)
 
     def to_json(self) -> dict:
         return {
@@ -145,7 +153,29 @@ class Cell:
             "cores": self.cores,
             "neighbours": self.neighbours,
             "tries": self.tries,
+            "rss": self.rss,
         }
+
+
+def rss_summary(samples: list[tuple[float, int]]) -> dict | None:
+    """Lowest, highest and last of RSS samples in MB, every sample, and the growth: the
+    median of the second half over the median of the first. Answers in flight come and go
+    between samples (at c=16, up to 16 image answers of 2 MB, some held more than once),
+    so RSS swings; the medians of a steady server stay put, a leak moves them up."""
+    if not samples:
+        return None
+    values = [rss / _MB for _, rss in samples]
+    half = len(values) // 2
+    first, second = statistics.median(values[:half] or values), statistics.median(values[half:])
+    return {
+        "min_mb": round(min(values), 1),
+        "max_mb": round(max(values), 1),
+        "last_mb": round(values[-1], 1),
+        "first_half_median_mb": round(first, 1),
+        "second_half_median_mb": round(second, 1),
+        "growth_mb": round(second - first, 1),
+        "samples_mb": [round(value, 1) for value in values],
+    }
 
 
 def wait_for_quiet(sessions: dict[str, int], limit_s: float = QUIET_WAIT_S) -> None:
@@ -168,25 +198,34 @@ def measure(
     *,
     sessions: dict[str, int],
     api_key: str,
+    headers: Mapping[str, str] | None = None,
     warmup_s: float,
     duration_s: float,
     max_tries: int,
 ) -> Cell:
     """Wait for a quiet machine, warm up, measure; measure again (up to `max_tries` in all)
     while processes that are not ours keep more than NOISY_OTHER_CORES busy, and keep the
-    quietest try."""
-    load = dict(connections=test.connections, threads=test.threads, check_bodies=test.check_bodies, api_key=api_key)
+    quietest try. The RSS is the row's own server's (`sessions[row]`; nginx's for direct)."""
+    load = dict(
+        connections=test.connections,
+        threads=test.threads,
+        check_bodies=test.check_bodies,
+        api_key=api_key,
+        headers=headers,
+    )
+    server = sessions.get(row, sessions.get("nginx"))
     wait_for_quiet(sessions)
     run_wrk(base_url, exchange, duration_s=warmup_s, **load)
-    tries: list[tuple[WrkRun, dict[str, float], dict[str, float]]] = []
+    tries: list[tuple[WrkRun, dict[str, float], dict[str, float], dict | None]] = []
     while len(tries) < max_tries:
         if tries:
             wait_for_quiet(sessions)
         before, started = CpuSnapshot.take(), time.perf_counter()
-        run = run_wrk(base_url, exchange, duration_s=duration_s, **load)
+        with RssSampler(server, interval_s=0.5) as rss:
+            run = run_wrk(base_url, exchange, duration_s=duration_s, **load)
         cores, neighbours = CpuSnapshot.take().cores_since(before, time.perf_counter() - started, sessions)
-        tries.append((run, cores, neighbours))
+        tries.append((run, cores, neighbours, rss_summary(rss.samples)))
         if cores["other"] <= NOISY_OTHER_CORES:
             break
-    run, cores, neighbours = min(tries, key=lambda attempt: attempt[1]["other"])
-    return Cell(row, test.key, run, cores, neighbours, len(tries))
+    run, cores, neighbours, memory = min(tries, key=lambda attempt: attempt[1]["other"])
+    return Cell(row, test.key, run, cores, neighbours, len(tries), memory)

@@ -1,11 +1,12 @@
 -- wrk script shared by every row: POST one JSON body, check every answer, print JSON.
 --
---   wrk ... -s post.lua URL -- BODY_FILE MIN_BYTES API_KEY
+--   wrk ... -s post.lua URL -- BODY_FILE MIN_BYTES API_KEY [HEADER ...]
 --
 -- BODY_FILE   the request body to POST (sent as application/json)
 -- MIN_BYTES   a 200 whose body is shorter than this counts as an error ("short"):
 --             a proxy that answers fast but truncates or drops the body must not look good
 -- API_KEY     sent as `Authorization: Bearer API_KEY` (LiteLLM requires its master key)
+-- HEADER      "Name: value", sent with every request too (Portkey routes by headers)
 --
 -- Checking each answer's status and length means wrk hands every body to Lua: about 1 ms
 -- of CPU per 2 MB body, taken from the server under test on a 2-core machine. With
@@ -27,6 +28,10 @@ function init(args)
    wrk.headers["Content-Type"] = "application/json"
    wrk.headers["Authorization"] = "Bearer " .. args[3]
    min_bytes = tonumber(args[2])
+   for i = 4, #args do
+      local name, value = args[i]:match("^([^:]+):%s*(.*)$")
+      wrk.headers[name] = value
+   end
    non_200, short = 0, 0
 end
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -105,3 +107,34 @@ class CpuSnapshot:
         used["other"] = max(0.0, self.machine - earlier.machine - ours)
         busiest = dict(sorted(neighbours.items(), key=lambda item: -item[1])[:3])
         return {name: round(seconds / wall_s, 2) for name, seconds in used.items()}, busiest
+
+
+class RssSampler:
+    """The RSS of one session's processes (a server and its workers), every `interval_s`
+    from a thread while the with-block runs: (seconds since the start, bytes)."""
+
+    def __init__(self, session: int, interval_s: float = 1.0) -> None:
+        self.session = session
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, int]] = []
+        self._started = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval_s):
+            self.samples.append((round(time.perf_counter() - self._started, 1), rss_bytes(session_pids(self.session))))
+
+
+def session_cpu_by_pid(session: int) -> dict[int, float]:
+    """CPU seconds so far of each live process of a session (a server, its workers and helpers)."""
+    return {pid: process.cpu_s for pid, process in processes().items() if process.session == session}

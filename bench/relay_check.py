@@ -5,6 +5,7 @@ and length (post.lua); this check is what makes "200 and long enough" mean "corr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from processes import post
@@ -31,12 +32,15 @@ class RelayCheck:
         }
 
 
-def check_relay(base_url: str, exchange: Exchange, api_key: str) -> RelayCheck:
+def check_relay(
+    base_url: str, exchange: Exchange, api_key: str, headers: Mapping[str, str] | None = None
+) -> RelayCheck:
+    """`headers`: sent besides the key, as wrk sends them (Portkey's routing headers)."""
     expected = exchange.answer.read_bytes()
     status, body = post(
         base_url + exchange.path,
         exchange.request.read_bytes(),
-        {"content-type": "application/json", "authorization": f"Bearer {api_key}"},
+        {"content-type": "application/json", "authorization": f"Bearer {api_key}", **(headers or {})},
     )
     if status != 200:
         raise RelayMismatch(f"{exchange.path} answered {status}: {body[:300]!r}")
