@@ -15,7 +15,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import NoReturn
 
-from providers.errors import PolicyRefused
 from providers.image_tokens import (
     MAX_IMAGES,
     MAX_PARTIAL_IMAGES,
@@ -25,7 +24,7 @@ from providers.image_tokens import (
 )
 from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
 
-from .base import Preflight, Rule, Settle, image_param
+from .base import PolicyRefused, Preflight, Rule, Settle, image_param
 from .image_files import BadImage, ImageFacts, inspect_image
 
 OUTPUT_FORMATS = ("png", "jpeg", "webp")

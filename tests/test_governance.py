@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.counters import Allowance, Bucket, StateUnavailable
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings
 from proxy.config import parse_config
 from proxy.serving.policy_chain import build_policies

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, ProxyError
+from providers.errors import ProxyError
 
 from ..config.redaction import redacted_config
+from ..errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from ..finance.ledger_queries import (
     RequestsQuery,
     ReviewBody,

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from providers.errors import InternalError, InvalidRequest, ProxyError
+from providers.errors import ProxyError
 
+from ..errors import InternalError, InvalidRequest
 from ..ledger import DisabledLedger, Ledger, open_ledger
 from ..reload.reloader import Reloader
 from ..serving.background import Background

@@ -13,10 +13,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from policies.base import Preflight
-from providers.errors import InternalError, ProxyError, UnknownRoute
+from providers.errors import ProxyError
 from providers.types import Call, Surface
 
 from ..config import Route as RouteSettings
+from ..errors import InternalError, UnknownRoute
 from ..pricing import TargetEstimate
 from ..serving.auth import Principal
 from ..serving.conversation_routing import bind_answer, bind_as_it_passes, binding_of, makes_conversations, plan_request

@@ -7,8 +7,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from providers.errors import AuthenticationFailed, PermissionDenied, UnknownRoute
-
+from ..errors import AuthenticationFailed, PermissionDenied, UnknownRoute
 from ..ledger import Ledger
 from ..serving.files import FILE_NAME, FileStore
 from ..serving.gateway import Gateway

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from providers.errors import BodyIncomplete, BodyTooLarge, InvalidRequest
 from providers.types import Call, ImageSettings, JsonBody, MultipartBody, RequestBody, Surface
 
+from ..errors import BodyIncomplete, BodyTooLarge, InvalidRequest
 from .field_types import FORM_FIELDS, IMAGE_SETTINGS, INTEGER_SETTINGS, READ_FIELDS, check_fields, json_kind
 from .multipart import parse_multipart
 

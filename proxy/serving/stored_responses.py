@@ -17,9 +17,10 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
-from providers.errors import FailureReason, InvalidRequest, ProxyError
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, JsonBody, StoredResource, Surface
 
+from ..errors import InvalidRequest
 from ..http.intake import read_body
 from ..ledger import LedgerRow, utc_now
 from ..state import Binding

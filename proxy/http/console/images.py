@@ -7,8 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from providers.errors import UnknownRoute
-
+from ...errors import UnknownRoute
 from ...ledger import LedgerRow
 from ...serving.files import FILE_NAME, FileStore
 from .pages import SECURITY_HEADERS, Visit, page

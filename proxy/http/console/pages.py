@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from providers.errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, PermissionDenied, ProxyError
+from providers.errors import ProxyError
 
+from ...errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, PermissionDenied
 from ...ledger import DisabledLedger, Ledger, from_nano
 from ...pricing import usd
 from ...serving.gateway import Gateway
