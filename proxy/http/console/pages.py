@@ -25,6 +25,7 @@ from ...errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, Permis
 from ...ledger import DisabledLedger, Ledger, from_nano
 from ...pricing import usd
 from ...serving.gateway import Gateway
+from ..app_state import app_state
 from .roles import Area, ConsoleKeys, ConsoleUser
 from .sessions import COOKIE, Session, SessionStore, credential, signing_secret, unsign
 
@@ -195,8 +196,8 @@ def error_response(request: Request, visit: Visit | None, error: ProxyError) -> 
 
 
 def sessions(request: Request) -> SessionStore:
-    return request.app.state.console_sessions
+    return app_state(request).console_sessions
 
 
 def ledger(request: Request) -> Ledger | DisabledLedger:
-    return request.app.state.ledger
+    return app_state(request).ledger
