@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Proxy, Server, free_port, routed_config, tollgate, wait_until_ready
+from .harness import Proxy, Server, free_port, routed_config, stop_all, tollgate, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,10 @@ def simulator(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def start_proxy(tmp_path_factory) -> Iterator:
-    """Start `tollgate serve` on a config; every proxy started is stopped at the end."""
+    """Start `tollgate serve` on a config. A proxy lives as long as what started it: the
+    test, or the module of a module-scoped fixture (see `_stop_proxies_*` below); the
+    shared `proxy` lives for the session. Idle proxies left running would each keep a
+    ledger writer busy, and a few dozen of them slow every later test."""
     started: list[Proxy] = []
 
     def start(
@@ -60,12 +63,36 @@ def start_proxy(tmp_path_factory) -> Iterator:
             wait_until_ready(f"{proxy.url}/readyz", process)
         return proxy
 
+    start.started = started  # type: ignore[attr-defined]
+    start.kept = set()  # type: ignore[attr-defined]  # ids of the proxies the session shares
     yield start
-    for proxy in started:
-        proxy.stop()
+    stop_all(started)
+
+
+def _stop_those_started_since(start_proxy, mark: int) -> None:
+    started = start_proxy.started
+    ending = [proxy for proxy in started[mark:] if id(proxy) not in start_proxy.kept]
+    stop_all(ending)
+    started[mark:] = [proxy for proxy in started[mark:] if id(proxy) in start_proxy.kept]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_proxies_of_the_module(start_proxy) -> Iterator[None]:
+    mark = len(start_proxy.started)
+    yield
+    _stop_those_started_since(start_proxy, mark)
+
+
+@pytest.fixture(autouse=True)
+def _stop_proxies_of_the_test(start_proxy) -> Iterator[None]:
+    mark = len(start_proxy.started)
+    yield
+    _stop_those_started_since(start_proxy, mark)
 
 
 @pytest.fixture(scope="session")
 def proxy(simulator, start_proxy) -> Proxy:
     """The proxy most tests share: providers `openai` and `acme` on the simulator."""
-    return start_proxy(routed_config(simulator.url))
+    shared = start_proxy(routed_config(simulator.url))
+    start_proxy.kept.add(id(shared))
+    return shared
