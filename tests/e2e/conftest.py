@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Proxy, Server, free_port, routed_config, stop_all, tollgate, wait_until_ready
+from .configs import ConfigFile, routed
+from .harness import Proxy, Server, free_port, stop_all, tollgate, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +32,7 @@ def start_proxy(tmp_path_factory) -> Iterator:
     started: list[Proxy] = []
 
     def start(
-        config: str,
+        config: ConfigFile | str,
         *args: str,
         env: dict[str, str] | None = None,
         ready: bool = True,
@@ -39,11 +40,12 @@ def start_proxy(tmp_path_factory) -> Iterator:
         port: int | None = None,
         own_group: bool = False,
     ) -> Proxy:
-        """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart).
+        """`config`: built (tests/e2e/configs.py), or a file's text as it is (the example config).
+        `folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart).
         `own_group`: in a process group of its own, which a test may signal as a whole."""
         folder = folder or tmp_path_factory.mktemp("proxy")
         config_path = folder / "config.yaml"
-        config_path.write_text(config)
+        config_path.write_text(config if isinstance(config, str) else config.yaml())
         port = port or free_port()
         log_path = folder / f"proxy-{port}.log"
         process = tollgate(
@@ -93,6 +95,6 @@ def _stop_proxies_of_the_test(start_proxy) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def proxy(simulator, start_proxy) -> Proxy:
     """The proxy most tests share: providers `openai` and `acme` on the simulator."""
-    shared = start_proxy(routed_config(simulator.url))
+    shared = start_proxy(routed(simulator.url))
     start_proxy.kept.add(id(shared))
     return shared

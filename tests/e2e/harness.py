@@ -161,54 +161,6 @@ def requests_in_flight(proxy: Proxy) -> float:
     )
 
 
-def routed_config(simulator_url: str, **overrides: str) -> str:
-    """Two providers on the simulator, told apart by path, and a route per surface."""
-    settings = {"image_timeout_s": "30", "retries": "1", "max_body_mb": "2", **overrides}
-    return f"""
-server:
-  max_body_mb: {settings["max_body_mb"]}
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: {ACME_UPSTREAM_KEY}
-    billing_owner: acme/acct-7
-    verified:
-      owner: Acme
-      quota: 100/min
-      export_rights: customer
-      privacy: no retention
-      failed_call_billing: not billed
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    timeout_s: {settings["image_timeout_s"]}
-    retries: {settings["retries"]}
-  gpt-5.4:
-    owner: assistants-team
-    targets: [{{provider: openai, model: gpt-5.4}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4}}]
-    retries: {settings["retries"]}
-  gpt-5.4-mini:
-    targets: [{{provider: openai, model: gpt-5.4-mini}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4-mini}}]
-    retries: {settings["retries"]}
-  text-embedding-3-small:
-    targets: [{{provider: openai, model: text-embedding-3-small}}]
-"""
-
-
 def marker(fault: str | None = None, **options: object) -> str:
     """A simulator marker (a fault, a delay, or only an id), unique to the test that writes it."""
     options = {"fault": fault, **options, "id": uuid.uuid4().hex[:12]}
