@@ -68,24 +68,23 @@ def log_access(row: LedgerRow, *, reason: FailureReason | None) -> None:
     """One JSON line per request (with `server.log.format: json`); no secret is in a row."""
     if not access_log.isEnabledFor(logging.INFO):
         return
-    access_log.info(
-        "request",
-        extra={
-            "request_id": row.request_id,
-            "route": row.route,
-            "provider": row.provider,
-            "surface": row.surface,
-            "status": row.http_status,
-            "outcome": row.status,
-            "reason": reason.value if reason else None,
-            "latency_ms": row.latency_ms,
-            "attempts": len(row.attempts),
-            "cost_usd": format(from_nano(row.cost_nanousd), "f") if row.cost_nanousd is not None else None,
-            "cost_basis": row.cost_basis,
-            "price_table": row.price_table,
-            "price_source": row.price_source,
-            "billing_owner": row.billing_owner,
-            "key_id": row.key_id,
-            "team": row.team,
-        },
-    )
+    # Made and handled directly: `info` would walk the stack for a caller no format shows.
+    fields = {
+        "request_id": row.request_id,
+        "route": row.route,
+        "provider": row.provider,
+        "surface": row.surface,
+        "status": row.http_status,
+        "outcome": row.status,
+        "reason": reason.value if reason else None,
+        "latency_ms": row.latency_ms,
+        "attempts": len(row.attempts),
+        "cost_usd": format(from_nano(row.cost_nanousd), "f") if row.cost_nanousd is not None else None,
+        "cost_basis": row.cost_basis,
+        "price_table": row.price_table,
+        "price_source": row.price_source,
+        "billing_owner": row.billing_owner,
+        "key_id": row.key_id,
+        "team": row.team,
+    }
+    access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields))
