@@ -9,7 +9,7 @@ import weakref
 
 import orjson
 
-from proxy.logs import JsonFormatter, LineWriter
+from proxy.telemetry.logs import JsonFormatter, LineWriter
 
 
 def test_a_record_becomes_one_json_line_with_its_extras():
