@@ -85,7 +85,13 @@ PARTS = (
     Part(
         "response assembly",
         "the handler's own work: headers, the `Response`, sending it",
-        ("proxy/http/endpoints.py", "proxy/serving/streaming.py", "starlette/responses.py", "starlette/background.py"),
+        (
+            "proxy/http/direct.py",
+            "proxy/http/endpoints.py",
+            "proxy/serving/streaming.py",
+            "starlette/responses.py",
+            "starlette/background.py",
+        ),
     ),
 )
 SERVER = Part(

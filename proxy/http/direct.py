@@ -24,7 +24,7 @@ from ..errors import InternalError
 from ..serving.answers import Answered, Estimated
 from ..serving.serve import Asked, Serving, serve
 from .ids import new_request_id
-from .intake import estimate_only, purpose, read_call
+from .intake import estimate_only, header, purpose, read_call
 from .relay import RelayResponse
 
 log = logging.getLogger("tollgate")
@@ -54,7 +54,7 @@ async def serve_direct(app: ASGIApp, surface: Surface, scope: Scope, receive: Re
         asked = Asked(
             surface,
             request_id,
-            request.headers.get("authorization"),
+            header(request, "authorization"),
             lambda: read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes),
             estimate_only=estimate_only(request),
             purpose=purpose(request),
