@@ -60,7 +60,7 @@ async def serve_direct(app: ASGIApp, surface: Surface, scope: Scope, receive: Re
             purpose=purpose(request),
         )
         try:
-            answer = await serve(asked, Serving(gateway, held.ledger, held.background, held.files))
+            answer = await serve(asked, Serving(gateway, held.ledger, held.background, held.files, held.metrics))
         except ProxyError as error:
             await _send_whole(send, error.status, {"x-request-id": request_id, **error.headers}, error.body())
             return True
