@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -49,9 +51,8 @@ class LineWriter(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
+            loop = _running_loop()
+            if loop is None:
                 self._waiting.append(line)
                 self.flush()
                 return
@@ -67,6 +68,18 @@ class LineWriter(logging.StreamHandler):
                 lines, self._waiting = self._waiting, []
                 self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
+
+
+def _running_loop() -> AbstractEventLoop | None:
+    """The event loop running in this thread, if any. Without asyncio imported there is
+    none: a process without an event loop (the ledger writer) need not import it."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
