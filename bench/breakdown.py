@@ -64,7 +64,7 @@ PARTS = (
     ),
     Part(
         "upstream client",
-        "the provider, httpx, aiohttp and its pool",
+        "the provider, aiohttp and its pool",
         ("providers/", "httpx/", "httpcore/", "aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/", "propcache/"),
     ),
     Part(
