@@ -98,6 +98,11 @@ class OpenAIProvider(Provider):
                 raise
             raise failure from exc
 
+    @property
+    def closed(self) -> bool:
+        """Its connections were released (`aclose`): a reload dropped it, or the proxy stopped."""
+        return self._pool.closed
+
     async def aclose(self) -> None:
         await self._pool.aclose()
 

@@ -26,6 +26,7 @@ class Pool:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self.closed = False  # aclose'd: its provider has left the config
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -37,6 +38,7 @@ class Pool:
         return self._session
 
     async def aclose(self) -> None:
+        self.closed = True
         if self._session is not None:
             await self._session.close()
 
