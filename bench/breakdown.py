@@ -64,7 +64,7 @@ PARTS = (
     ),
     Part(
         "upstream client",
-        "the provider, httpx, aiohttp and its pool",
+        "the provider, aiohttp and its pool",
         ("providers/", "httpx/", "httpcore/", "aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/", "propcache/"),
     ),
     Part(
@@ -85,7 +85,13 @@ PARTS = (
     Part(
         "response assembly",
         "the handler's own work: headers, the `Response`, sending it",
-        ("proxy/http/endpoints.py", "proxy/serving/streaming.py", "starlette/responses.py", "starlette/background.py"),
+        (
+            "proxy/http/direct.py",
+            "proxy/http/endpoints.py",
+            "proxy/serving/streaming.py",
+            "starlette/responses.py",
+            "starlette/background.py",
+        ),
     ),
 )
 SERVER = Part(
@@ -104,7 +110,7 @@ SERVER = Part(
 )
 OTHER = Part("other", "anything else", ())
 REQUEST_PATH = (*PARTS, SERVER, OTHER)
-# The ledger's writer is a child process (spawned by multiprocessing): off the request path,
+# The ledger's writer is a child process (proxy/ledger/writer_process.py): off the request path,
 # but its CPU is taken from the same two cores. py-spy counts a process waiting on the disk
 # (fsync) as active, so its samples would overstate it: its time is read from /proc instead.
 WRITER = Part("ledger writer (own process)", "journal lines into SQLite in batches; its CPU time from /proc", ())
@@ -140,14 +146,14 @@ def read_stacks(collapsed: Path) -> Counter[tuple[str, ...]]:
 
 
 def request_path(stacks: Counter[tuple[str, ...]]) -> Counter[tuple[str, ...]]:
-    """The main process's stacks: a spawned child's start in multiprocessing/spawn.py."""
+    """The main process's stacks: not a child's, which starts in multiprocessing/spawn.py (a
+    worker) or in the ledger writer's `main`."""
     return Counter(
-        {
-            frames: count
-            for frames, count in stacks.items()
-            if not any("(multiprocessing/spawn.py)" in f for f in frames[:3])
-        }
+        {frames: count for frames, count in stacks.items() if not any(f.endswith(_CHILD_STARTS) for f in frames[:3])}
     )
+
+
+_CHILD_STARTS = ("(multiprocessing/spawn.py)", "main (proxy/ledger/writer_process.py)")
 
 
 def breakdown(stacks: Counter[tuple[str, ...]], main_us: float, children_us: float) -> list[dict]:

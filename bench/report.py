@@ -322,7 +322,7 @@ def _setup_section(results: dict) -> str:
             f"- load: {versions['wrk']} with bench/post.lua ({threads}); CPU pinning: {settings['pinning']}",
             f"- PYTHONDONTWRITEBYTECODE={machine['PYTHONDONTWRITEBYTECODE']}"
             + (
-                " (the project's own modules are compiled at every start-up)"
+                " (bench/ compiles Tollgate's modules to bytecode before measuring, as an install does)"
                 if machine["PYTHONDONTWRITEBYTECODE"]
                 else ""
             ),

@@ -81,6 +81,9 @@ class Budgets(Policy):
         self._limits = {"key": dict(keys), "team": dict(teams)}
         self._spent_since = spent_since
         self._clock = clock
+        # The budgets of each caller, made once a second: periods change only on whole seconds.
+        self._made: dict[tuple[str | None, str | None], list[_Budget]] = {}
+        self._made_in = 0
 
     @classmethod
     def from_config(cls, config: PolicyConfig, built: Built) -> Budgets | None:
@@ -123,6 +126,15 @@ class Budgets(Policy):
     def budgets_of(self, caller: Caller) -> list[_Budget]:
         """The caller's budgets for the periods that include now: its key's, then its team's."""
         now = self._clock()
+        second = int(now.timestamp())
+        if second != self._made_in:
+            self._made, self._made_in = {}, second
+        who = (caller.key_id, caller.team)
+        if (made := self._made.get(who)) is None:
+            made = self._made[who] = self._budgets_at(caller, now)
+        return made
+
+    def _budgets_at(self, caller: Caller, now: dt.datetime) -> list[_Budget]:
         # Until the store says otherwise, a counter's start is known only without a ledger.
         starts_at = None if self._spent_since is not None else 0
         budgets = []

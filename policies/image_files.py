@@ -16,20 +16,18 @@ it whole:
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+if TYPE_CHECKING:
+    from PIL import ImageFile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
-_OPENERS: dict[str, type[ImageFile.ImageFile]] = {
-    "png": PngImagePlugin.PngImageFile,
-    "jpeg": JpegImagePlugin.JpegImageFile,
-    "webp": WebPImagePlugin.WebPImageFile,
-}
 # What Pillow raises on bytes it cannot parse (Image.open catches the first four).
 _UNREADABLE = (SyntaxError, IndexError, TypeError, struct.error, ValueError, OSError, EOFError)
 _INFLATE_STEP = 1 << 18  # bytes of pixel rows inflated at a time, then dropped
@@ -104,7 +102,19 @@ def _open(kind: str, data: bytes) -> ImageFile.ImageFile:
     """The plugin's own class reads the header only, and skips Pillow's process-wide
     decompression-bomb check (a warning, or an error past twice its limit): the limit
     that applies is the caller's."""
-    return _OPENERS[kind](io.BytesIO(data))
+    return _openers()[kind](io.BytesIO(data))
+
+
+@functools.cache
+def _openers() -> dict[str, type[ImageFile.ImageFile]]:
+    """Pillow is imported when the first image is inspected, not at every start-up."""
+    from PIL import JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+    return {
+        "png": PngImagePlugin.PngImageFile,
+        "jpeg": JpegImagePlugin.JpegImageFile,
+        "webp": WebPImagePlugin.WebPImageFile,
+    }
 
 
 # --- PNG ---------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 
-import httpx
+import aiohttp
 
 from .base import Provider, UpstreamReply
-from .errors import BadUpstreamResponse, UpstreamConnectError, UpstreamTimeout
-from .transport import AiohttpTransport
+from .errors import BadUpstreamResponse
+from .transport import Pool, timeouts, upstream_failure
 from .types import Call, StoredResource
 
 
@@ -34,9 +34,7 @@ class OpenAIProvider(Provider):
             **(headers or {}),
             **self.auth_headers(api_key),
         }
-        self._client = httpx.AsyncClient(
-            transport=AiohttpTransport(max_connections=max_connections), follow_redirects=False
-        )
+        self._pool = Pool(max_connections=max_connections)
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
@@ -52,54 +50,69 @@ class OpenAIProvider(Provider):
             method, url, content = "POST", self.url_for(call, model), call.body.for_model(model)
         else:  # a stored response: the path names it; a body, if any, goes as it came
             method, url, content = call.resource.method, self.resource_url(call.resource), call.body.raw
-        request = self._client.build_request(
-            method,
-            url,
-            content=content,
-            # Only our headers: the client's Authorization and organisation never travel upstream.
-            headers={**self._headers, "content-type": call.body.content_type},
-            timeout=timeout_s,
-        )
-        response: httpx.Response | None = None
+        # Only our headers: the client's Authorization and organisation never travel upstream.
+        headers = {**self._headers, "content-type": call.body.content_type}
+        response: aiohttp.ClientResponse | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self._client.send(request, stream=True)
-                if call.stream and response.is_success:
+                response = await self._pool.session().request(
+                    method,
+                    url,
+                    data=content or None,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=timeouts(timeout_s),
+                )
+                if call.stream and 200 <= response.status < 300:
                     reply = UpstreamReply(
-                        response.status_code,
+                        response.status,
                         response.headers,
                         stream=self._stream(response, timeout_s),
-                        closer=response.aclose,
+                        closer=_closer(response),
                     )
                     response = None  # the stream's reader closes it
                     return reply
-                body = await response.aread()
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise UpstreamTimeout(f"provider '{self.name}' did not answer within {timeout_s:g}s") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamConnectError(
-                f"provider '{self.name}' could not be reached or dropped the connection ({type(exc).__name__})"
-            ) from exc
-        finally:
+                body = await response.read()
+        except BaseException as exc:
             if response is not None:
-                await response.aclose()
-        if response.is_success and response.status_code != 204 and not _looks_like_json(body):
-            raise BadUpstreamResponse(
-                f"provider '{self.name}' answered {response.status_code} with a body that is not JSON"
+                response.close()  # cut off mid-answer (or cancelled: the client hung up): not back to the pool
+            failure = (
+                upstream_failure(exc, self.name, timeout_s, streaming=False) if isinstance(exc, Exception) else None
             )
-        return UpstreamReply(response.status_code, response.headers, body=body)
+            if failure is None:
+                raise
+            raise failure from exc
+        status = response.status
+        if 200 <= status < 300 and status != 204 and not _looks_like_json(body):
+            raise BadUpstreamResponse(f"provider '{self.name}' answered {status} with a body that is not JSON")
+        return UpstreamReply(status, response.headers, body=body)
 
-    async def _stream(self, response: httpx.Response, timeout_s: float) -> AsyncIterator[bytes]:
+    async def _stream(self, response: aiohttp.ClientResponse, timeout_s: float) -> AsyncIterator[bytes]:
         try:
-            async for chunk in response.aiter_bytes():
+            # iter_any hands over what arrived, as it arrives: SSE events are not held back.
+            async for chunk in response.content.iter_any():
                 yield chunk
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"provider '{self.name}' sent nothing for {timeout_s:g}s mid-stream") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamConnectError(f"provider '{self.name}' broke off the stream ({type(exc).__name__})") from exc
+        except Exception as exc:
+            failure = upstream_failure(exc, self.name, timeout_s, streaming=True)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    @property
+    def closed(self) -> bool:
+        """Its connections were released (`aclose`): a reload dropped it, or the proxy stopped."""
+        return self._pool.closed
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._pool.aclose()
+
+
+def _closer(response: aiohttp.ClientResponse):
+    async def close() -> None:
+        # A body read to the end returns its connection to the pool; one cut short closes it.
+        response.release()
+
+    return close
 
 
 def _looks_like_json(body: bytes) -> bool:

@@ -1,21 +1,24 @@
-"""httpx's client API over aiohttp's connection pool.
+"""The connection pool a provider sends through: one aiohttp session per provider,
+and the failures of its requests as Tollgate's upstream errors.
 
-Measured on this project's 2-core machine (bench/README.md): a bare relay made
-with httpx's own pool (httpcore) served ~1,000 req/s at concurrency 64; the same
-relay over aiohttp's pool, still through `httpx.AsyncClient`, ~4,000. Providers
-keep speaking httpx; only the transport underneath changes.
+Measured on this project's 2-core machine (bench/README.md): a bare relay made with
+httpx's own pool (httpcore) served ~1,000 req/s at chat c=64, one over aiohttp's pool
+~4,000; httpx's client layer kept above aiohttp's pool still cost ~300 µs of CPU per
+request (building the request, its headers and URL, cookies, its own log line), so
+providers call aiohttp directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from functools import lru_cache
 
 import aiohttp
-import httpx
+
+from .errors import UpstreamConnectError, UpstreamFailure, UpstreamTimeout
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class Pool:
     """One keep-alive pool (an aiohttp session) per provider, made on first use
     because aiohttp sessions belong to the running event loop."""
 
@@ -23,79 +26,40 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self.closed = False  # aclose'd: its provider has left the config
 
-    def _pool(self) -> aiohttp.ClientSession:
+    def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive_s)
             # The proxy sets its own headers; aiohttp must not add a user agent of its own.
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {})
-        try:
-            content: bytes | None = request.content or None
-        except httpx.RequestNotRead:  # a streamed request body
-            content = request.stream  # type: ignore[assignment]
-        try:
-            response = await self._pool().request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=content,
-                allow_redirects=False,
-                auto_decompress=False,  # httpx decodes, as it would with its own transport
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
-            )
-        except Exception as exc:
-            raise _as_httpx_error(exc, request, connecting=True) from exc
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_ResponseStream(response, request),
-            request=request,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
     async def aclose(self) -> None:
+        self.closed = True
         if self._session is not None:
             await self._session.close()
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            # iter_any hands over what arrived, as it arrives: SSE events are not held back.
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except Exception as exc:
-            raise _as_httpx_error(exc, self._request, connecting=False) from exc
-
-    async def aclose(self) -> None:
-        # A body not read to the end closes its connection rather than returning it to the pool.
-        self._response.release()
+@lru_cache(maxsize=64)
+def timeouts(timeout_s: float) -> aiohttp.ClientTimeout:
+    """Connecting, and each wait for the upstream's next bytes, may take `timeout_s`;
+    the whole exchange is bounded by the caller. One object per route's timeout."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
 
 
-def _as_httpx_error(exc: Exception, request: httpx.Request, *, connecting: bool) -> Exception:
-    """The httpx exception that httpx's own transport would have raised."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(str(exc), request=request)
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return httpx.ReadTimeout(str(exc) or "timed out reading from upstream", request=request)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(str(exc), request=request)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError(f"incomplete response body: {exc}", request=request)
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        if connecting:
-            return httpx.RemoteProtocolError(f"upstream closed the connection: {exc}", request=request)
-        return httpx.ReadError(f"upstream closed the connection: {exc}", request=request)
-    if isinstance(exc, aiohttp.ClientError):
-        return httpx.TransportError(str(exc))
-    return exc
+def upstream_failure(exc: Exception, provider: str, timeout_s: float, *, streaming: bool) -> UpstreamFailure | None:
+    """The upstream error for what aiohttp (or the caller's deadline) raised; None for
+    anything else, which is not the upstream's doing."""
+    kind = type(exc).__name__
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # aiohttp's connect and read timeouts too
+        if streaming:
+            return UpstreamTimeout(f"provider '{provider}' sent nothing for {timeout_s:g}s mid-stream")
+        return UpstreamTimeout(f"provider '{provider}' did not answer within {timeout_s:g}s")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        if streaming:
+            return UpstreamConnectError(f"provider '{provider}' broke off the stream ({kind})")
+        return UpstreamConnectError(f"provider '{provider}' could not be reached or dropped the connection ({kind})")
+    return None

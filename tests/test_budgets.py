@@ -125,3 +125,22 @@ async def test_a_keys_counters_share_its_teams_group_and_a_lone_key_has_its_own(
     (budget,) = lone.budgets_of(Caller(key_id="solo", team=None, stage="production"))
     assert budget.allowance.group == "key:solo"
     assert await lone.admit(preflight(caller=Caller("solo", None, "production"), estimate_usd="0.5"))
+
+
+async def test_a_reload_and_a_key_moved_to_another_team_apply_to_the_very_next_request(store):
+    """A caller's budgets are made once a second, per budgets policy: a reload builds a
+    new policy (its limits hold from the next request on), and a key in another team
+    is another caller, within the same second (the clock here never moves)."""
+    before = budgets(store, key_daily="0.10")
+    assert await before.admit(preflight(caller=WEB, estimate_usd="0.04"))
+    reloaded = budgets(store, key_daily="0.05")  # what a reload to a smaller budget builds
+    with pytest.raises(PolicyRefused, match=r"key 'web-app' has \$0.01 left of its daily budget of \$0.05"):
+        await reloaded.admit(preflight(caller=WEB, estimate_usd="0.04"))
+
+    teams = {"growth": BudgetLimits(monthly_usd=Decimal("0.05")), "research": BudgetLimits(monthly_usd=Decimal("1"))}
+    policy = Budgets(store, keys={}, teams=teams, clock=lambda: NOW)
+    assert await policy.admit(preflight(caller=WEB, estimate_usd="0.04"))
+    moved = Caller(key_id="web-app", team="research", stage="production")
+    assert await policy.admit(preflight(caller=moved, estimate_usd="0.04"))  # research's budget, not growth's
+    with pytest.raises(PolicyRefused, match="team 'growth'"):
+        await policy.admit(preflight(caller=WEB, estimate_usd="0.04"))

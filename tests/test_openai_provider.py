@@ -3,6 +3,7 @@ back for each kind of answer, and which failure each broken answer becomes."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import orjson
@@ -158,3 +159,30 @@ async def test_a_litellm_provider_says_it_cannot_reach_stored_responses():
         await provider.send(stored("GET", "responses/resp_1"), "anthropic/claude", timeout_s=5)
     assert refused.value.status == 400 and refused.value.code == "unsupported_by_provider"
     assert "Provider 'anthropic' (kind litellm) cannot serve GET /v1/responses/resp_1" in refused.value.message
+
+
+@pytest.mark.parametrize("answered", [b"", b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"], ids=["nothing", "half"])
+async def test_a_call_cancelled_mid_answer_closes_its_upstream_connection_at_once(answered):
+    """The client hung up: the upstream's connection is closed then, not kept for the pool
+    (the rest of an unread answer on it would be read as the next request's)."""
+    asked, closed = asyncio.Event(), asyncio.Event()
+
+    async def silent_upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answered)
+        asked.set()
+        await reader.read()  # until the proxy closes its end
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent_upstream, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    provider = OpenAIProvider("silent", f"http://127.0.0.1:{port}/v1", api_key="sk-up")
+    sending = asyncio.create_task(provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=30))
+    await asyncio.wait_for(asked.wait(), 5)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    await asyncio.wait_for(closed.wait(), 2)
+    await provider.aclose()
+    server.close()

@@ -86,7 +86,7 @@ async def serving(config_file, env):
 
 
 def is_closed(provider) -> bool:
-    return provider._client.is_closed
+    return provider.closed
 
 
 async def test_a_reload_keeps_unchanged_providers_and_closes_the_others_when_their_requests_end(serving, config_file):

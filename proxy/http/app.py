@@ -30,6 +30,7 @@ from .admin import admin_routes
 from .app_state import LIFESPAN_METRICS, AppState
 from .console import SessionStore, console_routes
 from .cors import Cors
+from .direct import serve_direct, takes
 from .endpoints import routes
 from .file_access import file_routes
 from .ids import new_request_id
@@ -101,12 +102,21 @@ def create_app(
                 "they stay in the journal and go in at the next start"
             )
 
-    return Starlette(
+    return TollgateApp(
         routes=[*routes, *admin_routes, *file_routes, *console_routes],
         lifespan=lifespan,
         middleware=[Middleware(RequestIds), Middleware(PinGateway), Middleware(Cors)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},
     )
+
+
+class TollgateApp(Starlette):
+    """Starlette, with the proxied requests' own way in front of it (direct.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        surface = takes(scope)
+        if surface is None or not await serve_direct(self, surface, scope, receive, send):
+            await super().__call__(scope, receive, send)
 
 
 class RequestIds:

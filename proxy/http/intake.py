@@ -5,6 +5,7 @@ Everything else in the body passes through untouched.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ ESTIMATE_ONLY_HEADER = "x-tollgate-estimate-only"
 
 async def read_call(request: Request, surface: Surface, request_id: str, *, max_body_bytes: int) -> Call:
     raw = await read_body(request, max_body_bytes)
-    content_type = request.headers.get("content-type", "")
+    content_type = header(request, "content-type") or ""
     body: RequestBody
     if content_type.startswith("multipart/form-data"):
         if surface is not Surface.IMAGES_EDIT:
@@ -56,13 +57,13 @@ async def read_call(request: Request, surface: Surface, request_id: str, *, max_
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    declared = header(request, "content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in _body_chunks(request):
             received += len(chunk)
             if received > limit:
                 raise _too_large(limit)
@@ -73,6 +74,39 @@ async def read_body(request: Request, limit: int) -> bytes:
             "longer than server.client_body_timeout_s to send it. Send the whole body promptly."
         ) from None
     return b"".join(chunks)
+
+
+async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives, read from ASGI's `receive` (what `request.stream()` does,
+    for the one reader a proxied body has, without its bookkeeping)."""
+    if request.scope.get(_BODY_TAKEN):
+        raise RuntimeError("the request body was read already")
+    request.scope[_BODY_TAKEN] = True
+    more = True
+    while more:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        more = message.get("more_body", False)
+        if chunk := message.get("body", b""):
+            yield chunk
+
+
+def header(request: Request, name: str) -> str | None:
+    """A request header by its lower-case name (the first, if sent more than once). The
+    headers are read into a dict once per request: Starlette's `headers.get` scans them
+    all, and raises and catches a KeyError, for each header a request does not send."""
+    found: dict[str, str] | None = request.scope.get(_HEADERS)
+    if found is None:
+        found = {}
+        for key, value in request.scope["headers"]:
+            found.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+        request.scope[_HEADERS] = found
+    return found.get(name)
+
+
+_HEADERS = "tollgate.headers"
+_BODY_TAKEN = "tollgate.body_taken"
 
 
 def _too_large(limit: int) -> BodyTooLarge:
@@ -187,7 +221,7 @@ def _shown(value: Any) -> str:
 
 
 def _prompt_version(request: Request, fields: dict[str, Any]) -> str | None:
-    if version := request.headers.get(PROMPT_VERSION_HEADER):
+    if version := header(request, PROMPT_VERSION_HEADER):
         return version[:200]
     version = (fields.get("metadata") or {}).get("prompt_version")
     return version[:200] if version is not None else None
@@ -203,7 +237,7 @@ def _output_limit(surface: Surface, fields: dict[str, Any]) -> int | None:
 
 
 def _timeout_override(request: Request) -> float | None:
-    value = request.headers.get(TIMEOUT_HEADER)
+    value = header(request, TIMEOUT_HEADER)
     if value is None:
         return None
     try:
@@ -217,9 +251,9 @@ def _timeout_override(request: Request) -> float | None:
 
 def purpose(request: Request) -> str | None:
     """What the request is for (e.g. launch_check), kept in the ledger; not a metric label."""
-    value = request.headers.get(PURPOSE_HEADER)
+    value = header(request, PURPOSE_HEADER)
     return value[:64] if value else None
 
 
 def estimate_only(request: Request) -> bool:
-    return request.headers.get(ESTIMATE_ONLY_HEADER, "").lower() in ("true", "1", "yes")
+    return (header(request, ESTIMATE_ONLY_HEADER) or "").lower() in ("true", "1", "yes")

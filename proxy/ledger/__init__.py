@@ -5,7 +5,6 @@ up first (barrier.py), so they see every request answered before they began."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import time
@@ -119,7 +118,7 @@ class Ledger:
                 watermarks.mark(connection, self.journal.owner, caught_up_us=None, heartbeat_us=now_us)
 
         try:
-            await asyncio.to_thread(register)
+            await _to_thread(register)
         except Exception as error:  # the database is away: the writer registers when it connects
             log.warning(
                 "could not reach the ledger database at start-up; reads elsewhere may miss this process's "
@@ -146,7 +145,7 @@ class Ledger:
         """Apply everything journaled, then release the journal. False if the
         database could not take it all in time: the journal stays, for the next start."""
         self._keeper.stop()
-        drained = await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout_s)
+        drained = await _to_thread(self.writer.stop, self.settings.drain_timeout_s)
         self.journal.close(remove=drained)
         return drained
 
@@ -169,7 +168,7 @@ class Ledger:
                 return work(self.sql, connection)
 
         try:
-            return await asyncio.to_thread(run)
+            return await _to_thread(run)
         except LedgerBehind as behind:
             raise _behind(behind) from None
         except self._connection_errors() as error:
@@ -212,6 +211,14 @@ class Ledger:
     async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
         """`render` takes every row the filters match, as they are read, on the worker thread."""
         return await self.read(lambda sql, connection: render(sql.each(connection, filters)))
+
+
+async def _to_thread(work: Callable[..., T], *args: Any) -> T:
+    # asyncio is imported here, not with the package: the writer process imports this
+    # package and has no event loop (asyncio and the ssl it loads are ~9 MB of its RSS).
+    import asyncio
+
+    return await asyncio.to_thread(work, *args)
 
 
 def _behind(behind: LedgerBehind) -> ProxyError:

@@ -9,12 +9,15 @@ becomes readable when the process ends: no polling, nothing on the request path.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from ..telemetry.logs import describe_exit
 from .writer import LedgerWriter
+
+if TYPE_CHECKING:  # the writer process imports this package without an event loop
+    import asyncio
 
 log = logging.getLogger("tollgate.ledger")
 
@@ -33,6 +36,8 @@ class WriterKeeper:
 
     def start(self) -> None:
         """Watch the writer from the running event loop."""
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._watch()
 

@@ -9,7 +9,7 @@ billing owner, so no charge is ever priced on another provider's table.
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,7 +31,16 @@ def from_nano(nano: int | None) -> Decimal | None:
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """Now, as `2026-11-30T12:00:00.123456Z`. Every request takes two or three: the part
+    up to the second is formatted once a second (a quarter of datetime's cost)."""
+    global _second
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    if seconds != _second[0]:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{micros:06d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 @dataclass(slots=True)

@@ -4,7 +4,10 @@ journal lines into the database off the request path.
 A process, not a thread: parsing rows and binding them to SQL is CPU work that,
 on a thread, competes with the event loop for the GIL. Measured in bench/ as a
 thread it cost 15% of throughput at concurrency 64; as a process about 5%, and
-the request path keeps only its two write(2) calls.
+the request path keeps only its two write(2) calls. A plain child process
+(subprocess), not multiprocessing's: a `spawn` start brings multiprocessing's
+resource tracker, one more Python process (~13 MB) for nothing the writer uses.
+What the two share is a few integers in a memory-mapped file and three pipes.
 
 Stopping is the parent's decision alone. The writer ignores SIGINT and SIGTERM, so
 a signal sent to the whole process group (systemd, `timeout`, Ctrl-C) reaches only
@@ -19,19 +22,24 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
+import json
+import mmap
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
 
 from .journal import Journal
-from .writer_process import STOP_SIGNALS, Slot, run_writer
+from .writer_process import STOP_SIGNALS, Slot
 
-_spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads and an event loop
+# Where the `proxy` package lives: the child finds it there whatever sys.path the parent was given.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_CHILD = "from proxy.ledger.writer_process import main; main()"
 
 
 class LedgerWriter:
@@ -40,62 +48,92 @@ class LedgerWriter:
     def __init__(self, journal: Journal, url: str) -> None:
         self._journal = journal
         self._url = url
-        self._progress = _spawn.RawArray("q", len(Slot))  # outlives each process: a restart resumes from it
-        self._process: Any = None
-        self._stop_sender: Connection | None = None
-        self._wake_sender: Connection | None = None
+        # Outlives each process, so a restart resumes from it: an unlinked file, mapped by both.
+        self._progress_fd, unlinked = tempfile.mkstemp(prefix="tollgate-ledger-progress-")
+        os.unlink(unlinked)
+        os.ftruncate(self._progress_fd, 8 * len(Slot))
+        self._progress = memoryview(mmap.mmap(self._progress_fd, 8 * len(Slot))).cast("q")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stop_fd: int | None = None  # closing it asks the writer to finish and stop
+        self._wake_fd: int | None = None
+        self._ended_fd: int | None = None  # readable once the writer has ended: it held the other end
 
     def start(self) -> None:
         """Start a writer process where the last one stopped (the first: at the beginning)."""
         seq, offset = self._journal.position(self.bytes_applied)
-        receiver, self._stop_sender = _spawn.Pipe(duplex=False)
-        wake_receiver, self._wake_sender = _spawn.Pipe(duplex=False)
+        stop_receiver, stop_sender = os.pipe()
+        wake_receiver, wake_sender = os.pipe()
+        ended_receiver, ended_sender = os.pipe()
         # A wake is a hint: it never blocks the event loop, whether the pipe is full or the writer gone.
-        os.set_blocking(self._wake_sender.fileno(), False)
-        self._process = _spawn.Process(
-            target=run_writer,
-            name="tollgate-ledger-writer",
-            daemon=True,
-            args=(str(self._journal.directory), self._journal.owner, self._url, os.getpid(), seq, offset),
-            kwargs=dict(progress=self._progress, stop=receiver, wake=wake_receiver),
-        )
+        os.set_blocking(wake_sender, False)
+        settings = {
+            "directory": str(self._journal.directory),
+            "owner": self._journal.owner,
+            "url": self._url,  # on stdin, never in argv: a database URL may hold a password
+            "parent": os.getpid(),
+            "seq": seq,
+            "offset": offset,
+            "progress": self._progress_fd,
+            "stop": stop_receiver,
+            "wake": wake_receiver,
+        }
+        path = os.environ.get("PYTHONPATH")
+        environment = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
         with _stop_signals_ignored_by_children():
-            self._process.start()
-        receiver.close()  # the writer holds the only reading end: it sees EOF when this process closes or dies
-        wake_receiver.close()
-        # Registered after multiprocessing's exit hook, so it runs before it: that hook would join the writer forever.
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                env=environment,
+                pass_fds=(self._progress_fd, stop_receiver, wake_receiver, ended_sender),
+            )
+        for child_end in (stop_receiver, wake_receiver, ended_sender):
+            os.close(child_end)  # the writer holds the only ones: each side sees EOF when the other ends
+        assert self._process.stdin is not None
+        with self._process.stdin:
+            self._process.stdin.write(json.dumps(settings).encode())
+        self._close_fds()
+        self._stop_fd, self._wake_fd, self._ended_fd = stop_sender, wake_sender, ended_receiver
         atexit.unregister(self._kill)
         atexit.register(self._kill)
 
     def stop(self, timeout_s: float) -> bool:
         """Apply what is journaled, then stop. True when nothing was left behind."""
         atexit.unregister(self._kill)
-        if self._stop_sender is not None:
-            self._stop_sender.close()
-        if self._wake_sender is not None:
-            self._wake_sender.close()
-            self._wake_sender = None
+        for fd in (self._stop_fd, self._wake_fd):
+            if fd is not None:
+                os.close(fd)
+        self._stop_fd = self._wake_fd = None
         if self._process is None:
             return False
-        self._process.join(timeout_s)
-        if self._process.is_alive():  # the database is still away: the journal keeps the rows
-            self._process.kill()  # it ignores SIGTERM; SIGKILL cannot be ignored, so this join is short
-            self._process.join()
+        try:
+            self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:  # the database is still away: the journal keeps the rows
+            self._process.kill()  # it ignores SIGTERM; SIGKILL cannot be ignored, so this wait is short
+            self._process.wait()
             return False
+        finally:
+            self._close_fds()
         return self.recovered and self.pending_bytes == 0
 
     def _kill(self) -> None:
         """The parent exits without having stopped the writer (start-up failed): the journal keeps the rows."""
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             self._process.kill()
+
+    def _close_fds(self) -> None:
+        for fd in (self._stop_fd, self._wake_fd, self._ended_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._stop_fd = self._wake_fd = self._ended_fd = None
 
     def wake(self) -> None:
         """A read is waiting: record a watermark now rather than at the next poll. A wake
         already pending (a full pipe) or a writer that is gone (its keeper restarts it)
         needs none."""
-        if self._wake_sender is not None:
+        if self._wake_fd is not None:
             with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
-                self._wake_sender.send_bytes(b"")
+                os.write(self._wake_fd, b"w")
 
     @property
     def pid(self) -> int | None:
@@ -104,12 +142,19 @@ class LedgerWriter:
     @property
     def sentinel(self) -> int:
         """A descriptor that becomes readable when the current writer process ends."""
-        return self._process.sentinel
+        assert self._ended_fd is not None
+        return self._ended_fd
 
     def reap(self) -> int | None:
         """The exit code of a writer that ended (negative: the signal that killed it)."""
-        self._process.join()
-        return self._process.exitcode
+        assert self._process is not None
+        return self._process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the writer, as the OOM killer would (tests)."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(5)
 
     @property
     def bytes_applied(self) -> int:

@@ -12,13 +12,16 @@ stop pipe, after applying what is journaled, or at once when its parent is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import mmap
 import os
+import select
 import signal
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,16 @@ class Slot(IntEnum):
     RECOVERED = 4  # 1 once the journals of dead processes are in
 
 
+def main() -> None:
+    """The child process's entry point (writer.py starts it): its settings come on stdin,
+    the descriptors it shares with its parent by number."""
+    settings = json.loads(sys.stdin.buffer.read())
+    progress_fd = settings.pop("progress")
+    progress = memoryview(mmap.mmap(progress_fd, 8 * len(Slot))).cast("q")
+    os.set_blocking(settings["wake"], False)
+    run_writer(**settings, progress=progress)
+
+
 def run_writer(
     directory: str,
     owner: str,
@@ -58,10 +71,9 @@ def run_writer(
     offset: int,
     *,
     progress: Any,
-    stop: Connection,
-    wake: Connection,
+    stop: int,
+    wake: int,
 ) -> None:
-    """The child process's entry point."""
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
     from ..telemetry.logs import configure_logging
@@ -90,14 +102,14 @@ class _WriterLoop:
         self._directory, self._owner, self._ledger, self._parent = directory, owner, ledger, parent
         self._segment, self._offset = segment, offset  # where to resume in the parent's journal
         self._progress = progress
-        self._stop: Connection | None = None
+        self._stop: int | None = None  # the stop pipe: readable (at EOF) once the parent asks
         self._watermarks = Watermarks(ledger)
         self._connection: Any = None
         self._synced_at = 0.0
         self._marked_at = 0.0  # monotonic time of the last heartbeat
         self._caught_up_us = -1  # the last watermark recorded, on the database's clock
 
-    def run(self, *, stop: Connection, wake: Connection) -> None:
+    def run(self, *, stop: int, wake: int) -> None:
         self._stop = stop
         self._with_retry(self._register)
         self._progress[Slot.CONNECTED] = 1
@@ -115,7 +127,7 @@ class _WriterLoop:
                 time.sleep(1)
             if stopping:
                 break
-            wait([stop, wake], _POLL_S)
+            select.select([stop, wake], [], [], _POLL_S)
         self._leave()
 
     def _register(self, connection: Any) -> None:
@@ -136,7 +148,7 @@ class _WriterLoop:
 
     def _stop_requested(self) -> bool:
         """The parent closed the stop pipe (or died): a readable end that holds no more data."""
-        return self._stop is not None and self._stop.poll(0)
+        return self._stop is not None and bool(select.select([self._stop], [], [], 0)[0])
 
     def _parent_alive(self) -> bool:
         # A killed parent leaves an orphan journal, which the next process to start replays.
@@ -289,12 +301,11 @@ class _WriterLoop:
             self._connection = None
 
 
-def _drained(wake: Connection) -> bool:
+def _drained(wake: int) -> bool:
     """Whether a read asked for a watermark since the last look; its wakes are taken."""
     asked = False
-    with contextlib.suppress(EOFError, OSError):
-        while wake.poll(0):
-            wake.recv_bytes()
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing (more) there
+        while os.read(wake, 4096):  # b"": the parent is gone
             asked = True
     return asked
 

@@ -16,6 +16,8 @@ from .config import PricingConfig
 from .prices import ModelPrices, PriceTable, builtin_price_tables, table_named
 from .usage import Metered
 
+_REMEMBERED = 4096  # lookups kept per book
+
 
 @dataclass(frozen=True, slots=True)
 class PricedTable:
@@ -65,10 +67,35 @@ class PriceBook:
             for name, table in sorted({**builtin_price_tables(), **config.price_tables}.items())
             if table.source == "official"
         }
+        # What each lookup found: the tables are fixed for the book's life. Bounded, as a
+        # Responses tool's model is the client's to name.
+        self._found: dict[tuple[bool, str, str, str, tuple[str, ...]], PricedTable | None] = {}
 
     def table_for(self, provider: str, route: str, model: str, metered: Sequence[str] = ()) -> PricedTable | None:
         """The one table that prices `provider`'s traffic on `route` to upstream `model`,
         and every other model in `metered` (a Responses image tool's); None: unpriced."""
+        return self._remembered(False, provider, route, model, tuple(metered))
+
+    def official_for(self, provider: str, route: str, model: str, metered: Sequence[str] = ()) -> PricedTable | None:
+        """The first official table (by name) that prices every model: their list price."""
+        return self._remembered(True, provider, route, model, tuple(metered))
+
+    def _remembered(
+        self, official: bool, provider: str, route: str, model: str, metered: tuple[str, ...]
+    ) -> PricedTable | None:
+        key = (official, provider, route, model, metered)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) >= _REMEMBERED:
+            self._found.clear()
+        found = self._found[key] = (self._official_for if official else self._table_for)(
+            provider, route, model, metered
+        )
+        return found
+
+    def _table_for(self, provider: str, route: str, model: str, metered: Sequence[str]) -> PricedTable | None:
         names = self.names(provider, route, model, metered)
         if provider in self._own:
             table_name, own = self._own[provider]
@@ -79,8 +106,7 @@ class PriceBook:
             return None
         return PricedTable(CATALOG_TABLE, catalog_table(tuple(sorted(set(entries.values())))), entries)
 
-    def official_for(self, provider: str, route: str, model: str, metered: Sequence[str] = ()) -> PricedTable | None:
-        """The first official table (by name) that prices every model: their list price."""
+    def _official_for(self, provider: str, route: str, model: str, metered: Sequence[str]) -> PricedTable | None:
         names = self.names(provider, route, model, metered)
         for table_name, table in self._official.items():
             if (entries := _entries(table.models.__contains__, names)) is not None:

@@ -25,35 +25,36 @@ def record_metrics(
     route = row.route or NONE
     provider = row.provider or NONE
     duration_s = (row.latency_ms or 0) / 1000
-    metrics.requests.labels(route, provider, row.surface, status_class(row.http_status or 0)).inc()
-    metrics.request_duration.labels(route, provider, row.surface).observe(duration_s)
-    metrics.requests_by_config.labels(row.config_version or NONE).inc()
+    metrics.child(metrics.requests, route, provider, row.surface, status_class(row.http_status or 0)).inc()
+    metrics.child(metrics.request_duration, route, provider, row.surface).observe(duration_s)
+    metrics.child(metrics.requests_by_config, row.config_version or NONE).inc()
     if reason is not None:
-        metrics.failures.labels(route, provider, reason.value, policy or "").inc()
+        metrics.child(metrics.failures, route, provider, reason.value, policy or "").inc()
 
     upstream_s = 0.0
     previous = None
     for attempt in row.attempts:
         seconds = attempt["latency_ms"] / 1000
         upstream_s += seconds
-        metrics.upstream_duration.labels(route, attempt["provider"]).observe(seconds)
+        metrics.child(metrics.upstream_duration, route, attempt["provider"]).observe(seconds)
         if previous == attempt["provider"]:
-            metrics.retries.labels(route, attempt["provider"]).inc()
+            metrics.child(metrics.retries, route, attempt["provider"]).inc()
         elif previous is not None:
-            metrics.fallbacks.labels(route, previous, attempt["provider"]).inc()
+            metrics.child(metrics.fallbacks, route, previous, attempt["provider"]).inc()
         previous = attempt["provider"]
     if row.attempts and not streamed:
-        metrics.overhead.labels(route).observe(max(duration_s - upstream_s - waited_s, 0.0))
+        metrics.child(metrics.overhead, route).observe(max(duration_s - upstream_s - waited_s, 0.0))
 
     team = row.team or ""
     for charge in row.charges:
         table, source = charge.price_table or "", charge.price_source or ""
         labels = (route, charge.provider, charge.billing_owner, table, source, team)
-        amount, listed = from_nano(charge.cost_nanousd), from_nano(charge.listed_nanousd)
+        # n / 1e9 is the float nearest the exact dollars (n < 2**53), as float(Decimal) is; the ledger keeps them exact.
+        amount, listed = charge.cost_nanousd, charge.listed_nanousd
         if amount:
-            metrics.spend.labels(*labels).inc(float(amount))
+            metrics.child(metrics.spend, *labels).inc(amount / 1e9)
         if listed:
-            metrics.list_cost.labels(*labels).inc(float(listed))
+            metrics.child(metrics.list_cost, *labels).inc(listed / 1e9)
     tokens = (
         ("text_input", row.input_text_tokens),
         ("cached_input", row.cached_input_tokens),
@@ -63,33 +64,32 @@ def record_metrics(
     )
     for kind, count in tokens:
         if count:
-            metrics.tokens.labels(route, provider, kind).inc(count)
+            metrics.child(metrics.tokens, route, provider, kind).inc(count)
     if row.images:
-        metrics.images.labels(route, provider, size_label(row.size), quality_label(row.quality)).inc(row.images)
+        metrics.child(metrics.images, route, provider, size_label(row.size), quality_label(row.quality)).inc(row.images)
 
 
 def log_access(row: LedgerRow, *, reason: FailureReason | None) -> None:
     """One JSON line per request (with `server.log.format: json`); no secret is in a row."""
     if not access_log.isEnabledFor(logging.INFO):
         return
-    access_log.info(
-        "request",
-        extra={
-            "request_id": row.request_id,
-            "route": row.route,
-            "provider": row.provider,
-            "surface": row.surface,
-            "status": row.http_status,
-            "outcome": row.status,
-            "reason": reason.value if reason else None,
-            "latency_ms": row.latency_ms,
-            "attempts": len(row.attempts),
-            "cost_usd": format(from_nano(row.cost_nanousd), "f") if row.cost_nanousd is not None else None,
-            "cost_basis": row.cost_basis,
-            "price_table": row.price_table,
-            "price_source": row.price_source,
-            "billing_owner": row.billing_owner,
-            "key_id": row.key_id,
-            "team": row.team,
-        },
-    )
+    # Made and handled directly: `info` would walk the stack for a caller no format shows.
+    fields = {
+        "request_id": row.request_id,
+        "route": row.route,
+        "provider": row.provider,
+        "surface": row.surface,
+        "status": row.http_status,
+        "outcome": row.status,
+        "reason": reason.value if reason else None,
+        "latency_ms": row.latency_ms,
+        "attempts": len(row.attempts),
+        "cost_usd": format(from_nano(row.cost_nanousd), "f") if row.cost_nanousd is not None else None,
+        "cost_basis": row.cost_basis,
+        "price_table": row.price_table,
+        "price_source": row.price_source,
+        "billing_owner": row.billing_owner,
+        "key_id": row.key_id,
+        "team": row.team,
+    }
+    access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields))

@@ -89,7 +89,7 @@ class Recording:
         self._ledger.write(self.row)
         if self._gateway.config.server.metrics:
             assert self._plan is not None
-            self._metrics.in_flight.labels(self._plan.route).inc()
+            self._metrics.child(self._metrics.in_flight, self._plan.route).inc()
             self._in_flight = True
 
     # --- after it -----------------------------------------------------------------------
@@ -265,7 +265,7 @@ class Recording:
         server = self._gateway.config.server
         if server.metrics:
             if self._in_flight:
-                self._metrics.in_flight.labels(self.row.route).dec()
+                self._metrics.child(self._metrics.in_flight, self.row.route).dec()
             record_metrics(
                 self._metrics,
                 row,

@@ -51,10 +51,12 @@ class MemoryCounters:
         self, allowances: tuple[Allowance, ...], reservation: Reservation
     ) -> OverLimit | Unstarted | None:
         now = self._clock()
-        unstarted = tuple(a for a in allowances if a.starts_at is None and self._counted(a, now) is None)
-        if unstarted:
-            return Unstarted(unstarted)
-        tallies = [self._tally(allowance, now) for allowance in allowances]
+        counted = [self._counted(allowance, now) for allowance in allowances]
+        if None in counted:
+            unstarted = tuple(a for a, t in zip(allowances, counted, strict=True) if t is None and a.starts_at is None)
+            if unstarted:
+                return Unstarted(unstarted)
+        tallies = [t or self._start(a, now) for a, t in zip(allowances, counted, strict=True)]
         for allowance, tally in zip(allowances, tallies, strict=True):
             tally.purge(now)
             if reservation.id in tally.holds:
@@ -122,12 +124,9 @@ class MemoryCounters:
         tally.forget_at = now + allowance.ttl_s
         return tally
 
-    def _tally(self, allowance: Allowance, now: float) -> _Tally:
-        """The allowance's tally, started from its `starts_at` if there is none."""
-        tally = self._counted(allowance, now)
-        if tally is None:
-            tally = _Tally(forget_at=now + allowance.ttl_s, spent=allowance.starts_at or 0)
-            self._tallies[allowance.key] = tally
+    def _start(self, allowance: Allowance, now: float) -> _Tally:
+        """A new tally for the allowance, from its `starts_at`."""
+        tally = self._tallies[allowance.key] = _Tally(forget_at=now + allowance.ttl_s, spent=allowance.starts_at or 0)
         return tally
 
     def _level(self, bucket: Bucket, now: float) -> float:

@@ -6,35 +6,92 @@ import logging
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")  # the timestamp up to the second, made once a second
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._second[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
+        entry.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
+class LineWriter(logging.StreamHandler):
+    """Lines logged on the event loop are written together at its next turn: one
+    write for the access lines of every request that ended meanwhile, rather than one
+    each. Lines logged elsewhere (start-up, a worker thread) are written at once,
+    after any waiting; `flush` (at exit too) writes what waits."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._waiting: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            loop = _running_loop()
+            if loop is None:
+                self._waiting.append(line)
+                self.flush()
+                return
+            if not self._waiting:
+                loop.call_soon(self.flush)
+            self._waiting.append(line)
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # a Handler's lock exists once it is made
+            if self._waiting:
+                lines, self._waiting = self._waiting, []
+                self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+
+def _running_loop() -> AbstractEventLoop | None:
+    """The event loop running in this thread, if any. Without asyncio imported there is
+    none: a process without an event loop (the ledger writer) need not import it."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LineWriter(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Neither format shows the thread or the process: a record need not look them up.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def describe_exit(exit_code: int | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -179,6 +180,18 @@ class Metrics:
         )
         self._versions: set[str] = set()
         self._budgets: set[tuple[str, str, str]] = set()
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Counter | Gauge | Histogram, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: prometheus-client checks and converts the values
+        and takes a lock at every call. Label values are bounded (see above), and no
+        series is ever removed, so neither is this."""
+        key = (metric._name, labels)
+        try:
+            return self._children[key]
+        except KeyError:
+            found = self._children[key] = metric.labels(*labels)
+            return found
 
     def exposition(self) -> bytes:
         """The text /metrics serves: this app's registry, or every worker's files summed."""

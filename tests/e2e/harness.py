@@ -108,8 +108,12 @@ def child_processes(pid: int) -> dict[int, str]:
 
 
 def spawned_children(pid: int) -> list[int]:
-    """The processes `pid` started with multiprocessing: serve's workers, or a process's ledger writer."""
-    return sorted(child for child, command in child_processes(pid).items() if "spawn_main" in command)
+    """The Python processes `pid` started: serve's workers (multiprocessing), or a process's ledger writer."""
+    return sorted(
+        child
+        for child, command in child_processes(pid).items()
+        if "spawn_main" in command or "proxy.ledger.writer_process" in command
+    )
 
 
 def eventually(check, timeout_s: float = 30, interval_s: float = 0.05) -> bool:

@@ -9,15 +9,13 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from providers.errors import ProxyError
 
@@ -27,6 +25,10 @@ from ...pricing import usd
 from ...serving.gateway import Gateway
 from ..app_state import app_state
 from .roles import Area, ConsoleKeys, ConsoleUser
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
+
 from .sessions import COOKIE, Session, SessionStore, credential, signing_secret, unsign
 
 # No third-party loads, no inline script, no framing: the console is its own origin's only.
@@ -44,13 +46,23 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 64 * 1024
 
-templates = Jinja2Templates(
-    env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """Made at the first page shown: jinja2 is imported then, not at every start-up."""
+    import jinja2
+    from starlette.templating import Jinja2Templates
+
+    made = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
     )
-)
+    made.env.filters["usd"] = _usd
+    made.env.filters["when"] = _when
+    return made
 
 
 def _usd(nano: int | None) -> str:
@@ -61,10 +73,6 @@ def _usd(nano: int | None) -> str:
 def _when(moment: str | None) -> str:
     """`2026-12-03T10:00:01.123456Z` → `2026-12-03 10:00:01 UTC`."""
     return f"{moment[:10]} {moment[11:19]} UTC" if moment and len(moment) >= 19 else (moment or "—")
-
-
-templates.env.filters["usd"] = _usd
-templates.env.filters["when"] = _when
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +194,7 @@ def render(
     request: Request, visit: Visit | None, template: str, context: dict[str, Any], *, status: int = 200
 ) -> Response:
     shown = {"user": visit.user if visit else None, "csrf_token": visit.session.csrf_token if visit else "", **context}
-    return templates.TemplateResponse(request, template, shown, status_code=status, headers=SECURITY_HEADERS)
+    return templates().TemplateResponse(request, template, shown, status_code=status, headers=SECURITY_HEADERS)
 
 
 def error_response(request: Request, visit: Visit | None, error: ProxyError) -> Response:
