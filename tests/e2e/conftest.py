@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Proxy, Server, free_port, routed_config, tollgate, wait_until_ready
+from .harness import Proxy, Server, free_port, routed_config, serve_in, tollgate, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -39,26 +39,7 @@ def start_proxy(tmp_path_factory) -> Iterator:
         """`folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart).
         `own_group`: in a process group of its own, which a test may signal as a whole."""
         folder = folder or tmp_path_factory.mktemp("proxy")
-        config_path = folder / "config.yaml"
-        config_path.write_text(config)
-        port = port or free_port()
-        log_path = folder / f"proxy-{port}.log"
-        process = tollgate(
-            "serve",
-            "--config",
-            str(config_path),
-            "--port",
-            str(port),
-            *args,
-            log_path=log_path,
-            env={"TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
-            own_group=own_group,
-        )
-        proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
-        started.append(proxy)
-        if ready:
-            wait_until_ready(f"{proxy.url}/readyz", process)
-        return proxy
+        return serve_in(folder, config, *args, env=env, port=port, own_group=own_group, ready=ready, started=started)
 
     yield start
     for proxy in started:
