@@ -75,7 +75,7 @@ def settle(
     accounts = Accounts(requests=len(outcomes))
     # First through /admin/spend, whose read barrier waits until every replica's writer
     # has committed what was journaled before it: then the rows are all there to read.
-    accounts.spend, accounts.spend_ok, accounts.spend_abandoned = _admin_spend(plan.url, admin_key)
+    accounts.spend, accounts.spend_ok, accounts.spend_abandoned = _admin_spend(plan.url, admin_key, timeline)
     rows = _rows(ledger_url, plan.run)
     by_tag: dict[str, list[Row]] = {}
     for row in rows:
@@ -172,11 +172,12 @@ def _rows(ledger_url: str, run: str) -> list[Row]:
     return [Row(tag, id_, status, from_nano(cost), team, owner) for tag, id_, status, cost, team, owner in found]
 
 
-def _admin_spend(url: str, admin_key: str) -> tuple[Decimal, Decimal, Decimal]:
-    """Spend of every row, of ok rows and of abandoned rows, as `/admin/spend` says (its
-    read barrier makes it wait for every replica's writer)."""
+def _admin_spend(url: str, admin_key: str, timeline: Timeline) -> tuple[Decimal, Decimal, Decimal]:
+    """Spend of the run's rows (those created since it started): all, ok and abandoned, as
+    `/admin/spend` says (its read barrier makes it wait for every replica's writer)."""
     admin = {"authorization": f"Bearer {admin_key}"}
-    answer = httpx.get(f"{url}/admin/spend", params={"group_by": "status"}, headers=admin, timeout=60)
+    query = {"group_by": "status", "since": timeline.started_utc}
+    answer = httpx.get(f"{url}/admin/spend", params=query, headers=admin, timeout=60)
     answer.raise_for_status()
     by_status = {row["status"]: Decimal(row["cost_usd"]) for row in answer.json()["rows"]}
     return sum(by_status.values(), Decimal(0)), by_status.get("ok", Decimal(0)), by_status.get("abandoned", Decimal(0))

@@ -6,11 +6,13 @@ client sets and the ledger keeps), so that every client request can be found in
 the ledger however many replicas it went through. Once half of them are over, the
 victim replica, with requests in flight, gets SIGKILL and is started again at once
 (in its folder, on its port) while the traffic goes on. Requests in the last third
-are not sent before it is ready again, so the restarted replica serves some."""
+are not sent before it is ready again, so the restarted replica serves some. With no
+victim, it is the same traffic with every replica up throughout."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,8 +34,11 @@ class Plan:
     keys: list[str]  # request i is sent with keys[i % len(keys)]
     model: str
     run: str  # the tags' prefix, unique to the run
-    victim: int = 1  # which replica is killed
+    victim: int | None = 1  # which replica is killed; None: none is
     content: str = "hello"  # every request's message
+    # An output bound keeps a budget's reservation (the estimate) near the actual cost, so
+    # that a capped team's requests truly compete for what is left.
+    max_completion_tokens: int | None = None
 
     def tag(self, index: int) -> str:
         return f"{self.run}-{index:06d}"
@@ -60,6 +65,7 @@ class Outcome:
 
 @dataclass
 class Timeline:
+    started_utc: str = ""  # before the first request: every row of the run was created after
     started_s: float = 0.0
     killed_s: float | None = None
     in_flight_at_kill: float = 0.0  # what the victim's gauge said just before
@@ -92,6 +98,7 @@ class _Run:
         async with httpx.AsyncClient(limits=limits, timeout=120) as http:
             base = openai.AsyncOpenAI(base_url=f"{self.plan.url}/v1", api_key="-", max_retries=0, http_client=http)
             clients = {key: base.with_options(api_key=key) for key in set(self.plan.keys)}
+            self.timeline.started_utc = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
             self.timeline.started_s = time.monotonic()
             killer = asyncio.create_task(self._kill_and_restart())
             await asyncio.gather(*(self._client(clients) for _ in range(self.plan.concurrency)))
@@ -102,7 +109,7 @@ class _Run:
     async def _client(self, clients: dict[str, openai.AsyncOpenAI]) -> None:
         while self._next < self.plan.requests:
             index, self._next = self._next, self._next + 1
-            if index >= self.plan.requests * 2 // 3 and not self._ready_again.is_set():
+            if self.plan.victim is not None and index >= self.plan.requests * 2 // 3 and not self._ready_again.is_set():
                 held = time.monotonic()
                 await self._ready_again.wait()
                 self.timeline.held_s += time.monotonic() - held
@@ -116,7 +123,10 @@ class _Run:
         sent = time.monotonic()
         try:
             raw = await client.chat.completions.with_raw_response.create(
-                model=self.plan.model, messages=messages, extra_headers={PROMPT_VERSION_HEADER: tag}
+                model=self.plan.model,
+                messages=messages,
+                max_completion_tokens=self.plan.max_completion_tokens or openai.omit,
+                extra_headers={PROMPT_VERSION_HEADER: tag},
             )
         except openai.APIStatusError as error:
             request_id = error.response.headers.get("x-request-id")
@@ -127,6 +137,8 @@ class _Run:
         return Outcome(tag, key, sent, time.monotonic(), raw.status_code, raw.headers["x-request-id"], cost, None)
 
     async def _kill_and_restart(self) -> None:
+        if self.plan.victim is None:
+            return
         await self._half_over.wait()
         victim = self.replicas.live[self.plan.victim]
         assert victim is not None
@@ -140,3 +152,17 @@ class _Run:
         await asyncio.to_thread(self.replicas.restart, self.plan.victim)
         self.timeline.ready_again_s = time.monotonic()
         self._ready_again.set()
+
+
+def one_request(url: str, key: str, plan: Plan) -> tuple[Decimal, Decimal]:
+    """What one of the plan's requests costs, and what a budget reserves for it while it runs
+    (its estimate with retries): a budget is sized from them. It makes one ledger row."""
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": plan.model, "messages": [{"role": "user", "content": plan.content}]}
+    if plan.max_completion_tokens:
+        body["max_completion_tokens"] = plan.max_completion_tokens
+    answer = httpx.post(f"{url}/v1/chat/completions", headers=headers, json=body)
+    answer.raise_for_status()
+    only = {**headers, "x-tollgate-estimate-only": "true"}
+    estimate = httpx.post(f"{url}/v1/chat/completions", headers=only, json=body).json()["estimates"][0]
+    return Decimal(answer.headers["x-tollgate-cost-usd"]), Decimal(estimate["with_retries_usd"])

@@ -17,9 +17,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from decimal import Decimal
 
-import httpx
 import openai
 import pytest
 import redis
@@ -27,7 +27,7 @@ import redis
 from ..databases import postgres_database
 from .harness import eventually, free_port, requests_in_flight, routed_config
 from .kill_accounts import settle
-from .kill_run import Plan, run
+from .kill_run import Plan, one_request, run
 from .load_balancer import LoadBalancer
 from .replicas import Replicas
 
@@ -73,26 +73,25 @@ def prefix() -> Iterator[str]:
             client.delete(*keys)
 
 
-def one_request(url: str) -> tuple[Decimal, Decimal]:
-    """What one of the run's requests costs, and what a budget reserves for it while it runs."""
-    headers = {"authorization": f"Bearer {STEADY_KEY}"}
-    body = {"model": MODEL, "messages": [{"role": "user", "content": CONTENT}]}
-    answer = httpx.post(f"{url}/v1/chat/completions", headers=headers, json=body)
-    estimate = httpx.post(
-        f"{url}/v1/chat/completions", headers={**headers, "x-tollgate-estimate-only": "true"}, json=body
-    )
-    return Decimal(answer.headers["x-tollgate-cost-usd"]), Decimal(estimate.json()["estimates"][0]["with_retries_usd"])
-
-
 @pytest.mark.timeout(300)
 def test_three_replicas_behind_nginx_keep_one_truth_through_a_kill_9(simulator, tmp_path, ledger_url, prefix):
     requests, concurrency, replicas_count = 300, 16, 3
+    plan = Plan(
+        "",  # the balancer's, once it runs
+        requests,
+        concurrency,
+        keys=[STEADY_KEY] * 4 + [CAPPED_KEY],
+        model=MODEL,
+        run=f"replicas-{uuid.uuid4().hex[:8]}",
+        content=CONTENT,
+        max_completion_tokens=16,
+    )
     # The capped team's budget has room for about 20 of its 60 requests: measured on a replica
     # of its own (its own SQLite ledger), with the steady team's key.
     probe = Replicas(config(simulator.url, prefix, Decimal(1000)), tmp_path / "probe", 1, {})
     probe.start()
     try:
-        cost, reserved = one_request(probe.live[0].url)
+        cost, reserved = one_request(probe.live[0].url, STEADY_KEY, plan)
     finally:
         probe.stop()
     capped_daily = reserved + 20 * cost
@@ -104,15 +103,7 @@ def test_three_replicas_behind_nginx_keep_one_truth_through_a_kill_9(simulator, 
     try:
         replicas.start()
         balancer.start()
-        plan = Plan(
-            balancer.url,
-            requests,
-            concurrency,
-            keys=[STEADY_KEY] * 4 + [CAPPED_KEY],
-            model=MODEL,
-            run=f"replicas-{uuid.uuid4().hex[:8]}",
-            content=CONTENT,
-        )
+        plan = replace(plan, url=balancer.url)
         outcomes, timeline = run(plan, replicas)
         accounts = settle(
             plan,
