@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.console.roles import ConsoleKeys, ConsoleUser, Role
-from proxy.console.sessions import COOKIE
-from proxy.gateway import Gateway
+from proxy.http.app import create_app
+from proxy.http.console.roles import ConsoleKeys, ConsoleUser, Role
+from proxy.http.console.sessions import COOKIE
 from proxy.ledger.sql import SqlLedger
+from proxy.serving.gateway import Gateway
 
 from .databases import postgres_database
 from .rows import OPENAI, charged_row

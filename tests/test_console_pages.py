@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 
 from proxy.config.schema import FileSettings
-from proxy.console.chart import COLOURS, PLOT_HEIGHT, daily_chart
-from proxy.files import FileStore
+from proxy.http.console.chart import COLOURS, PLOT_HEIGHT, daily_chart
 from proxy.ledger import SpendGroup
 from proxy.ledger.sql import SqlLedger
+from proxy.serving.files import FileStore
 
 from .rows import ACME, charged_row
 from .test_console import ADMIN_KEY, FINANCE_KEY, REVIEWER_KEY, console, sign_in

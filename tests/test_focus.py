@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.focus import COLUMNS, focus_csv
-from proxy.focus.columns import FOCUS_1_2, TOLLGATE, VALIDATOR_NAMES
+from proxy.finance.focus import COLUMNS, focus_csv
+from proxy.finance.focus.columns import FOCUS_1_2, TOLLGATE, VALIDATOR_NAMES
 from proxy.ledger import Charge
 
 from .rows import ACME, OPENAI, charged_row

@@ -13,7 +13,7 @@ from policies.counters import Allowance, Bucket, StateUnavailable
 from providers.errors import PolicyRefused
 from providers.types import ImageSettings
 from proxy.config import parse_config
-from proxy.governance import build_policies
+from proxy.serving.policy_chain import build_policies
 from proxy.state import MemoryCounters
 
 from .preflights import preflight
@@ -107,10 +107,10 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
     finds no counter, and the counter starts from the ledger's spend today."""
     from starlette.testclient import TestClient
 
-    from proxy.app import create_app
-    from proxy.gateway import Gateway
+    from proxy.http.app import create_app
     from proxy.ledger import utc_now
     from proxy.ledger.sql import SqlLedger
+    from proxy.serving.gateway import Gateway
 
     from .rows import OPENAI, charged_row
 

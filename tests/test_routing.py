@@ -9,7 +9,7 @@ import pytest
 
 from providers.errors import UnknownRoute
 from proxy.config.schema import Route
-from proxy.routing import Router
+from proxy.serving.routing import Router
 
 
 def route(targets, fallbacks=(), **settings) -> Route:

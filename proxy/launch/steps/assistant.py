@@ -8,7 +8,7 @@ from policies.responses_model_guard import ResponsesModelGuard
 from providers.errors import PolicyRefused
 
 from ...config import Config
-from ...estimating import makes_images, serves_embeddings
+from ...finance.estimate_command import makes_images, serves_embeddings
 from ..context import LaunchContext
 from ..step import Findings, Skip, Step
 from .evidence import answered, billed_row, picture
