@@ -32,8 +32,11 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -139,24 +142,16 @@ def main() -> int:
                 probe.stop()
             capped_daily = reserved + cost * int(args.requests / 5 * CAPPED_ROOM)
             facts |= {"capped_daily": capped_daily, "one_cost": cost, "one_reserved": reserved}
-            run_folder = folder / f"run-{uuid.uuid4().hex[:6]}"
-            replicas = Replicas(
-                config(*urls, capped_daily), run_folder, args.replicas, {"TOLLGATE_LEDGER_URL": ledger_url}
-            )
-            balancer = LoadBalancer(run_folder / "nginx", replicas.ports, free_port())
-            try:
-                replicas.start()
-                balancer.start()
-                parties = {name: session for name, session in started.sessions().items()}
-                parties |= {f"tollgate {index}": session for index, session in enumerate(replicas.sessions())}
-                parties["nginx (balancer)"] = balancer.session
-                if postgres := next((p.session for p in processes().values() if p.name == "postgres"), None):
-                    parties["postgresql (all)"] = postgres
-                steady = _steady(args, exchanges["chat"], balancer.url, parties, urls[2], database)
+            shared = {name: session for name, session in started.sessions().items()}
+            if postgres := next((p.session for p in processes().values() if p.name == "postgres"), None):
+                shared["postgresql (all)"] = postgres
+            fleet = partial(_fleet, config(*urls, capped_daily), ledger_url, shared)
+            steady = {}
+            with fleet(folder / "one", 1) as (replicas, balancer, parties):
+                steady[1] = _steady(args, exchanges["chat"], balancer.url, parties, urls[2], database)
+            with fleet(folder / "many", args.replicas) as (replicas, balancer, parties):
+                steady[args.replicas] = _steady(args, exchanges["chat"], balancer.url, parties, urls[2], database)
                 kill = _kill(replace(plan, url=balancer.url), balancer, replicas, ledger_url, capped_daily)
-            finally:
-                balancer.stop()
-                replicas.stop()
     finally:
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -169,6 +164,23 @@ def main() -> int:
     return 1 if kill["accounts"].problems else 0
 
 
+@contextmanager
+def _fleet(
+    text: str, ledger_url: str, shared: dict[str, int], folder: Path, count: int
+) -> Iterator[tuple[Replicas, LoadBalancer, dict[str, int]]]:
+    """`count` replicas behind the balancer; with every party's session, for the CPU they use."""
+    replicas = Replicas(text, folder, count, {"TOLLGATE_LEDGER_URL": ledger_url})
+    balancer = LoadBalancer(folder / "nginx", replicas.ports, free_port())
+    try:
+        replicas.start()
+        balancer.start()
+        parties = {**shared, **{f"tollgate {index}": session for index, session in enumerate(replicas.sessions())}}
+        yield replicas, balancer, {**parties, "nginx (balancer)": balancer.session}
+    finally:
+        balancer.stop()
+        replicas.stop()
+
+
 def _steady(args, exchange: Exchange, url: str, parties: dict[str, int], redis_url: str, database: str) -> dict:
     """wrk through the balancer, every replica up: throughput, CPU per party, and per ledger
     row (every request makes one) the Redis commands and the PostgreSQL backends' CPU."""
@@ -177,7 +189,7 @@ def _steady(args, exchange: Exchange, url: str, parties: dict[str, int], redis_u
     background, _ = CpuSnapshot.take().cores_since(idle, IDLE_S, parties)
     store = redis.Redis.from_url(redis_url)
     store.config_resetstat()
-    rows_before, backends_before = _ledger_rows(url), _backend_cpu_s(database)
+    rows_before, backends_before, size_before = _ledger_rows(url), _backend_cpu_s(database), _size(database)
     test = Test(f"chat, c={args.concurrency}", "replicas", "chat", args.concurrency, check_bodies=True)
     cell = measure(
         "tollgate 0",
@@ -197,6 +209,7 @@ def _steady(args, exchange: Exchange, url: str, parties: dict[str, int], redis_u
         "rows": rows,
         "commandstats": store.info("commandstats"),
         "backends_cpu_s": _backend_cpu_s(database) - backends_before,
+        "bytes_per_row": (_size(database) - size_before) / rows if rows else 0,
     }
 
 
@@ -255,6 +268,11 @@ def _ledger_rows(url: str) -> int:
     answer = httpx.get(f"{url}/admin/spend", params={"group_by": "status"}, headers=admin, timeout=60)
     answer.raise_for_status()
     return sum(row["requests"] for row in answer.json()["rows"])
+
+
+def _size(database: str) -> int:
+    with psycopg.connect(f"{POSTGRES}/postgres") as connection:
+        return connection.execute("SELECT pg_database_size(%s)", [database]).fetchone()[0]
 
 
 def _backend_cpu_s(database: str) -> float:

@@ -8,11 +8,12 @@ from decimal import Decimal
 _NOT_IN_SCRIPTS = {"evalsha", "eval", "ping", "hello", "client|setinfo", "script|load", "info", "config|resetstat"}
 
 
-def render(facts: dict, steady: dict, kill: dict) -> str:
+def render(facts: dict, steady: dict[int, dict], kill: dict) -> str:
+    many = max(steady)
     return "\n\n".join(
         [
             _preamble(facts),
-            "### Steady: every replica up\n\n" + _steady(steady),
+            "### Steady: one replica, then every replica up\n\n" + _scaling(steady) + "\n\n" + _steady(steady[many]),
             "### One replica killed with SIGKILL halfway, and restarted\n\n" + _kill(facts, kill),
         ]
     )
@@ -30,18 +31,40 @@ def _preamble(facts: dict) -> str:
     )
 
 
+def _tollgate(steady: dict) -> tuple[float, float]:
+    """The replicas' cores together, and their CPU µs per request."""
+    wrk = steady["cell"].wrk
+    cores = sum(value for name, value in steady["cell"].cores.items() if name.startswith("tollgate "))
+    return cores, cores * wrk.duration_s / wrk.requests * 1e6 if wrk.requests else 0
+
+
+def _scaling(steady: dict[int, dict]) -> str:
+    lines = [
+        "wrk (bench/post.lua, every answer checked) through the balancer, upstream bench/upstream.py's nginx "
+        "(fixed chat answers); `load.py`'s cell: a warm-up, then measured again while others kept the machine busy.",
+        "",
+        "| replicas | req/s | p50 ms | p99 ms | errors | Tollgate cores | Tollgate CPU µs/request "
+        "| req/s per Tollgate core | others' cores |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for count, each in sorted(steady.items()):
+        wrk, cores = each["cell"].wrk, each["cell"].cores
+        used, per_request = _tollgate(each)
+        lines.append(
+            f"| {count} | {wrk.rps:,.0f} | {wrk.p50_ms:.1f} | {wrk.p99_ms:.1f} | {wrk.errors} | {used:.2f} "
+            f"| {per_request:,.0f} | {1e6 / per_request if per_request else 0:,.0f} | {cores['other']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def _steady(steady: dict) -> str:
     cell = steady["cell"]
     wrk, cores = cell.wrk, dict(cell.cores)
     per_request_us = wrk.duration_s / wrk.requests * 1e6 if wrk.requests else 0
-    tollgate = sum(value for name, value in cores.items() if name.startswith("tollgate "))
+    tollgate, _ = _tollgate(steady)
     idle = sum(value for name, value in steady["background"].items() if name.startswith("tollgate "))
     lines = [
-        f"wrk (bench/post.lua, every answer checked) through the balancer, upstream bench/upstream.py's nginx: "
-        f"**{wrk.rps:,.0f} req/s** over {wrk.duration_s:.0f} s, p50 {wrk.p50_ms:.1f} ms, p99 {wrk.p99_ms:.1f} ms, "
-        f"{wrk.errors} errors"
-        + (f" (measured {cell.tries} times: the machine was busy)" if cell.tries > 1 else "")
-        + ".",
+        f"With {sum(1 for name in cores if name.startswith('tollgate '))} replicas, where each request's CPU went:",
         "",
         "| party | cores busy | CPU µs per request |",
         "| --- | ---: | ---: |",
@@ -50,16 +73,16 @@ def _steady(steady: dict) -> str:
         lines.append(f"| {name} | {value:.2f} | {value * per_request_us:,.0f} |")
     lines.append(f"| **Tollgate, the replicas together** | **{tollgate:.2f}** | **{tollgate * per_request_us:,.0f}** |")
     neighbours = ", ".join(f"{name} {value}" for name, value in cell.neighbours.items()) or "none named"
-    per_core = 1e6 / (tollgate * per_request_us) if tollgate else 0
     rows = steady["rows"]
     backend_us = steady["backends_cpu_s"] / rows * 1e6 if rows else 0
     lines += [
         "",
-        f"Tollgate served **{per_core:,.0f} requests per second per core** it used (idle, the replicas together "
-        f"kept {idle:.2f} cores busy: health checks, the writers' heartbeats). *wrk* is the load; *irq* the kernel "
+        f"Idle, the replicas together kept {idle:.2f} cores busy (health checks, the writers' heartbeats), "
+        "included above. *wrk* is the load; *irq* the kernel "
         f"moving loopback packets; *other* work the run did not start ({neighbours}); *postgresql (all)* every "
         "PostgreSQL process on the machine, others' databases included. The backends of the run's own database "
-        f"spent **{backend_us:,.0f} µs of CPU per ledger row** ({rows:,} rows, one per request, warm-up included).",
+        f"spent **{backend_us:,.0f} µs of CPU per ledger row** ({rows:,} rows, one per request, warm-up included), "
+        f"and the database grew by {steady['bytes_per_row']:,.0f} bytes per row (rows, charges, indexes).",
         "",
         _redis(steady["commandstats"], rows, cores.get("redis", 0) * per_request_us),
     ]
