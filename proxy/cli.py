@@ -215,9 +215,8 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _spend(args: argparse.Namespace) -> int:
-    from providers.errors import InvalidRequest
-
     from .config import ConfigError, load_config
+    from .errors import InvalidRequest
     from .finance.focus import focus_csv
     from .finance.reports import (
         LedgerUnavailable,

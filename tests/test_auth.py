@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from providers.errors import AuthenticationFailed, PermissionDenied
 from proxy.config.schema import ClientKey
+from proxy.errors import AuthenticationFailed, PermissionDenied
 from proxy.serving.auth import ANONYMOUS, KeyRing
 
 KEYS = [

@@ -237,9 +237,9 @@ def test_a_key_removed_or_rotated_by_a_reload_ends_its_sessions(client, tmp_path
     url, journal = f"sqlite:///{tmp_path}/ledger.db", str(tmp_path / "journal")
     app = client.app
     rotated = parse_config(config_text(url, journal, reviewer="rev-rotated-key"), {})
-    app.state.gateway = Gateway(rotated, {}, simulated={})
+    app.state.tollgate.gateway = Gateway(rotated, {}, simulated={})
     assert client.get("/ui/review").headers["location"] == "/ui/login"
-    app.state.gateway = Gateway(parse_config(config_text(url, journal), {}), {}, simulated={})
+    app.state.tollgate.gateway = Gateway(parse_config(config_text(url, journal), {}), {}, simulated={})
     assert client.get("/ui/review").status_code == 200  # the same key again: the session stands
 
 

@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.counters import Allowance, Bucket, StateUnavailable
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings
 from proxy.config import parse_config
 from proxy.serving.policy_chain import build_policies
@@ -129,7 +128,7 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
     counters = MemoryCounters()
     app = create_app(lambda: Gateway(loaded, {}, simulated={}, counters=counters), state=counters)
     with TestClient(app) as client:
-        budgets = client.app.state.gateway.policies.policies[-1]
+        budgets = client.app.state.tollgate.gateway.policies.policies[-1]
         assert client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))  # 0.70 + 0.25 fits
         with pytest.raises(PolicyRefused, match=r"key 'web-app' has \$0.05 left of its daily budget of \$1"):
             client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from policies.base import PolicyRefused
 from policies.image_files import PNG_SIGNATURE
 from policies.image_parameters import ImageLimits, ImageParameters
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings, Surface
 from proxy.http.multipart import parse_multipart
 

@@ -7,8 +7,8 @@ import orjson
 import pytest
 from starlette.requests import Request
 
-from providers.errors import BodyTooLarge, InvalidRequest
 from providers.types import JsonBody, MultipartBody, Surface
+from proxy.errors import BodyTooLarge, InvalidRequest
 from proxy.http.intake import read_call
 
 

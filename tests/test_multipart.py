@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from providers.errors import InvalidRequest
+from proxy.errors import InvalidRequest
 from proxy.http.multipart import parse_multipart
 
 PNG_A = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from providers.errors import InvalidRequest
+from proxy.errors import InvalidRequest
 from proxy.finance.reports import (
     DEFAULT_GROUP_BY,
     LedgerUnavailable,

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from providers.errors import UnknownRoute
 from proxy.config.schema import Route
+from proxy.errors import UnknownRoute
 from proxy.serving.routing import Router
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 
-from providers.errors import InvalidRequest
 from providers.image_tokens import is_gpt_image_model
 from providers.types import Call, ImageSettings, JsonBody, Surface
 
 from ..config import Config, Route
 from ..config.schema import SIZE_PATTERN, Quality
 from ..config.tables import price_table
+from ..errors import InvalidRequest
 from ..pricing import Pricer
 from ..serving.estimate_document import estimate_document
 from ..serving.routing import Router

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from providers.errors import InvalidRequest
-
+from ..errors import InvalidRequest
 from ..ledger import DisabledLedger, Filters, Ledger, LedgerRow, SqlLedger, utc_now
 from ..ledger.row import ReviewStatus, Status
 from . import reports

@@ -19,8 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from providers.errors import InvalidRequest
-
+from ..errors import InvalidRequest
 from ..ledger import GROUPS, Filters, LedgerBehind, SpendGroup, SqlLedger, from_nano
 from ..ledger.barrier import Watermarks, wait_for_writers
 from ..pricing import usd

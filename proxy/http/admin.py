@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, ProxyError
+from providers.errors import ProxyError
 
 from ..config.redaction import redacted_config
+from ..errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from ..finance.ledger_queries import (
     RequestsQuery,
     ReviewBody,
@@ -28,9 +29,9 @@ from ..finance.ledger_queries import (
     validated,
 )
 from ..finance.reports import check_focus_options, render
-from ..ledger import Ledger
-from ..reload.reloader import Reloader
+from ..ledger import DisabledLedger, Ledger
 from ..serving.gateway import Gateway
+from .app_state import app_state
 from .intake import read_body
 
 _SPEND_PARAMETERS = {"group_by": "group_by", "aggregate": "aggregate", "format": "format=focus"}
@@ -126,7 +127,7 @@ async def config(request: Request) -> Response:
 
 async def reload_config(request: Request) -> Response:
     require_admin(request)
-    reloader: Reloader | None = request.app.state.reloader
+    reloader = app_state(request).reloader
     if reloader is None:
         raise ProxyError("This app was not started from a config file, so it cannot reload one.", code="no_config_file")
     outcome = await reloader.reload("admin")
@@ -145,8 +146,8 @@ async def reload_config(request: Request) -> Response:
     return JSONResponse(outcome.document())
 
 
-def _ledger(request: Request) -> Ledger:
-    return request.app.state.ledger
+def _ledger(request: Request) -> Ledger | DisabledLedger:
+    return app_state(request).ledger
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

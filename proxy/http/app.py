@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from providers.errors import InternalError, InvalidRequest, ProxyError
+from providers.errors import ProxyError
 
+from ..errors import InternalError, InvalidRequest
 from ..ledger import DisabledLedger, Ledger, open_ledger
 from ..reload.reloader import Reloader
 from ..serving.background import Background
@@ -26,6 +27,7 @@ from ..serving.gateway import Gateway
 from ..state import StateStore, StoreHealth
 from ..telemetry import metrics
 from .admin import admin_routes
+from .app_state import AppState
 from .console import SessionStore, console_routes
 from .cors import Cors
 from .endpoints import routes
@@ -43,42 +45,46 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.gateway = gateway = build_gateway()
-        app.state.ledger = open_ledger(gateway.config.ledger)
-        app.state.ledger.keep_writer_running()
-        app.state.files = FileStore(gateway.config.files) if gateway.config.files else None
-        app.state.console_sessions = SessionStore(gateway.config.ledger.url)  # connects when first used
-        app.state.background = Background()
-        app.state.draining = False
-        app.state.reloader = reloader
-        await app.state.ledger.start()
-        app.state.state_health = health = None
+        gateway = build_gateway()
+        ledger = open_ledger(gateway.config.ledger)
+        ledger.keep_writer_running()
+        held = AppState(
+            gateway=gateway,
+            ledger=ledger,
+            files=FileStore(gateway.config.files) if gateway.config.files else None,
+            console_sessions=SessionStore(gateway.config.ledger.url),  # connects when first used
+            background=Background(),
+            reloader=reloader,
+            state_health=None,
+        )
+        app.state.tollgate = held
+        await ledger.start()
         if state is not None and state.shared:
-            app.state.state_health = health = StoreHealth(state, needed=lambda: app.state.gateway.policies.uses_state)
-            await health.start()
-        if isinstance(app.state.ledger, Ledger):
-            gateway.budget_starts.attach(app.state.ledger)  # budgets start from the ledger's spend
+            held.state_health = StoreHealth(state, needed=lambda: held.gateway.policies.uses_state)
+            await held.state_health.start()
+        if isinstance(ledger, Ledger):
+            gateway.budget_starts.attach(ledger)  # budgets start from the ledger's spend
         watcher = None
         if gateway.config.server.metrics:
             metrics.publish_config(gateway.version, gateway.config)
-            watcher = asyncio.get_running_loop().create_task(_mirror_ledger(app.state.ledger))
+            watcher = asyncio.get_running_loop().create_task(_mirror_ledger(ledger))
         if reloader is not None:
-            await reloader.start(app.state)
+            await reloader.start(held)
         yield
         if watcher is not None:
             watcher.cancel()
         # uvicorn has let the requests in flight finish; now their files, then their rows.
-        app.state.draining = True
-        await app.state.background.wait()
+        held.draining = True
+        await held.background.wait()
         if reloader is not None:
             await reloader.stop()
-        await app.state.gateway.aclose()
-        await app.state.gateway.conversations.aclose()  # shared by every gateway: closed once, here
-        if health is not None:
-            await health.stop()
+        await held.gateway.aclose()
+        await held.gateway.conversations.aclose()  # shared by every gateway: closed once, here
+        if held.state_health is not None:
+            await held.state_health.stop()
         if state is not None:
             await state.aclose()
-        if not await app.state.ledger.close():
+        if not await ledger.close():
             log.warning(
                 "the ledger database did not take every row before shutdown; "
                 "they stay in the journal and go in at the next start"
@@ -131,7 +137,7 @@ class PinGateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        gateway: Gateway = scope["app"].state.gateway
+        gateway: Gateway = scope["app"].state.tollgate.gateway
         scope.setdefault("state", {})["gateway"] = gateway
         gateway.enter()
         try:

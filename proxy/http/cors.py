@@ -13,9 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from providers.errors import InvalidRequest
-
 from ..config.schema import CorsSettings
+from ..errors import InvalidRequest
 
 ALLOW_METHODS = ("GET", "POST", "DELETE")
 # What a browser's script may read of an answer: Tollgate's own headers and the retry hint.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
@@ -12,152 +12,56 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from policies.base import Preflight
-from providers.errors import InternalError, ProxyError, UnknownRoute
 from providers.types import Call, Surface
 
 from ..config import Route as RouteSettings
-from ..pricing import TargetEstimate
-from ..serving.auth import Principal
-from ..serving.conversation_routing import bind_answer, bind_as_it_passes, binding_of, makes_conversations, plan_request
-from ..serving.dispatch import Attempt, RouteExhausted, dispatch
-from ..serving.estimate_document import estimate_document
-from ..serving.files import FileStore, makes_files
+from ..errors import UnknownRoute
+from ..serving.answers import Estimated, Streamed
 from ..serving.gateway import Gateway
-from ..serving.recording import Recording
-from ..serving.routing import RoutePlan
-from ..serving.stored_responses import reach_stored_response
-from ..serving.streaming import RelayResponse, StreamOutcome, is_usage_only_chunk, relay_stream
-from ..state import StoreHealth
+from ..serving.serve import Asked, Serving, serve
+from ..serving.stored_responses import StoredAsked, reach_stored_response
 from ..telemetry import metrics
-from .intake import estimate_only, purpose, read_call, with_stream_usage
+from .app_state import app_state, app_state_or_none
+from .intake import estimate_only, purpose, read_body, read_call
+from .relay import RelayResponse
 
 log = logging.getLogger("tollgate")
 
 
 async def proxy_request(request: Request, surface: Surface) -> Response:
+    """Read the request, have it served, render the answer."""
     # The gateway this request arrived on (PinGateway): a reload mid-request does not change its config.
     gateway: Gateway = request.state.gateway
     request_id: str = request.state.request_id  # given to every request by RequestIds
-    recording = Recording(request.app.state.ledger, gateway, request_id, surface)
-    try:
-        principal = gateway.keys.authenticate(request.headers.get("authorization"))
-        recording.identify(principal)
-        call = await read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
-        plan = await plan_request(call, gateway, principal.owner)
-        recording.row.route = plan.route
-        principal.check_route(plan.route)
-        if estimate_only(request):
-            headers = answer_headers(gateway, request_id, plan.route, attempts=())
-            return JSONResponse(estimate_document(call, plan, gateway.pricer), headers=headers)
-        call, hide_usage = with_stream_usage(call)
-        first = plan.targets[0]
-        estimate = gateway.pricer.estimate(call, plan.route, first.provider, first.model)
-        recording.routed(call, plan, estimate, purpose=purpose(request))
-        settles = await gateway.policies.admit(_preflight(gateway, call, plan, principal, estimate))
-        recording.planned(settles, request.app.state.background.spawn)
-        exchange = await dispatch(call, plan, gateway.providers)
-    except RouteExhausted as exhausted:
-        recording.failed(exhausted, exhausted.attempts)
-        exhausted.headers |= answer_headers(gateway, request_id, recording.row.route, exhausted.attempts)
-        raise
-    except ProxyError as error:
-        recording.failed(error)
-        error.headers |= answer_headers(gateway, request_id, recording.row.route, attempts=())
-        raise
-    except Exception as exc:
-        log.exception("unexpected error", extra={"request_id": request_id})
-        error = InternalError(
-            f"Tollgate failed while handling this request (request id {request_id}). "
-            "It has been logged; retry, and report the request id if it persists.",
-            headers=answer_headers(gateway, request_id, recording.row.route, attempts=()),
+    app = app_state(request)
+
+    def read() -> Awaitable[Call]:
+        return read_call(request, surface, request_id, max_body_bytes=gateway.max_body_bytes)
+
+    asked = Asked(
+        surface,
+        request_id,
+        request.headers.get("authorization"),
+        read,
+        estimate_only=estimate_only(request),
+        purpose=purpose(request),
+    )
+    answer = await serve(asked, Serving(gateway, app.ledger, app.background, app.files))
+    if isinstance(answer, Estimated):
+        return JSONResponse(answer.document, headers=answer.headers)
+    reply = answer.reply
+    if isinstance(answer, Streamed):
+        return RelayResponse(
+            answer.relay, status_code=reply.status, headers=answer.headers, media_type=reply.content_type
         )
-        recording.failed(error)
-        raise error from exc
-
-    reply = exchange.reply
-    headers = answer_headers(gateway, request_id, plan.route, exchange.attempts, exchange.reply.request_id)
-    if reply.stream is not None:
-        table = recording.estimate_at(exchange.target.provider, exchange.target.model).priced
-        headers |= _price_headers(table.table, table.source)
-        headers |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
-        files: FileStore | None = request.app.state.files
-
-        def ended(outcome: StreamOutcome) -> None:
-            recording.streamed(exchange, outcome)
-            if files is not None and makes_files(surface):
-                request.app.state.background.spawn(_keep_files(files, recording, surface, outcome.usage_events))
-
-        relay = relay_stream(
-            reply,
-            surface,
-            exchange.target.provider,
-            images=call.image.n if call.image is not None else 1,
-            hide=is_usage_only_chunk if hide_usage else None,
-            on_end=ended,
-        )
-        if makes_conversations(call):
-            binding = binding_of(exchange, plan, principal.owner)
-            relay = bind_as_it_passes(relay, gateway.conversations, binding, request_id)
-        return RelayResponse(relay, status_code=reply.status, headers=headers, media_type=reply.content_type)
-    recording.answered(exchange)
-    if reply.ok and makes_conversations(call):
-        await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan, principal.owner), request_id)
-    headers |= _price_headers(recording.row.price_table, recording.row.price_source)
-    if (cost := recording.cost_usd) is not None:
-        headers["x-tollgate-cost-usd"] = format(cost, "f")
-    files = request.app.state.files
-    background = None
-    if files is not None and reply.ok and makes_files(surface):
-        background = BackgroundTask(_keep_files, files, recording, surface, [reply.body])
+    background = BackgroundTask(answer.after) if answer.after is not None else None
     return Response(
-        reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type, background=background
+        reply.body,
+        status_code=reply.status,
+        headers=answer.headers,
+        media_type=reply.content_type,
+        background=background,
     )
-
-
-def _preflight(
-    gateway: Gateway, call: Call, plan: RoutePlan, principal: Principal, estimate: TargetEstimate
-) -> Preflight:
-    return Preflight(
-        call=call,
-        route=plan.route,
-        upstream_model=plan.targets[0].model,
-        caller=principal.caller,
-        estimate_usd=estimate.with_retries_usd(plan.tries_per_target - 1),
-        max_request_usd=gateway.config.routes[plan.route].max_request_usd,
-        longest_s=plan.longest_s,
-    )
-
-
-async def _keep_files(files: FileStore, recording: Recording, surface: Surface, payloads: list[bytes]) -> None:
-    urls = await asyncio.to_thread(files.store, recording.row.request_id, surface, payloads)
-    if urls:
-        recording.files_stored(urls)
-
-
-def _price_headers(table: str | None, source: str | None) -> dict[str, str]:
-    return {"x-tollgate-price-table": table, "x-tollgate-price-source": source} if table and source else {}
-
-
-def answer_headers(
-    gateway: Gateway,
-    request_id: str,
-    route: str | None,
-    attempts: Sequence[Attempt],
-    upstream_request_id: str | None = None,
-) -> dict[str, str]:
-    """What every answer to a proxied request says of its way, failures included: the
-    route where one was found, the provider tried last and who it bills, how many tries."""
-    headers = {"x-request-id": request_id, "x-tollgate-attempts": str(len(attempts))}
-    if route:
-        headers["x-tollgate-route"] = route
-    if attempts:
-        provider = attempts[-1].provider
-        headers["x-tollgate-provider"] = provider
-        headers["x-tollgate-billing-owner"] = gateway.billing_owner(provider)
-    if upstream_request_id:
-        headers["x-tollgate-upstream-request-id"] = upstream_request_id
-    return headers
 
 
 def _surface_endpoint(surface: Surface):
@@ -173,16 +77,19 @@ def _stored_response_endpoint(action: str | None):
 
     async def endpoint(request: Request) -> Response:
         gateway: Gateway = request.state.gateway
-        request_id: str = request.state.request_id
-        try:
-            exchange = await reach_stored_response(request, gateway, request_id, action)
-        except ProxyError as error:
-            attempts = error.attempts if isinstance(error, RouteExhausted) else ()
-            error.headers |= answer_headers(gateway, request_id, getattr(request.state, "route", None), attempts)
-            raise
-        reply = exchange.reply
-        headers = answer_headers(gateway, request_id, request.state.route, exchange.attempts, reply.request_id)
-        return Response(reply.body, status_code=reply.status, headers=headers, media_type=reply.content_type)
+        asked = StoredAsked(
+            request_id=request.state.request_id,
+            method="GET" if request.method == "HEAD" else request.method,  # Starlette serves HEAD where GET
+            response_id=request.path_params["response_id"],
+            action=action,
+            query=request.url.query,
+            stream=request.query_params.get("stream", "").lower() == "true",
+            authorization=request.headers.get("authorization"),
+            read_body=lambda: read_body(request, gateway.max_body_bytes),
+        )
+        answer = await reach_stored_response(asked, gateway)
+        reply = answer.reply
+        return Response(reply.body, status_code=reply.status, headers=answer.headers, media_type=reply.content_type)
 
     endpoint.__name__ = f"stored_response_{action or 'itself'}"
     return endpoint
@@ -228,13 +135,13 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    state = request.app.state
-    gateway: Gateway | None = getattr(state, "gateway", None)
-    if gateway is None or getattr(state, "draining", False):
+    state = app_state_or_none(request)
+    if state is None or state.draining:
         return JSONResponse({"status": "not ready"}, status_code=503)
+    gateway = state.gateway
     if not state.ledger.writer_running:  # rows wait in the journal until it is back
         return JSONResponse({"status": "not ready", "reason": "the ledger writer is restarting"}, status_code=503)
-    health: StoreHealth | None = getattr(state, "state_health", None)
+    health = state.state_health
     if health is not None and not health.reachable:
         problem = (
             "the state store (state.url), which budgets and rate limits need, is unreachable: "

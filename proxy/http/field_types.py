@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.errors import InvalidRequest
 from providers.types import Surface
+
+from ..errors import InvalidRequest
 
 MAX_INT32 = 2**31 - 1  # bounds every number read, so estimates stay within the ledger's integers
 

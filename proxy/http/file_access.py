@@ -7,16 +7,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from providers.errors import AuthenticationFailed, PermissionDenied, UnknownRoute
-
-from ..ledger import Ledger
-from ..serving.files import FILE_NAME, FileStore
+from ..errors import AuthenticationFailed, PermissionDenied, UnknownRoute
+from ..serving.files import FILE_NAME
 from ..serving.gateway import Gateway
 from .admin import require_admin
+from .app_state import app_state
 
 
 async def serve_file(request: Request) -> Response:
-    files: FileStore | None = request.app.state.files
+    files = app_state(request).files
     name = request.path_params["name"]
     path = files.path_of(name) if files is not None else None
     if path is None:
@@ -33,7 +32,7 @@ async def _require_owner(request: Request, request_id: str) -> None:
     principal = gateway.keys.authenticate(request.headers.get("authorization"))
     if gateway.keys.open:
         return
-    ledger: Ledger = request.app.state.ledger
+    ledger = app_state(request).ledger
     row = await ledger.get(request_id)
     if row is None or row.key_id != principal.key_id:
         raise PermissionDenied("This file was made with another key; ask its owner or use the admin key.")

@@ -5,15 +5,14 @@ Everything else in the body passes through untouched.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from providers.errors import BodyIncomplete, BodyTooLarge, InvalidRequest
 from providers.types import Call, ImageSettings, JsonBody, MultipartBody, RequestBody, Surface
 
+from ..errors import BodyIncomplete, BodyTooLarge, InvalidRequest
 from .field_types import FORM_FIELDS, IMAGE_SETTINGS, INTEGER_SETTINGS, READ_FIELDS, check_fields, json_kind
 from .multipart import parse_multipart
 
@@ -214,19 +213,6 @@ def _timeout_override(request: Request) -> float | None:
     if not seconds > 0:
         raise InvalidRequest(f"`{TIMEOUT_HEADER}` must be a number of seconds above 0 (got {value!r})")
     return seconds
-
-
-def with_stream_usage(call: Call) -> tuple[Call, bool]:
-    """A chat stream reports its usage only when asked to. Ask on the client's
-    behalf, so its cost comes from usage and not from a guess; the returned flag
-    says the client did not ask, so the usage chunk must not reach it."""
-    if call.surface is not Surface.CHAT or not call.stream or not isinstance(call.body, JsonBody):
-        return call, False
-    options = call.body.fields.get("stream_options")  # an object or null: checked at intake
-    if options and options.get("include_usage"):
-        return call, False
-    fields = {**call.body.fields, "stream_options": {**(options or {}), "include_usage": True}}
-    return replace(call, body=JsonBody(orjson.dumps(fields), fields)), True
 
 
 def purpose(request: Request) -> str | None:

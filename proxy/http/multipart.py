@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from providers.errors import InvalidRequest
 from providers.types import MultipartBody, UploadedFile
+
+from ..errors import InvalidRequest
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _PARAM = re.compile(r';\s*(name|filename)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))', re.IGNORECASE)

@@ -1,4 +1,5 @@
-"""The ledger row: one per client request, every field of CONTRACT.md.
+"""The ledger row: one per client request, every field the finance
+reports, budgets and reconciliation read.
 
 A row also lists its charges: what each provider bills for the request, each on
 that provider's own table. Usually one charge (the provider that answered); a
@@ -92,7 +93,7 @@ class LedgerRow:
     upstream_request_id: str | None = None
     latency_ms: float | None = None
     simulated: bool = False
-    # beyond CONTRACT.md's list
+    # what the proxy adds for operators
     config_version: str | None = None
     purpose: str | None = None  # e.g. launch_check
     policy: str | None = None  # the policy that refused the request, if one did

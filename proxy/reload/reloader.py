@@ -20,9 +20,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
-
-from starlette.datastructures import State
+from typing import Any, Literal, Protocol
 
 from ..config import ConfigError, LoadedConfig, read_config_text
 from ..config.checks import parse_checked
@@ -38,6 +36,12 @@ log = logging.getLogger("tollgate")
 Trigger = Literal["admin", "sighup", "watch", "peer"]
 FOLLOW_INTERVAL_S = 0.25  # how often a worker looks for a config another worker posted
 CONFIRM_TIMEOUT_S = 15.0  # how long a reload waits for the other workers to apply it
+
+
+class Serves(Protocol):
+    """Where the app keeps the gateway that arriving requests run on (its AppState)."""
+
+    gateway: Gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,7 @@ class Reloader:
         self.board = board
         self.generation = generation  # the board's generation this worker serves
         self._lock = asyncio.Lock()  # one reload at a time; requests never take it
-        self._state: State | None = None
+        self._state: Serves | None = None
         self._retiring: set[Gateway] = set()
         self._tasks = Background()
         self._watch: ConfigWatch | None = None
@@ -95,7 +99,7 @@ class Reloader:
 
     # --- serving ----------------------------------------------------------------------------
 
-    async def start(self, state: State) -> None:
+    async def start(self, state: Serves) -> None:
         """Take SIGHUP, and follow the board or watch the file, for `state.gateway`."""
         self._state = state
         loop = asyncio.get_running_loop()

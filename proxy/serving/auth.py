@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from policies.base import Caller
-from providers.errors import AuthenticationFailed, PermissionDenied
 
 from ..config.schema import ClientKey, KeySecret
+from ..errors import AuthenticationFailed, PermissionDenied
 
 T = TypeVar("T")
 

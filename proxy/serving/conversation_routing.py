@@ -24,9 +24,10 @@ from typing import Any
 
 import orjson
 
-from providers.errors import FailureReason, InvalidRequest, ProxyError, StateUnavailable
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
 
+from ..errors import ConversationsUnavailable, InvalidRequest
 from ..state import Binding, ConversationMap
 from .dispatch import Exchange
 from .gateway import Gateway
@@ -135,7 +136,7 @@ async def _bind(conversations: ConversationMap, ids: list[str], binding: Binding
         return
     try:
         await conversations.bind(ids, binding)
-    except StateUnavailable:
+    except ConversationsUnavailable:
         # The answer is made and billed: it still goes out. Its follow-ups will route as new ones.
         log.warning(
             "could not record which provider made this response; its follow-ups route as new requests",

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from policies.base import Settle
-from providers.errors import FailureReason, PolicyRefused, ProxyError
+from policies.base import PolicyRefused, Settle
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
 
 from ..ledger import Charge, CostBasis, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now

@@ -11,9 +11,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.errors import UnknownRoute
-
 from ..config import Route
+from ..errors import UnknownRoute
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from starlette.requests import Request
-
-from providers.errors import FailureReason, InvalidRequest, ProxyError
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, JsonBody, StoredResource, Surface
 
-from ..http.intake import read_body
+from ..errors import InvalidRequest
 from ..ledger import LedgerRow, utc_now
 from ..state import Binding
+from .answers import Answered, answer_headers
 from .conversation_routing import ConversationCannotMove
 from .dispatch import Attempt, Exchange, RouteExhausted, dispatch
 from .gateway import Gateway
@@ -48,31 +49,48 @@ class ResponseNotFound(InvalidRequest):
     code = "response_not_found"
 
 
-async def reach_stored_response(request: Request, gateway: Gateway, request_id: str, action: str | None) -> Exchange:
+@dataclass(frozen=True, slots=True)
+class StoredAsked:
+    """What the HTTP face read of a request for a stored response."""
+
+    request_id: str
+    method: str  # GET, DELETE or POST (HEAD is served as GET)
+    response_id: str
+    action: str | None  # None, "input_items" or "cancel"
+    query: str  # passed on as it came
+    stream: bool  # `?stream=true`, which is not relayed
+    authorization: str | None
+    read_body: Callable[[], Awaitable[bytes]]  # the POST's body, read within the gateway's limit
+
+
+async def reach_stored_response(asked: StoredAsked, gateway: Gateway) -> Answered:
     """The answer of the provider that keeps the response named in the path."""
-    surface = SURFACES[(_method(request), action)]
+    surface = SURFACES[(asked.method, asked.action)]
+    request_id = asked.request_id
     row = LedgerRow(request_id=request_id, created_at=utc_now(), surface=surface, config_version=gateway.version)
     started = time.perf_counter()
     try:
-        exchange = await _reach(request, gateway, row, action)
+        exchange = await _reach(asked, gateway, row)
     except RouteExhausted as exhausted:
         _observe(gateway, row, started, exhausted.status, exhausted.reason, exhausted.attempts, exhausted.waited_s)
+        exhausted.headers |= answer_headers(gateway, request_id, row.route, exhausted.attempts)
         raise
     except ProxyError as error:
         _observe(gateway, row, started, error.status, error.reason, [], 0.0)
+        error.headers |= answer_headers(gateway, request_id, row.route, ())
         raise
     reply = exchange.reply
     row.upstream_request_id = reply.request_id
     reason = None if reply.ok else FailureReason.INVALID_REQUEST  # the upstream's refusal (an unknown id) goes back
     _observe(gateway, row, started, reply.status, reason, exchange.attempts, exchange.waited_s)
-    return exchange
+    return Answered(reply, answer_headers(gateway, request_id, row.route, exchange.attempts, reply.request_id))
 
 
-async def _reach(request: Request, gateway: Gateway, row: LedgerRow, action: str | None) -> Exchange:
-    principal = gateway.keys.authenticate(request.headers.get("authorization"))
+async def _reach(asked: StoredAsked, gateway: Gateway, row: LedgerRow) -> Exchange:
+    principal = gateway.keys.authenticate(asked.authorization)
     row.key_id, row.team = principal.key_id, principal.team
-    response_id: str = request.path_params["response_id"]
-    if action is None and _method(request) == "GET" and request.query_params.get("stream", "").lower() == "true":
+    response_id, action, method = asked.response_id, asked.action, asked.method
+    if action is None and method == "GET" and asked.stream:
         raise InvalidRequest(
             "Tollgate does not relay a stored response as a stream (GET /v1/responses/{id}?stream=true); "
             "retrieve it without `stream`.",
@@ -84,7 +102,7 @@ async def _reach(request: Request, gateway: Gateway, row: LedgerRow, action: str
             f"Response with id '{response_id}' not found. Tollgate knows the responses made through it for "
             "state.conversation_ttl_days; one made elsewhere, or longer ago, it cannot place."
         )
-    request.state.route = row.route = binding.route
+    row.route = binding.route
     principal.check_route(binding.route)
     row.provider, row.upstream_model = binding.provider, binding.model
     if binding.provider not in gateway.providers:
@@ -97,21 +115,16 @@ async def _reach(request: Request, gateway: Gateway, row: LedgerRow, action: str
     row.billing_owner = gateway.billing_owner(binding.provider)
     row.simulated = binding.provider in gateway.simulated
     path = f"responses/{quote(response_id, safe='')}" + (f"/{action}" if action else "")
-    method = _method(request)
-    body = await read_body(request, gateway.max_body_bytes) if method == "POST" else b""
+    body = await asked.read_body() if method == "POST" else b""
     call = Call(
         request_id=row.request_id,
         surface=Surface.RESPONSES,
         model=binding.route,
         stream=False,
         body=JsonBody(body, {}),
-        resource=StoredResource(method, path, request.url.query),
+        resource=StoredResource(method, path, asked.query),
     )
     return await dispatch(call, _plan(gateway, binding, response_id), gateway.providers)
-
-
-def _method(request: Request) -> str:
-    return "GET" if request.method == "HEAD" else request.method  # Starlette serves HEAD where it serves GET
 
 
 def _plan(gateway: Gateway, binding: Binding, response_id: str) -> RoutePlan:

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 import orjson
-from starlette.responses import StreamingResponse
-from starlette.types import Send
 
 from providers.base import UpstreamReply
 from providers.errors import FailureReason, UpstreamFailure
-from providers.types import Surface
+from providers.types import Call, JsonBody, Surface
 
 from ..pricing.usage import Relayed
 
@@ -224,7 +222,7 @@ async def relay_stream(
             yield error_event(f"{outcome.error}. Retry the request.", code="upstream_stream_interrupted")
     except (asyncio.CancelledError, GeneratorExit):
         # The response stopped reading: its client hung up (Starlette cancels the relay on
-        # `http.disconnect`; RelayResponse closes it). Nobody is left to read an error event.
+        # `http.disconnect`; the HTTP face's RelayResponse closes it). Nobody is left to read an error event.
         if outcome.error is None and not _answered_whole(outcome, surface, images):
             outcome.client_closed, outcome.reason = True, FailureReason.CLIENT_CLOSED
         raise
@@ -242,18 +240,14 @@ def _answered_whole(outcome: StreamOutcome, surface: Surface, images: int) -> bo
     return outcome.completed and (not surface.makes_images or outcome.relayed.images >= images)
 
 
-class RelayResponse(StreamingResponse):
-    """The response that carries a relay. Starlette stops reading a stream whose client
-    hung up, but a relay left waiting at its `yield` would be closed only by the garbage
-    collector, its upstream generating meanwhile: this closes it as soon as sending ends."""
-
-    def __init__(self, relay: AsyncGenerator[bytes], **options: Any) -> None:
-        super().__init__(relay, **options)
-        self._relay = relay
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._relay.aclose()
+def with_stream_usage(call: Call) -> tuple[Call, bool]:
+    """A chat stream reports its usage only when asked to. Ask on the client's
+    behalf, so its cost comes from usage and not from a guess; the returned flag
+    says the client did not ask, so the usage chunk must not reach it."""
+    if call.surface is not Surface.CHAT or not call.stream or not isinstance(call.body, JsonBody):
+        return call, False
+    options = call.body.fields.get("stream_options")  # an object or null: checked at intake
+    if options and options.get("include_usage"):
+        return call, False
+    fields = {**call.body.fields, "stream_options": {**(options or {}), "include_usage": True}}
+    return replace(call, body=JsonBody(orjson.dumps(fields), fields)), True

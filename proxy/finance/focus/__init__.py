@@ -1,7 +1,7 @@
 """The ledger as FOCUS, the FinOps Foundation's open cost-and-usage format that cloud
 bills already use: `tollgate spend --format focus` and `GET /admin/spend?format=focus`.
 
-The mapping (README, "FOCUS export"): the billing owner is the invoice issuer and the
+The mapping (docs/finance.md, "FOCUS export"): the billing owner is the invoice issuer and the
 billing account; the provider that served the request is the provider; the model's
 maker is the publisher; BilledCost and EffectiveCost come from the table that
 applied, ListCost from the official table for the same usage (where none prices it,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from providers.errors import UnknownRoute
-
+from ...errors import UnknownRoute
 from ...ledger import LedgerRow
-from ...serving.files import FILE_NAME, FileStore
+from ...serving.files import FILE_NAME
+from ..app_state import app_state
 from .pages import SECURITY_HEADERS, Visit, page
 from .roles import Area
 
@@ -23,7 +23,7 @@ def image_paths(row: LedgerRow) -> list[str]:
 
 @page(Area.REQUESTS)
 async def serve_image(request: Request, visit: Visit) -> Response:
-    files: FileStore | None = request.app.state.files
+    files = app_state(request).files
     name = request.path_params["name"]
     path = files.path_of(name) if files is not None else None
     if path is None:

@@ -19,11 +19,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from providers.errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, PermissionDenied, ProxyError
+from providers.errors import ProxyError
 
+from ...errors import AuthenticationFailed, BodyTooLarge, InvalidRequest, PermissionDenied
 from ...ledger import DisabledLedger, Ledger, from_nano
 from ...pricing import usd
 from ...serving.gateway import Gateway
+from ..app_state import app_state
 from .roles import Area, ConsoleKeys, ConsoleUser
 from .sessions import COOKIE, Session, SessionStore, credential, signing_secret, unsign
 
@@ -194,8 +196,8 @@ def error_response(request: Request, visit: Visit | None, error: ProxyError) -> 
 
 
 def sessions(request: Request) -> SessionStore:
-    return request.app.state.console_sessions
+    return app_state(request).console_sessions
 
 
 def ledger(request: Request) -> Ledger | DisabledLedger:
-    return request.app.state.ledger
+    return app_state(request).ledger

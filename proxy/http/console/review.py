@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from providers.errors import InvalidRequest
-
+from ...errors import InvalidRequest
 from ...finance.ledger_queries import RequestsQuery, ReviewBody, find_requests, record_review, validated
 from ...ledger import LedgerRow
 from ...serving.gateway import Gateway

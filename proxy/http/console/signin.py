@@ -7,8 +7,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from providers.errors import AuthenticationFailed, ProxyError
+from providers.errors import ProxyError
 
+from ...errors import AuthenticationFailed
 from ...serving.gateway import Gateway
 from .pages import SECURITY_HEADERS, Visit, action, find_visit, read_form, render, same_origin, sessions
 from .roles import ConsoleKeys

@@ -4,8 +4,8 @@ refused by Tollgate's guard before any upstream call."""
 
 from __future__ import annotations
 
+from policies.base import PolicyRefused
 from policies.responses_model_guard import ResponsesModelGuard
-from providers.errors import PolicyRefused
 
 from ...config import Config
 from ...finance.estimate_command import makes_images, serves_embeddings
