@@ -15,7 +15,7 @@ request passes the whole policy chain (key and team budgets, rate limits) in Red
    Redis commands per request (INFO commandstats, reset before) and PostgreSQL's work
    per ledger row: the capacity model's inputs (docs/capacity.md).
 2. Kill: `--requests` chat completions from the official SDK (AsyncOpenAI, as
-   tests/e2e/kill_run.py drives it), upstream the simulator answering after 0.2 s (as a
+   tests/e2e/kill_run.py drives it), upstream the simulator answering after 1 s (as a
    provider takes its time, so a replica dies with requests in flight), one in five from
    a team whose budget runs out; once half are over one replica, serving, gets SIGKILL
    and is started again; every check of tests/e2e/kill_accounts.py on this phase's rows.
@@ -65,7 +65,8 @@ ADMIN_KEY = "adm-bench-replicas"
 STEADY_KEY = "sk-bench-steady"
 CAPPED_KEY = "sk-bench-capped"
 SLOW_MODEL = "gpt-5.4-mini"  # the kill phase's route, to the simulator
-SLOW_CONTENT = "hi [sim delay=0.2]"  # the simulator answers after 0.2 s
+SLOW_DELAY_S = 1  # the simulator answers after this long, as a provider takes its time
+SLOW_CONTENT = f"hi [sim delay={SLOW_DELAY_S}]"
 IDLE_S = 3  # the replicas' own background work (health checks, writers' heartbeats) is measured this long
 CAPPED_ROOM = 0.3  # of the kill phase's capped requests, about this share fits the capped budget
 UNLIMITED = "budgets: {daily_usd: 1000000, monthly_usd: 1000000}, rate_limits: {requests_per_minute: 100000000}"
@@ -116,6 +117,7 @@ def main() -> int:
     shutil.rmtree(folder, ignore_errors=True)  # the last run's replicas, logs and journals
     (folder / "logs").mkdir(parents=True)
     facts = {"load_average_start": record.load_average(), "python_loop_ms": record.python_loop_ms(), "args": args}
+    facts["upstream_delay_s"] = SLOW_DELAY_S
     database = f"tollgate_bench_{uuid.uuid4().hex[:8]}"
     ledger_url = f"{POSTGRES}/{database}"
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:

@@ -117,7 +117,8 @@ def _kill(facts: dict, kill: dict) -> str:
     lines = [
         f"{len(outcomes):,} chat completions from the official SDK (AsyncOpenAI) in {wall:.1f} s "
         f"({len(outcomes) / wall:,.0f} req/s; p50 {statistics.median(times):.0f} ms), upstream the simulator "
-        "answering each after 0.2 s; one in five from a team whose daily budget has room for about a third of "
+        f"answering each after {facts['upstream_delay_s']} s; one in five from a team whose daily budget has room "
+        "for about a third of "
         f"its requests. Replica {plan.victim} got SIGKILL at {killed:.1f} s with {timeline.in_flight_at_kill:.0f} "
         f"requests in flight (its gauge), and was ready again {timeline.restart_s:.1f} s later; requests of the "
         f"last third waited {timeline.held_s:.1f} s in all for it (the clients' waits summed).",

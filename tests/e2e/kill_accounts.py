@@ -30,8 +30,9 @@ from proxy.ledger import from_nano, to_nano
 from .kill_run import Outcome, Plan, Timeline
 
 # Past the kill, what a request needs to see the victim gone: the kernel has reset its
-# connections and nginx has dropped the idle ones it kept.
-_AFTER_KILL_S = 0.5
+# connections, and nginx has dropped the idle ones it kept (on its next look at them, which
+# a busy machine may delay), so it can no longer send a request down one of those.
+_AFTER_KILL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
