@@ -142,9 +142,14 @@ class _Run:
         await self._half_over.wait()
         victim = self.replicas.live[self.plan.victim]
         assert victim is not None
-        # Killed while it serves, so that some answers never come: wait for one in flight.
-        deadline = time.monotonic() + 10
-        while (in_flight := await asyncio.to_thread(requests_in_flight, victim)) < 1 and time.monotonic() < deadline:
+        # Killed while it serves, so that some answers never come: when it holds half its share
+        # of the clients' requests, or after 2 s any one (a busy machine keeps fewer in flight).
+        share = max(1, self.plan.concurrency // (2 * len(self.replicas.ports)))
+        waiting = time.monotonic()
+        while (in_flight := await asyncio.to_thread(requests_in_flight, victim)) < share:
+            waited = time.monotonic() - waiting
+            if (in_flight >= 1 and waited > 2) or waited > 10:
+                break
             await asyncio.sleep(0.005)
         self.timeline.in_flight_at_kill = in_flight
         self.timeline.killed_s = time.monotonic()

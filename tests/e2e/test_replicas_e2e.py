@@ -36,8 +36,9 @@ STEADY_KEY = "sk-steady-replicas"
 CAPPED_KEY = "sk-capped-replicas"
 REDIS = "redis://127.0.0.1:6379/0"
 MODEL = "gpt-5.4-mini"
-# The simulator takes a while over each answer, so the kill finds requests in flight.
-CONTENT = "hello [sim delay=0.15]"
+# The simulator takes its time over each answer, as a provider does, so the kill finds
+# requests in flight (on a busy machine the clients keep fewer of them there than 16).
+CONTENT = "hello [sim delay=1]"
 
 
 def config(simulator_url: str, prefix: str, capped_daily: Decimal) -> str:
