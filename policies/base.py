@@ -15,10 +15,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
+
+from .config import Built, PolicyConfig
 
 # Called once the request has ended, with what it actually cost (USD).
 Settle = Callable[[Decimal], Awaitable[None]]
@@ -66,7 +68,12 @@ class Preflight:
 
 
 class Policy(ABC):
-    name: ClassVar[str]
+    name: ClassVar[str]  # also its switch under `policies:` in the config
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> Self | None:
+        """This policy as the config sets it; None where it is off or has nothing to govern."""
 
     @abstractmethod
     async def admit(self, preflight: Preflight) -> Hold | None:

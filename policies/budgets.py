@@ -26,6 +26,7 @@ from typing import NoReturn
 from providers.errors import FailureReason
 
 from .base import Caller, Hold, Policy, PolicyRefused, Preflight
+from .config import BudgetSettings, Built, PolicyConfig
 from .counters import NANO, Allowance, Counters, Reservation, StateUnavailable, Unstarted, to_nano
 
 _KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking
@@ -80,6 +81,16 @@ class Budgets(Policy):
         self._limits = {"key": dict(keys), "team": dict(teams)}
         self._spent_since = spent_since
         self._clock = clock
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> Budgets | None:
+        if not config.policies.budgets.enabled:
+            return None
+        keys = {key.id: _limits(key.budgets) for key in config.keys or () if key.budgets}
+        teams = {name: _limits(team.budgets) for name, team in config.teams.items() if team.budgets}
+        if not (keys or teams):
+            return None
+        return cls(built.counters, keys=keys, teams=teams, spent_since=built.spent_since)
 
     async def admit(self, preflight: Preflight) -> Hold | None:
         budgets = self.budgets_of(preflight.caller)
@@ -174,3 +185,7 @@ def _budget(
 
 def _usd(amount: Decimal) -> str:
     return f"{amount.quantize(Decimal('0.000001')).normalize():f}"
+
+
+def _limits(settings: BudgetSettings) -> BudgetLimits:
+    return BudgetLimits(settings.daily_usd, settings.monthly_usd)

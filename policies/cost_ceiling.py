@@ -5,10 +5,16 @@ not is refused before anything is spent."""
 from __future__ import annotations
 
 from .base import PolicyRefused, Preflight, Rule
+from .config import Built, PolicyConfig
 
 
 class CostCeiling(Rule):
     name = "cost_ceiling"
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> CostCeiling | None:
+        capped = any(route.max_request_usd is not None for route in config.routes.values())
+        return cls() if config.policies.cost_ceiling.enabled and capped else None
 
     def check(self, preflight: Preflight) -> None:
         ceiling, estimate = preflight.max_request_usd, preflight.estimate_usd

@@ -25,6 +25,7 @@ from providers.image_tokens import (
 from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
 
 from .base import PolicyRefused, Preflight, Rule, Settle, image_param
+from .config import Built, PolicyConfig
 from .image_files import BadImage, ImageFacts, inspect_image
 
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
@@ -49,6 +50,20 @@ class ImageParameters(Rule):
 
     def __init__(self, limits: ImageLimits) -> None:
         self.limits = limits
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> ImageParameters | None:
+        settings = config.policies.image_parameters
+        if not settings.enabled:
+            return None
+        return cls(
+            ImageLimits(
+                settings.max_n,
+                settings.max_input_images,
+                settings.max_input_mb * 1024 * 1024,
+                settings.max_input_megapixels * 1_000_000,
+            )
+        )
 
     async def admit(self, preflight: Preflight) -> Settle | None:
         call = preflight.call

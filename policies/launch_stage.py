@@ -5,12 +5,18 @@ route: the launch rules allow it only the cheapest, smallest work (`quality: low
 from __future__ import annotations
 
 from .base import PolicyRefused, Preflight, Rule, image_param
+from .config import Built, PolicyConfig
 
 VALIDATION = "validation"
 
 
 class LaunchStage(Rule):
     name = "launch_stage"
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> LaunchStage | None:
+        in_validation = any(key.stage == VALIDATION for key in config.keys or ())
+        return cls() if config.policies.launch_stage.enabled and in_validation else None
 
     def check(self, preflight: Preflight) -> None:
         image = preflight.call.image

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from providers.errors import FailureReason
 
 from .base import Hold, Policy, PolicyRefused, Preflight
+from .config import Built, PolicyConfig, RateLimitSettings
 from .counters import Bucket, Counters
 
 
@@ -29,6 +30,14 @@ class RateLimits(Policy):
     def __init__(self, counters: Counters, *, keys: Mapping[str, RateLimit], teams: Mapping[str, RateLimit]) -> None:
         self._counters = counters
         self._limits = {"key": dict(keys), "team": dict(teams)}
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> RateLimits | None:
+        if not config.policies.rate_limits.enabled:
+            return None
+        keys = {key.id: _limit(key.rate_limits) for key in config.keys or () if key.rate_limits}
+        teams = {name: _limit(team.rate_limits) for name, team in config.teams.items() if team.rate_limits}
+        return cls(built.counters, keys=keys, teams=teams) if keys or teams else None
 
     async def admit(self, preflight: Preflight) -> Hold | None:
         images = preflight.call.image.n if preflight.call.image is not None else 0
@@ -78,3 +87,7 @@ class RateLimits(Policy):
             code="rate_limit_exceeded",
             param="n",
         )
+
+
+def _limit(settings: RateLimitSettings) -> RateLimit:
+    return RateLimit(settings.requests_per_minute, settings.images_per_minute)

@@ -10,6 +10,7 @@ from providers.image_tokens import is_gpt_image_model
 from providers.types import Surface
 
 from .base import PolicyRefused, Preflight, Rule
+from .config import Built, PolicyConfig
 
 
 def is_image_model(model: str) -> bool:
@@ -18,6 +19,10 @@ def is_image_model(model: str) -> bool:
 
 class ResponsesModelGuard(Rule):
     name = "responses_model_guard"
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, built: Built) -> ResponsesModelGuard | None:
+        return cls() if config.policies.responses_model_guard.enabled else None
 
     def check(self, preflight: Preflight) -> None:
         if preflight.call.surface is not Surface.RESPONSES:

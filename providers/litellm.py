@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -60,7 +61,8 @@ class LiteLLMProvider(Provider):
                 raise
             return UpstreamReply(status, _JSON, body=self._error_body(exc))
         if call.stream:
-            return UpstreamReply(200, _SSE, stream=self._events(result, call.surface))
+            events = self._events(result, call.surface)
+            return UpstreamReply(200, _SSE, stream=events, closer=partial(_close_stream, events, result))
         return UpstreamReply(200, _JSON, body=result.model_dump_json().encode())
 
     async def _invoke(self, call: Call, arguments: dict[str, Any]) -> Any:
@@ -78,7 +80,7 @@ class LiteLLMProvider(Provider):
                     arguments |= _edit_files(call.body)
                 return await litellm.aimage_edit(**arguments)
 
-    async def _events(self, stream: Any, surface: Surface) -> AsyncIterator[bytes]:
+    async def _events(self, stream: Any, surface: Surface) -> AsyncGenerator[bytes]:
         try:
             async for event in stream:
                 data = event.model_dump_json(exclude_none=True).encode()
@@ -106,6 +108,14 @@ class LiteLLMProvider(Provider):
         """The vendor's message, without our key should a vendor echo it."""
         message = str(getattr(exc, "message", None) or exc)
         return message.replace(self._secret, "***") if self._secret else message
+
+
+async def _close_stream(events: AsyncGenerator[bytes], stream: Any) -> None:
+    """Closing our events leaves LiteLLM's stream, and its upstream connection, open:
+    a client that left would have the vendor go on generating, and billing, to the end."""
+    await events.aclose()
+    if (close := getattr(stream, "aclose", None)) is not None:
+        await close()
 
 
 def _edit_files(body: MultipartBody) -> dict[str, Any]:

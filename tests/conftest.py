@@ -2,12 +2,17 @@
 real Redis at 127.0.0.1:6379 and on a real six-node Redis Cluster (under a prefix
 of the test's own, removed after). `redis_cluster`: that cluster, started once per
 test process (see tests/e2e/redis_cluster.py); tests may write to it but not kill
-its nodes."""
+its nodes.
+
+The `e2e` marker: a test that starts real servers for itself (everything in tests/e2e/,
+and a test on the Redis Cluster, whose six nodes are started for the run), so that
+`pytest -m "not e2e"` is the fast loop. The whole suite still runs everything."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -19,6 +24,15 @@ from proxy.state.redis import RedisCounters
 from .e2e.redis_cluster import LocalRedisCluster
 
 REDIS = "redis://127.0.0.1:6379/0"
+E2E = Path(__file__).parent / "e2e"
+# A store's or map's parameter that runs it on the Redis Cluster.
+ON_CLUSTER = pytest.param("cluster", marks=pytest.mark.e2e)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(E2E) or "redis_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +45,7 @@ def redis_cluster(tmp_path_factory) -> Iterator[LocalRedisCluster]:
         cluster.stop()
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", ON_CLUSTER])
 async def store(request) -> AsyncIterator[StateStore]:
     if request.param == "memory":
         yield MemoryCounters()

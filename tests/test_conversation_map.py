@@ -19,13 +19,13 @@ from proxy.state import Binding, ConversationMap, MemoryConversations, open_conv
 from proxy.state.conversations import MAX_ID_LENGTH
 from proxy.state.redis_conversations import RedisConversations
 
-from .conftest import REDIS
+from .conftest import ON_CLUSTER, REDIS
 
 EAST = Binding("east", "gpt-5.4", "gpt-5.4")
 WEST = Binding("west", "gpt-5.4-2026-03-05", "gpt-5.4")
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", ON_CLUSTER])
 async def conversations(request) -> AsyncIterator[ConversationMap]:
     if request.param == "memory":
         yield MemoryConversations(ttl_s=3600)

@@ -70,6 +70,20 @@ def test_every_relative_link_resolves(document):
     assert not broken, f"{_shown(document)} has links that lead nowhere: {broken}"
 
 
+def test_every_module_the_architecture_lists_under_a_package_is_there():
+    """ARCHITECTURE.md's table of parts names each package's modules by their short
+    names (`book.py`, `console/`): each must be in the package its row is about."""
+    missing = []
+    for row in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        package = re.match(r"\| `([\w/]+/)`", row)
+        if package is None:
+            continue
+        for name in re.findall(r"`([\w-]+(?:\.py|/))`", row.split("|")[2]):
+            if not (ROOT / package.group(1) / name).exists():
+                missing.append(f"{package.group(1)}{name}")
+    assert not missing, f"ARCHITECTURE.md lists modules that are not there: {missing}"
+
+
 def test_the_documents_exist():
     assert all(document.is_file() for document in DOCUMENTS), [_shown(d) for d in DOCUMENTS if not d.is_file()]
 

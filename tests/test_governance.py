@@ -4,15 +4,18 @@ earlier policies reserved."""
 
 from __future__ import annotations
 
+import pkgutil
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
 
-from policies.base import Caller, PolicyRefused
+import policies
+from policies.base import Caller, Policy, PolicyRefused, Rule
 from policies.counters import Allowance, Bucket, StateUnavailable
 from providers.types import ImageSettings
 from proxy.config import parse_config
-from proxy.serving.policy_chain import build_policies
+from proxy.serving.policy_chain import CHAIN, build_policies
 from proxy.state import MemoryCounters
 
 from .preflights import preflight
@@ -68,6 +71,17 @@ def test_check_names_the_chain_and_where_its_counters_live(tmp_path, capsys):
         "policies: responses_model_guard, image_parameters, launch_stage, cost_ceiling, rate_limits, budgets "
         "(counters: memory://)"
     ) in out
+
+
+def test_every_policy_has_its_place_in_the_chain():
+    for module in pkgutil.iter_modules(policies.__path__):
+        import_module(f"policies.{module.name}")
+
+    def kinds(cls: type) -> set[type]:
+        return {sub for child in cls.__subclasses__() for sub in (child, *kinds(child))}
+
+    defined = {kind for kind in kinds(Policy) if kind.__module__.startswith("policies.")}
+    assert defined - {Rule} == set(CHAIN)
 
 
 def test_a_rule_turned_off_in_the_config_does_not_run():

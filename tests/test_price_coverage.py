@@ -12,9 +12,9 @@ import pytest
 
 from proxy.cli import main
 from proxy.config import load_config, parse_config
+from proxy.config.price_coverage import target_pricing
 from proxy.pricing import CATALOG_TABLE, Pricer
 from proxy.pricing.book import listed_names
-from proxy.pricing.coverage import target_pricing
 from proxy.pricing.usage import Metered
 
 ROOT = Path(__file__).resolve().parents[1]

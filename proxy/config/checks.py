@@ -14,9 +14,9 @@ from pathlib import Path
 
 from providers.registry import VerifiedRecord
 
-from ..pricing.coverage import catalog_priced_issues, price_coverage_issues
 from .issues import ConfigError, ConfigIssue
 from .loading import LoadedConfig, parse_config, read_config_text
+from .price_coverage import catalog_priced_issues, price_coverage_issues
 from .schema import Config
 
 RECORD_FIELDS = tuple(name for name, field in VerifiedRecord.model_fields.items() if field.is_required())

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from providers.registry import ProviderSettings
 
+from ..pricing.prices import table_named
 from .redaction import MASK, redacted_config
 from .schema import Config, Target
-from .tables import price_table
 
 # Read once at start-up (the listening socket, the processes, the ledger, the state
 # store, the file store, logging set-up): a reload takes the rest and says these wait.
@@ -156,14 +156,14 @@ def _billing_owners(old: Config, new: Config) -> Iterator[Change]:
 def _price_tables(old: Config, new: Config) -> Iterator[Change]:
     for name, kind in _names(_tables_in_use(old), _tables_in_use(new)):
         if kind == "added":
-            table = price_table(new, name)
+            table = table_named(new.price_tables, name)
             yield Change(
                 "price tables", name, kind, (f"{table.source}, {len(table.models)} models, by {table.provider}",)
             )
         elif kind == "removed":
             yield Change("price tables", name, kind)
         else:
-            before, after = price_table(old, name), price_table(new, name)
+            before, after = table_named(old.price_tables, name), table_named(new.price_tables, name)
             raw_before, raw_after = _without(before.model_dump(), "models"), _without(after.model_dump(), "models")
             details = _field_changes(raw_before, raw_after, raw_before, raw_after)
             for model, model_kind in _names(before.models, after.models):

@@ -11,7 +11,6 @@ import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from providers.price_tables import BUILTIN_TABLE_NAMES
 from providers.registry import KINDS
 
+from ..pricing.prices import DecimalYamlLoader
 from .issues import ConfigError, ConfigIssue, join_location, schema_issues
 from .schema import Config
 
@@ -88,12 +88,8 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
 # --- YAML --------------------------------------------------------------------------------
 
 
-class ExactYamlLoader(yaml.SafeLoader):
+class ExactYamlLoader(DecimalYamlLoader):
     """Floats load as Decimal, so `0.009` is exactly 0.009 dollars; duplicate keys are errors."""
-
-
-def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
-    return Decimal(loader.construct_scalar(node).replace("_", ""))
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
@@ -108,7 +104,6 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode)
     return loader.construct_mapping(node)
 
 
-ExactYamlLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 ExactYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 

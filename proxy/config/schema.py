@@ -4,24 +4,16 @@ once at load; unknown keys are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from providers.registry import Name, OutputFormat, ProviderSettings
 
-PriceSource = Literal["official", "provider", "catalog"]
-Quality = Literal["low", "medium", "high", "auto", "xhigh", "max", "standard", "hd"]
-TokenKind = Literal[
-    "text_input", "cached_text_input", "text_output", "image_input", "cached_image_input", "image_output"
-]
-
-Usd = Annotated[Decimal, Field(ge=0)]
-SIZE_PATTERN = re.compile(r"^(auto|\d+x\d+)$")
+from ..pricing.prices import SIZE_PATTERN, PriceTable, Quality, Usd
 
 
 class Section(BaseModel):
@@ -137,68 +129,6 @@ def _redis_database(url: str) -> str:
 class FileSettings(Section):
     dir: str
     url_base: str | None = None
-
-
-# --- price tables -----------------------------------------------------------------------
-
-
-class TokenPrices(Section):
-    """USD per 1M tokens, by token kind."""
-
-    text_input: Usd | None = None
-    cached_text_input: Usd | None = None
-    text_output: Usd | None = None
-    image_input: Usd | None = None
-    cached_image_input: Usd | None = None
-    image_output: Usd | None = None
-
-
-class ModelPrices(Section):
-    """A model's prices: per image by quality and size (USD), per 1M tokens, or both.
-
-    `billing` says which one the bill follows. `per_token`: every token kind at its
-    token price (per-image figures, if any, serve only estimates: OpenAI's own table).
-    `per_image`: each image at its size x quality price, plus input tokens where
-    token prices are given (a reseller's table). Unset: per_image when there are
-    image prices and no image_output token price, else per_token.
-    """
-
-    image: dict[Quality, dict[str, Usd]] | None = None
-    tokens: TokenPrices | None = None
-    billing: Literal["per_token", "per_image"] | None = None
-
-    @property
-    def bills_per_image(self) -> bool:
-        if self.billing is not None:
-            return self.billing == "per_image"
-        return self.image is not None and (self.tokens is None or self.tokens.image_output is None)
-
-    @field_validator("image")
-    @classmethod
-    def _sizes_are_sizes(cls, image: dict[str, dict[str, Decimal]] | None) -> dict | None:
-        for quality, by_size in (image or {}).items():
-            for size in by_size:
-                if not SIZE_PATTERN.match(size):
-                    raise ValueError(f"'{quality}.{size}' is not a size; write WIDTHxHEIGHT, e.g. 1024x1024")
-        return image
-
-    @model_validator(mode="after")
-    def _has_a_price(self) -> ModelPrices:
-        if self.image is None and self.tokens is None:
-            raise ValueError("give `image` (per image by quality and size) or `tokens` (per 1M tokens), or both")
-        if self.billing == "per_image" and self.image is None:
-            raise ValueError("`billing: per_image` needs `image` prices by quality and size")
-        if self.billing == "per_token" and self.tokens is None:
-            raise ValueError("`billing: per_token` needs `tokens` prices")
-        return self
-
-
-class PriceTable(Section):
-    source: PriceSource
-    provider: Name  # who publishes these prices
-    effective: dt.date
-    url: Name
-    models: dict[Name, ModelPrices]
 
 
 # --- providers: each kind's settings are declared with the kind (providers/registry.py) ---

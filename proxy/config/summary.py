@@ -4,10 +4,10 @@ pricer itself will use, warned about when it is the catalog."""
 
 from __future__ import annotations
 
-from ..pricing.coverage import TargetPricing, target_pricing
+from ..pricing.prices import builtin_price_tables, table_named
 from .loading import LoadedConfig
+from .price_coverage import TargetPricing, target_pricing
 from .schema import Config, Target
-from .tables import builtin_price_tables, price_table
 
 
 def describe(loaded: LoadedConfig) -> str:
@@ -39,7 +39,7 @@ def describe(loaded: LoadedConfig) -> str:
     lines += ["", "price tables"]
     used = {provider.price_table for provider in config.providers.values() if provider.price_table}
     for name in sorted(used | set(config.price_tables)):
-        table = price_table(config, name)
+        table = table_named(config.price_tables, name)
         origin = "built in" if name in builtin_price_tables() and name not in config.price_tables else "config"
         lines.append(
             f"  {name}  {table.source}  published by {table.provider}, effective {table.effective}, "

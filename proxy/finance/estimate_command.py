@@ -22,10 +22,9 @@ from providers.image_tokens import is_gpt_image_model
 from providers.types import Call, ImageSettings, JsonBody, Surface
 
 from ..config import Config, Route
-from ..config.schema import SIZE_PATTERN, Quality
-from ..config.tables import price_table
 from ..errors import InvalidRequest
 from ..pricing import Pricer
+from ..pricing.prices import SIZE_PATTERN, Quality, table_named
 from ..serving.estimate_document import estimate_document
 from ..serving.routing import Router
 
@@ -101,7 +100,7 @@ def makes_images(config: Config, route_name: str) -> bool:
         if is_gpt_image_model(target.model):
             return True
         table_name = config.providers[target.provider].price_table
-        prices = price_table(config, table_name).models.get(target.model) if table_name else None
+        prices = table_named(config.price_tables, table_name).models.get(target.model) if table_name else None
         if prices is not None and prices.image is not None:
             return True
     return False

@@ -11,10 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..config import Config
-from ..config.schema import ModelPrices, PriceTable
-from ..config.tables import builtin_price_tables, price_table
 from .catalog import CATALOG_TABLE, catalog_prices, catalog_table
+from .config import PricingConfig
+from .prices import ModelPrices, PriceTable, builtin_price_tables, table_named
 from .usage import Metered
 
 
@@ -53,10 +52,10 @@ def listed_names(kind: str, model: str, route: str | None = None) -> tuple[str, 
 
 
 class PriceBook:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: PricingConfig) -> None:
         self._kinds = {name: provider.kind for name, provider in config.providers.items()}
         self._own = {
-            name: (provider.price_table, price_table(config, provider.price_table))
+            name: (provider.price_table, table_named(config.price_tables, provider.price_table))
             for name, provider in config.providers.items()
             if provider.price_table
         }

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..config.schema import ModelPrices, PriceTable, TokenPrices
+from .prices import ModelPrices, PriceTable, TokenPrices
 
 CATALOG_TABLE = "litellm-catalog"
 _MAP_FILE = "model_prices_and_context_window_backup.json"

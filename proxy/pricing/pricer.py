@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from providers.types import Call
 
-from ..config import Config
-from ..config.schema import ModelPrices
 from .book import PriceBook
+from .config import PricingConfig
 from .cost import Cost, Unpriced, cost_of
+from .prices import ModelPrices
 from .usage import Metered, Usage
 from .usage_estimate import estimate_usage
 
@@ -57,7 +57,7 @@ class TargetEstimate:
 
 
 class Pricer:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: PricingConfig) -> None:
         self._config = config
         self._book = PriceBook(config)
 

@@ -10,21 +10,30 @@ import logging
 from collections.abc import Sequence
 
 from policies.base import Hold, Policy, Preflight, Settle
-from policies.budgets import BudgetLimits, Budgets, SpentSince
+from policies.budgets import Budgets, SpentSince
+from policies.config import Built
 from policies.cost_ceiling import CostCeiling
 from policies.counters import Counters
-from policies.image_parameters import ImageLimits, ImageParameters
+from policies.image_parameters import ImageParameters
 from policies.launch_stage import LaunchStage
-from policies.rate_limits import RateLimit, RateLimits
+from policies.rate_limits import RateLimits
 from policies.responses_model_guard import ResponsesModelGuard
 
 from ..config import Config
 from ..config.redaction import without_url_password
-from ..config.schema import Budgets as BudgetSettings
-from ..config.schema import RateLimits as RateLimitSettings
 from ..state import MemoryCounters
 
 log = logging.getLogger("tollgate")
+
+# In this order: the checks of the request alone, then what takes from shared counters.
+CHAIN: tuple[type[Policy], ...] = (
+    ResponsesModelGuard,
+    ImageParameters,
+    LaunchStage,
+    CostCeiling,
+    RateLimits,
+    Budgets,
+)
 
 
 class PolicyChain:
@@ -61,40 +70,5 @@ def describe_policies(config: Config) -> str:
 
 def build_policies(config: Config, counters: Counters, spent_since: SpentSince | None = None) -> PolicyChain:
     """`spent_since`: where budgets' counters start in a period (the ledger's spend); None: from zero."""
-    chosen = config.policies
-    policies: list[Policy] = []
-    if chosen.responses_model_guard.enabled:
-        policies.append(ResponsesModelGuard())
-    if chosen.image_parameters.enabled:
-        settings = chosen.image_parameters
-        limits = ImageLimits(
-            settings.max_n,
-            settings.max_input_images,
-            settings.max_input_mb * 1024 * 1024,
-            settings.max_input_megapixels * 1_000_000,
-        )
-        policies.append(ImageParameters(limits))
-    if chosen.launch_stage.enabled and any(key.stage == "validation" for key in config.keys or ()):
-        policies.append(LaunchStage())
-    if chosen.cost_ceiling.enabled and any(route.max_request_usd is not None for route in config.routes.values()):
-        policies.append(CostCeiling())
-    keys = config.keys or ()
-    if chosen.rate_limits.enabled:
-        key_limits = {key.id: _rate(key.rate_limits) for key in keys if key.rate_limits}
-        team_limits = {name: _rate(team.rate_limits) for name, team in config.teams.items() if team.rate_limits}
-        if key_limits or team_limits:
-            policies.append(RateLimits(counters, keys=key_limits, teams=team_limits))
-    if chosen.budgets.enabled:
-        key_budgets = {key.id: _budget(key.budgets) for key in keys if key.budgets}
-        team_budgets = {name: _budget(team.budgets) for name, team in config.teams.items() if team.budgets}
-        if key_budgets or team_budgets:
-            policies.append(Budgets(counters, keys=key_budgets, teams=team_budgets, spent_since=spent_since))
-    return PolicyChain(policies)
-
-
-def _rate(settings: RateLimitSettings) -> RateLimit:
-    return RateLimit(settings.requests_per_minute, settings.images_per_minute)
-
-
-def _budget(settings: BudgetSettings) -> BudgetLimits:
-    return BudgetLimits(settings.daily_usd, settings.monthly_usd)
+    built = Built(counters, spent_since)
+    return PolicyChain([policy for kind in CHAIN if (policy := kind.from_config(config, built)) is not None])

@@ -66,6 +66,16 @@ class Server:
         return self.process.returncode
 
 
+def stop_all(servers: list[Server], timeout_s: float = 15) -> None:
+    """Stop them together: each is sent SIGTERM at once, then each is waited for (and killed
+    if it takes longer than `timeout_s`), so stopping many costs about as long as the slowest."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.stop(timeout_s=timeout_s)
+
+
 def tollgate(
     *args: str, log_path: Path, env: dict[str, str] | None = None, own_group: bool = False
 ) -> subprocess.Popen:
@@ -189,54 +199,6 @@ def requests_in_flight(proxy: Proxy) -> float:
     return sum(
         sample.value for family in metrics if family.name == "tollgate_in_flight_requests" for sample in family.samples
     )
-
-
-def routed_config(simulator_url: str, **overrides: str) -> str:
-    """Two providers on the simulator, told apart by path, and a route per surface."""
-    settings = {"image_timeout_s": "30", "retries": "1", "max_body_mb": "2", **overrides}
-    return f"""
-server:
-  max_body_mb: {settings["max_body_mb"]}
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: {ACME_UPSTREAM_KEY}
-    billing_owner: acme/acct-7
-    verified:
-      owner: Acme
-      quota: 100/min
-      export_rights: customer
-      privacy: no retention
-      failed_call_billing: not billed
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    timeout_s: {settings["image_timeout_s"]}
-    retries: {settings["retries"]}
-  gpt-5.4:
-    owner: assistants-team
-    targets: [{{provider: openai, model: gpt-5.4}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4}}]
-    retries: {settings["retries"]}
-  gpt-5.4-mini:
-    targets: [{{provider: openai, model: gpt-5.4-mini}}]
-    fallbacks: [{{provider: acme, model: gpt-5.4-mini}}]
-    retries: {settings["retries"]}
-  text-embedding-3-small:
-    targets: [{{provider: openai, model: text-embedding-3-small}}]
-"""
 
 
 def marker(fault: str | None = None, **options: object) -> str:

@@ -11,33 +11,19 @@ import pytest
 
 from proxy.cli import main
 
+from .configs import JSON_LOGS, ConfigFile, key, openai_on, route, target
 from .harness import CLIENT_KEY, OPENAI_UPSTREAM_KEY
 
 ADMIN_KEY = "adm-e2e-3c5a9d"
 
 
-def admin_config(simulator_url: str) -> str:
-    return f"""
-server:
-  admin_key: ${{TOLLGATE_ADMIN_KEY}}
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    review: required
-keys:
-  - {{id: web-app, key: {CLIENT_KEY}, team: growth}}
-"""
+def admin_config(simulator_url: str) -> ConfigFile:
+    return ConfigFile(
+        server={"admin_key": "${TOLLGATE_ADMIN_KEY}", "log": JSON_LOGS},
+        providers={"openai": openai_on(simulator_url)},
+        routes={"gpt-image-2": route(target("openai", "gpt-image-2"), owner="platform-team", review="required")},
+        keys=[key("web-app", CLIENT_KEY, "growth")],
+    )
 
 
 def finished_row(admin: httpx.Client, request_id: str) -> dict:

@@ -14,29 +14,17 @@ import httpx
 import openai
 import pytest
 
-from .harness import CLIENT_KEY, OPENAI_UPSTREAM_KEY, Proxy, ledger_rows, marker
+from .configs import JSON_LOGS, ConfigFile, key, openai_on, route, target
+from .harness import CLIENT_KEY, Proxy, ledger_rows, marker
 
 
-def config(simulator_url: str, daily_usd: Decimal) -> str:
-    return f"""
-server:
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-routes:
-  gpt-image-2:
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    retries: 0
-keys:
-  - {{id: web-app, key: {CLIENT_KEY}, team: growth, budgets: {{daily_usd: {daily_usd}}}}}
-"""
+def config(simulator_url: str, daily_usd: Decimal) -> ConfigFile:
+    return ConfigFile(
+        server={"log": JSON_LOGS},
+        providers={"openai": openai_on(simulator_url)},
+        routes={"gpt-image-2": route(target("openai", "gpt-image-2"), retries=0)},
+        keys=[key("web-app", CLIENT_KEY, "growth", budgets={"daily_usd": daily_usd})],
+    )
 
 
 def generate(proxy: Proxy) -> httpx.Headers:

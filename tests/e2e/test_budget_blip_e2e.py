@@ -29,7 +29,8 @@ import openai
 import pytest
 import redis
 
-from .harness import Proxy, free_port, marker, marker_id, routed_config, upstream_requests
+from .configs import key, routed
+from .harness import Proxy, free_port, marker, marker_id, upstream_requests
 
 ADMIN_KEY = "adm-budget-blip-e2e"
 STUDIO_KEY = "sk-studio-blip-e2e"
@@ -115,14 +116,15 @@ def chat(client: openai.OpenAI, text: str) -> object:
 
 
 def test_budget_counters_converge_to_the_ledger_after_redis_dies_mid_load(simulator, start_proxy, private_redis):
-    config = routed_config(simulator.url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
-    config += f"""
-state: {{url: "{private_redis.url}", prefix: tollgate-blip}}
-keys:
-  - {{id: studio-app, key: {STUDIO_KEY}, team: studio}}
-teams:
-  studio: {{budgets: {{daily_usd: 1.00}}}}
-"""
+    config = (
+        routed(simulator.url)
+        .with_server(admin_key=ADMIN_KEY)
+        .changed(
+            state={"url": private_redis.url, "prefix": "tollgate-blip"},
+            keys=[key("studio-app", STUDIO_KEY, "studio")],
+            teams={"studio": {"budgets": {"daily_usd": Decimal("1.00")}}},
+        )
+    )
     proxy = start_proxy(config)
     try:
         converge_after_a_blip(proxy, proxy.client(api_key=STUDIO_KEY), simulator, private_redis)
@@ -168,15 +170,10 @@ def converge_after_a_blip(proxy: Proxy, client: openai.OpenAI, simulator, privat
 
 def test_requests_a_budget_refuses_take_nothing_from_the_rate_limit(simulator, start_proxy):
     prefix = f"tollgate-e2e-{uuid.uuid4().hex[:10]}"
-    config = (
-        routed_config(simulator.url)
-        + f"""
-state: {{url: "redis://127.0.0.1:6379/0", prefix: {prefix}}}
-keys:
-  - {{id: frugal, key: {FRUGAL_KEY}, team: thrift,
-     budgets: {{daily_usd: 0.05}}, rate_limits: {{requests_per_minute: 3}}}}
-"""
+    frugal = key(
+        "frugal", FRUGAL_KEY, "thrift", budgets={"daily_usd": Decimal("0.05")}, rate_limits={"requests_per_minute": 3}
     )
+    config = routed(simulator.url).changed(state={"url": "redis://127.0.0.1:6379/0", "prefix": prefix}, keys=[frugal])
     client = start_proxy(config).client(api_key=FRUGAL_KEY)
     try:
         for _ in range(5):  # a high-quality image is estimated well above the whole budget

@@ -14,6 +14,7 @@ import openai
 import pytest
 import redis
 
+from . import configs
 from .harness import (
     OPENAI_UPSTREAM_KEY,
     Proxy,
@@ -45,28 +46,18 @@ def simulators(tmp_path_factory) -> Iterator[dict[str, Server]]:
         server.stop()
 
 
-def config(simulators: dict[str, Server], extra: str = "") -> str:
-    providers = "".join(
-        f"""
-  {name}:
-    kind: openai
-    base_url: {server.url}/{name}/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: {name}/org"""
-        for name, server in simulators.items()
+def config(simulators: dict[str, Server]) -> configs.ConfigFile:
+    """Each simulator a provider of its own name; the route on east and west at 1:1."""
+    return configs.ConfigFile(
+        server={"log": configs.JSON_LOGS},
+        providers={
+            name: configs.provider("openai", f"{server.url}/{name}/v1", OPENAI_UPSTREAM_KEY, f"{name}/org")
+            for name, server in simulators.items()
+        },
+        routes={
+            "gpt-5.4": configs.route(*(configs.target(name, "gpt-5.4", weight=1) for name in PROVIDERS), retries=1)
+        },
     )
-    targets = ", ".join(f"{{provider: {name}, model: gpt-5.4, weight: 1}}" for name in PROVIDERS)
-    return f"""
-server:
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:{providers}
-routes:
-  gpt-5.4:
-    targets: [{targets}]
-    retries: 1
-{extra}"""
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +124,7 @@ def test_a_conversation_stays_on_the_provider_that_holds_it(proxy, simulators):
 @pytest.fixture
 def replicas(simulators, start_proxy):
     prefix = f"tollgate-e2e-{uuid.uuid4().hex[:10]}"
-    shared = config(simulators, f'state: {{url: "redis://127.0.0.1:6379/0", prefix: {prefix}}}\n')
+    shared = config(simulators).changed(state={"url": "redis://127.0.0.1:6379/0", "prefix": prefix})
     yield start_proxy(shared), start_proxy(shared)
     with redis.Redis.from_url("redis://127.0.0.1:6379/0") as client:
         keys = list(client.scan_iter(f"{prefix}:*"))
@@ -176,10 +167,9 @@ def test_a_failing_home_provider_is_one_error_naming_it_never_a_switch(proxy, si
 def test_a_home_provider_that_is_down_is_one_error_naming_it(simulators, start_proxy, tmp_path):
     north = start_simulator(tmp_path, "north")
     # North takes no new conversations on gpt-5.4 (weight 0), only their follow-ups; one is made on its own route.
-    routed = config(
-        {**simulators, "north": north}, "  gpt-5.4-north:\n    targets: [{provider: north, model: gpt-5.4}]\n"
-    )
-    routed = routed.replace("weight: 1}]", "weight: 1}, {provider: north, model: gpt-5.4, weight: 0}]", 1)
+    routed = config({**simulators, "north": north})
+    routed.routes["gpt-5.4"]["targets"].append(configs.target("north", "gpt-5.4", weight=0))
+    routed.routes["gpt-5.4-north"] = configs.route(configs.target("north", "gpt-5.4"))
     client = start_proxy(routed).client()
     made = client.responses.with_raw_response.create(model="gpt-5.4-north", input="hello")
     assert made.headers["x-tollgate-provider"] == "north"
@@ -231,8 +221,8 @@ def test_another_teams_key_cannot_reach_a_response_through_the_shared_upstream_k
     # Both teams reach the upstream with the same provider key: only Tollgate can tell their responses apart.
     keys = {"growth-web": ("sk-growth-web", "growth"), "growth-ios": ("sk-growth-ios", "growth")}
     keys["search"] = ("sk-search", "search")
-    listed = "".join(f"\n  - {{id: {name}, key: {key}, team: {team}}}" for name, (key, team) in keys.items())
-    proxy = start_proxy(config(simulators, f"keys:{listed}\n"))
+    listed = [configs.key(name, secret, team) for name, (secret, team) in keys.items()]
+    proxy = start_proxy(config(simulators).changed(keys=listed))
     web, ios, search = (proxy.client(api_key=key) for key, _ in keys.values())
     tag = marker()
     response_id, home = first_turn(web, f"a growth plan {tag}")

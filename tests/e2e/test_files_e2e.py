@@ -8,20 +8,18 @@ import time
 
 import httpx
 
-from .harness import free_port, routed_config
+from .configs import ConfigFile, key, routed
+from .harness import free_port
 
 
-def config(simulator_url: str, files_dir: str) -> str:
+def config(simulator_url: str, files_dir: str) -> ConfigFile:
     return (
-        routed_config(simulator_url).replace("server:\n", "server:\n  admin_key: sk-admin-files\n", 1)
-        + f"""
-files:
-  dir: {files_dir}
-  url_base: ${{PUBLIC_URL}}
-keys:
-  - {{id: maker, key: sk-maker, team: growth}}
-  - {{id: other, key: sk-other, team: data}}
-"""
+        routed(simulator_url)
+        .with_server(admin_key="sk-admin-files")
+        .changed(
+            files={"dir": files_dir, "url_base": "${PUBLIC_URL}"},
+            keys=[key("maker", "sk-maker", "growth"), key("other", "sk-other", "data")],
+        )
     )
 
 

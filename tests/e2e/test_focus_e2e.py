@@ -21,64 +21,52 @@ import openai
 import pytest
 from PIL import Image
 
+from .configs import ConfigFile, Section, acme_on, acme_price_table, key, openai_on, route, target
 from .harness import Proxy, ledger_rows, marker, run_command
 from .prometheus import poll
 
 TEAM_KEYS = {"growth": "sk-focus-growth", "research": "sk-focus-research"}
 
 
-def config(simulator_url: str) -> str:
-    return f"""
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-price_tables:
-  acme-2026-11:
-    source: provider
-    provider: acme
-    effective: 2026-11-01
-    url: https://gw.acme.example/pricing
-    models:
-      gpt-image-2:
-        image: {{low: {{1024x1024: 0.009}}, medium: {{1024x1024: 0.06}}}}
-      gpt-5.4-mini:
-        tokens: {{text_input: 0.80, text_output: 4.80}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: sk-up-openai
-    billing_owner: openai/org-focus
-    price_table: openai-official
-    failed_attempts: input_tokens
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: sk-up-acme
-    billing_owner: acme/acct-focus
-    price_table: acme-2026-11
-    verified: {{owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: not billed}}
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    retries: 0
-    review: required
-  acme-image:
-    targets: [{{provider: acme, model: gpt-image-2}}]
-  gpt-5.4-mini:
-    targets: [{{provider: openai, model: gpt-5.4-mini}}]
-  mini-on-acme:
-    targets: [{{provider: acme, model: gpt-5.4-mini}}]
-  gpt-5.4:
-    owner: assistants-team
-    targets: [{{provider: openai, model: gpt-5.4}}]
-  text-embedding-3-small:
-    targets: [{{provider: openai, model: text-embedding-3-small}}]
-keys:
-  - {{id: web-app, key: {TEAM_KEYS["growth"]}, team: growth}}
-  - {{id: notebook, key: {TEAM_KEYS["research"]}, team: research}}
-"""
+def config(simulator_url: str) -> ConfigFile:
+    def on(provider: str, model: str) -> Section:
+        return route(target(provider, model))
+
+    return ConfigFile(
+        price_tables={
+            "acme-2026-11": acme_price_table(
+                **{
+                    "gpt-image-2": {
+                        "image": {"low": {"1024x1024": Decimal("0.009")}, "medium": {"1024x1024": Decimal("0.06")}}
+                    },
+                    "gpt-5.4-mini": {"tokens": {"text_input": Decimal("0.80"), "text_output": Decimal("4.80")}},
+                }
+            )
+        },
+        providers={
+            "openai": openai_on(
+                simulator_url, api_key="sk-up-openai", billing_owner="openai/org-focus", failed_attempts="input_tokens"
+            ),
+            "acme": acme_on(
+                simulator_url, api_key="sk-up-acme", billing_owner="acme/acct-focus", price_table="acme-2026-11"
+            ),
+        },
+        routes={
+            "gpt-image-2": route(
+                target("openai", "gpt-image-2"),
+                fallbacks=[target("acme", "gpt-image-2")],
+                owner="platform-team",
+                retries=0,
+                review="required",
+            ),
+            "acme-image": on("acme", "gpt-image-2"),
+            "gpt-5.4-mini": on("openai", "gpt-5.4-mini"),
+            "mini-on-acme": on("acme", "gpt-5.4-mini"),
+            "gpt-5.4": route(target("openai", "gpt-5.4"), owner="assistants-team"),
+            "text-embedding-3-small": on("openai", "text-embedding-3-small"),
+        },
+        keys=[key("web-app", TEAM_KEYS["growth"], "growth"), key("notebook", TEAM_KEYS["research"], "research")],
+    )
 
 
 def png() -> bytes:

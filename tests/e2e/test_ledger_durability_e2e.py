@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from ..databases import postgres_database
-from .harness import marker, requests_in_flight, routed_config
+from .configs import routed
+from .harness import marker, requests_in_flight
 from .tcp_relay import TcpRelay
 
 
@@ -46,7 +47,7 @@ def ledger_db():
 
 
 def test_sigterm_drains_requests_in_flight_and_every_row_reaches_the_database(simulator, start_proxy, ledger_db):
-    proxy = start_proxy(routed_config(simulator.url), env={"TOLLGATE_LEDGER_URL": ledger_db})
+    proxy = start_proxy(routed(simulator.url), env={"TOLLGATE_LEDGER_URL": ledger_db})
     for _ in range(30):
         assert chat(proxy)
     with ThreadPoolExecutor(6) as pool:
@@ -61,7 +62,7 @@ def test_sigterm_drains_requests_in_flight_and_every_row_reaches_the_database(si
 
 def test_kill_9_loses_no_row_and_a_request_cut_off_is_abandoned_at_its_estimate(simulator, start_proxy, ledger_db):
     relay = TcpRelay(5432)
-    config = routed_config(simulator.url)
+    config = routed(simulator.url)
     proxy = start_proxy(config, env={"TOLLGATE_LEDGER_URL": ledger_db.replace(":5432", f":{relay.port}")})
     assert eventually(lambda: rows_in(ledger_db) == 0)  # the schema exists: the writer is connected
     relay.cut()  # rows can only reach the journal from now on
@@ -92,7 +93,7 @@ def test_kill_9_loses_no_row_and_a_request_cut_off_is_abandoned_at_its_estimate(
 def test_a_database_down_for_a_minute_loses_no_row(simulator, start_proxy, ledger_db):
     relay = TcpRelay(5432)
     proxy = start_proxy(
-        routed_config(simulator.url), env={"TOLLGATE_LEDGER_URL": ledger_db.replace(":5432", f":{relay.port}")}
+        routed(simulator.url), env={"TOLLGATE_LEDGER_URL": ledger_db.replace(":5432", f":{relay.port}")}
     )
     for _ in range(10):
         chat(proxy)

@@ -8,6 +8,7 @@ exact cost of the usage Anthropic reported."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,6 +18,7 @@ import pytest
 
 from proxy.cli import main
 
+from .configs import ConfigFile, provider, route, target
 from .fake_anthropic import API_KEY, FakeAnthropic
 from .harness import CLIENT_KEY, Proxy
 
@@ -26,34 +28,43 @@ ROUTE = "claude"
 LIST = {"input": Decimal("3.00"), "cache_read": Decimal("0.30"), "output": Decimal("15.00")}
 
 
-def config(anthropic_url: str) -> str:
-    return f"""
-server:
-  admin_key: ${{TOLLGATE_ADMIN_KEY}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-price_tables:
-  anthropic-list:
-    source: official
-    provider: anthropic
-    effective: 2025-09-29
-    url: https://www.anthropic.com/pricing#api
-    models:
-      claude-sonnet-4-5:
-        tokens: {{text_input: {LIST["input"]}, cached_text_input: {LIST["cache_read"]}, text_output: {LIST["output"]}}}
-providers:
-  anthropic:
-    kind: litellm
-    base_url: {anthropic_url}
-    api_key: {API_KEY}
-    billing_owner: anthropic/org-test
-    price_table: anthropic-list
-    verified: {{owner: Anthropic, quota: tier 4, export_rights: customer, privacy: zdr, failed_call_billing: none}}
-routes:
-  {ROUTE}:
-    targets: [{{provider: anthropic, model: anthropic/claude-sonnet-4-5}}]
-    retries: 0
-"""
+def config(anthropic_url: str) -> ConfigFile:
+    anthropic = provider(
+        "litellm",
+        anthropic_url,
+        API_KEY,
+        "anthropic/org-test",
+        price_table="anthropic-list",
+        verified={
+            "owner": "Anthropic",
+            "quota": "tier 4",
+            "export_rights": "customer",
+            "privacy": "zdr",
+            "failed_call_billing": "none",
+        },
+    )
+    return ConfigFile(
+        server={"admin_key": "${TOLLGATE_ADMIN_KEY}"},
+        price_tables={
+            "anthropic-list": {
+                "source": "official",
+                "provider": "anthropic",
+                "effective": dt.date(2025, 9, 29),
+                "url": "https://www.anthropic.com/pricing#api",
+                "models": {
+                    "claude-sonnet-4-5": {
+                        "tokens": {
+                            "text_input": LIST["input"],
+                            "cached_text_input": LIST["cache_read"],
+                            "text_output": LIST["output"],
+                        }
+                    }
+                },
+            }
+        },
+        providers={"anthropic": anthropic},
+        routes={ROUTE: route(target("anthropic", "anthropic/claude-sonnet-4-5"), retries=0)},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import re
 import httpx
 import orjson
 
-from .harness import ACME_UPSTREAM_KEY, CLIENT_KEY, OPENAI_UPSTREAM_KEY, routed_config
+from .configs import routed
+from .harness import ACME_UPSTREAM_KEY, CLIENT_KEY, OPENAI_UPSTREAM_KEY
 
 
 def requests_total(metrics_text: str) -> float:
@@ -16,7 +17,7 @@ def requests_total(metrics_text: str) -> float:
 
 
 def test_two_workers_counters_are_summed_whoever_answers_the_scrape(simulator, start_proxy):
-    proxy = start_proxy(routed_config(simulator.url), "--workers", "2")
+    proxy = start_proxy(routed(simulator.url), "--workers", "2")
     sent = 24
     for _ in range(sent):  # a new connection each time, so both workers serve some
         with httpx.Client() as client:
@@ -33,7 +34,7 @@ def test_two_workers_counters_are_summed_whoever_answers_the_scrape(simulator, s
 
 
 def test_metrics_and_access_log_name_the_request_but_hold_no_secret(simulator, start_proxy):
-    proxy = start_proxy(routed_config(simulator.url))
+    proxy = start_proxy(routed(simulator.url))
     raw = proxy.client().images.with_raw_response.generate(model="gpt-image-2", prompt="a kite", quality="low")
     request_id = raw.headers["x-request-id"]
     metrics_text = httpx.get(f"{proxy.url}/metrics").text
@@ -47,5 +48,5 @@ def test_metrics_and_access_log_name_the_request_but_hold_no_secret(simulator, s
 
 
 def test_metrics_can_be_switched_off(simulator, start_proxy):
-    proxy = start_proxy(routed_config(simulator.url).replace("server:\n", "server:\n  metrics: false\n", 1))
+    proxy = start_proxy(routed(simulator.url).with_server(metrics=False))
     assert httpx.get(f"{proxy.url}/metrics").status_code == 404

@@ -11,27 +11,25 @@ import httpx
 import openai
 import pytest
 
-from .harness import marker, marker_id, routed_config, upstream_requests
+from .configs import ConfigFile, key, routed
+from .harness import marker, marker_id, upstream_requests
 from .test_admin_e2e import finished_row
 
 ADMIN_KEY = "adm-policies-e2e"
 KEYS = {name: f"sk-{name}-policy-e2e" for name in ("web", "validator", "limited", "frugal")}
 
 
-def governed_config(simulator_url: str) -> str:
-    config = routed_config(simulator_url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
-    config = config.replace("    retries: 1\n  gpt-5.4:", "    retries: 1\n    max_request_usd: 0.10\n  gpt-5.4:", 1)
-    return (
-        config
-        + f"""
-keys:
-  - {{id: web, key: {KEYS["web"]}, team: growth}}
-  - {{id: validator, key: {KEYS["validator"]}, team: growth, stage: validation}}
-  - {{id: limited, key: {KEYS["limited"]}, team: growth, rate_limits: {{requests_per_minute: 2}}}}
-  - {{id: frugal, key: {KEYS["frugal"]}, team: thrift}}
-teams:
-  thrift: {{budgets: {{daily_usd: 0.02}}}}
-"""
+def governed_config(simulator_url: str) -> ConfigFile:
+    config = routed(simulator_url).with_server(admin_key=ADMIN_KEY)
+    config.routes["gpt-image-2"]["max_request_usd"] = Decimal("0.10")
+    return config.changed(
+        keys=[
+            key("web", KEYS["web"], "growth"),
+            key("validator", KEYS["validator"], "growth", stage="validation"),
+            key("limited", KEYS["limited"], "growth", rate_limits={"requests_per_minute": 2}),
+            key("frugal", KEYS["frugal"], "thrift"),
+        ],
+        teams={"thrift": {"budgets": {"daily_usd": Decimal("0.02")}}},
     )
 
 

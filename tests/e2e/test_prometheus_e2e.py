@@ -40,6 +40,7 @@ from ..dashboards import (
     variables,
     without_thresholds,
 )
+from .configs import ConfigFile, acme_on, acme_price_table, key, openai_on, route, target
 from .harness import Proxy, marker
 from .prometheus import Prometheus, QueryError, poll, start_prometheus
 
@@ -52,56 +53,35 @@ NO_SERIES_HERE = {
 }
 
 
-def config(simulator_url: str) -> str:
+def config(simulator_url: str) -> ConfigFile:
     """Three price sources: openai on the official table, acme on its own, and gpt-5.4-mini and
     the embeddings model, which neither table lists, on LiteLLM's catalog."""
-    return f"""
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-price_tables:
-  acme-2026-11:
-    source: provider
-    provider: acme
-    effective: 2026-11-01
-    url: https://gw.acme.example/pricing
-    models:
-      gpt-image-2:
-        image: {{low: {{1024x1024: 0.009}}, medium: {{1024x1536: 0.05}}, high: {{1536x1024: 0.2}}}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: sk-up-openai
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: sk-up-acme
-    billing_owner: acme/acct-7
-    price_table: acme-2026-11
-    verified: {{owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: not billed}}
-routes:
-  gpt-image-2:
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    retries: 1
-  acme-image:
-    targets: [{{provider: acme, model: gpt-image-2}}]
-    retries: 1
-  gpt-5.4-mini:
-    targets: [{{provider: openai, model: gpt-5.4-mini}}]
-    retries: 1
-  text-embedding-3-small:
-    targets: [{{provider: openai, model: text-embedding-3-small}}]
-    retries: 1
-keys:
-  - {{id: web-app, key: {GROWTH_KEY}, team: growth}}
-  - {{id: lab-notebook, key: {RESEARCH_KEY}, team: research, budgets: {{daily_usd: 5}}}}
-teams:
-  growth: {{budgets: {{daily_usd: 50, monthly_usd: 1000}}}}
-  research: {{budgets: {{daily_usd: 20, monthly_usd: 400}}}}
-"""
+    acme_images = {
+        "low": {"1024x1024": Decimal("0.009")},
+        "medium": {"1024x1536": Decimal("0.05")},
+        "high": {"1536x1024": Decimal("0.2")},
+    }
+    return ConfigFile(
+        price_tables={"acme-2026-11": acme_price_table(**{"gpt-image-2": {"image": acme_images}})},
+        providers={
+            "openai": openai_on(simulator_url, api_key="sk-up-openai"),
+            "acme": acme_on(simulator_url, api_key="sk-up-acme", price_table="acme-2026-11"),
+        },
+        routes={
+            "gpt-image-2": route(target("openai", "gpt-image-2"), fallbacks=[target("acme", "gpt-image-2")], retries=1),
+            "acme-image": route(target("acme", "gpt-image-2"), retries=1),
+            "gpt-5.4-mini": route(target("openai", "gpt-5.4-mini"), retries=1),
+            "text-embedding-3-small": route(target("openai", "text-embedding-3-small"), retries=1),
+        },
+        keys=[
+            key("web-app", GROWTH_KEY, "growth"),
+            key("lab-notebook", RESEARCH_KEY, "research", budgets={"daily_usd": 5}),
+        ],
+        teams={
+            "growth": {"budgets": {"daily_usd": 50, "monthly_usd": 1000}},
+            "research": {"budgets": {"daily_usd": 20, "monthly_usd": 400}},
+        },
+    )
 
 
 def png(size: int) -> bytes:

@@ -16,52 +16,30 @@ import orjson
 import pytest
 
 from ..databases import postgres_database
-from .harness import ACME_UPSTREAM_KEY, CLIENT_KEY, OPENAI_UPSTREAM_KEY, Proxy, marker, run_command
+from .configs import JSON_LOGS, ConfigFile, acme_on, acme_price_table, key, openai_on, route, target
+from .harness import CLIENT_KEY, Proxy, marker, run_command
 
 ADMIN_KEY = "adm-ryw-51e0c2"
 
 
-def config(simulator_url: str) -> str:
+def config(simulator_url: str) -> ConfigFile:
     """openai first, acme (its own table) as the fallback; image rows wait for review."""
-    return f"""
-server:
-  admin_key: ${{TOLLGATE_ADMIN_KEY}}
-  log: {{level: info, format: json}}
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-price_tables:
-  acme-2026-11:
-    source: provider
-    provider: acme
-    effective: 2026-11-01
-    url: https://gw.acme.example/pricing
-    models:
-      gpt-image-2:
-        image: {{low: {{1024x1024: 0.009}}}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: {OPENAI_UPSTREAM_KEY}
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: {ACME_UPSTREAM_KEY}
-    billing_owner: acme/acct-7
-    price_table: acme-2026-11
-    verified: {{owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: not billed}}
-routes:
-  gpt-image-2:
-    owner: platform-team
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    retries: 0
-    review: required
-keys:
-  - {{id: web-app, key: {CLIENT_KEY}, team: growth}}
-"""
+    acme_images = {"image": {"low": {"1024x1024": Decimal("0.009")}}}
+    return ConfigFile(
+        server={"admin_key": "${TOLLGATE_ADMIN_KEY}", "log": JSON_LOGS},
+        price_tables={"acme-2026-11": acme_price_table(**{"gpt-image-2": acme_images})},
+        providers={"openai": openai_on(simulator_url), "acme": acme_on(simulator_url, price_table="acme-2026-11")},
+        routes={
+            "gpt-image-2": route(
+                target("openai", "gpt-image-2"),
+                fallbacks=[target("acme", "gpt-image-2")],
+                owner="platform-team",
+                retries=0,
+                review="required",
+            )
+        },
+        keys=[key("web-app", CLIENT_KEY, "growth")],
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,33 +14,25 @@ import uuid
 import openai
 import pytest
 
+from . import configs
 from .harness import Proxy, ledger_rows, marker, run_command
 from .prometheus import poll
 
 
-def config(simulator_url: str, clean: str, cut: str) -> str:
-    return f"""
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/{clean}/v1
-    api_key: sk-up-openai
-    billing_owner: openai/org-clean
-    price_table: openai-official
-  openai-eu:
-    kind: openai
-    base_url: {simulator_url}/{cut}/v1
-    api_key: sk-up-openai-eu
-    billing_owner: openai/org-eu
-    price_table: openai-official
-routes:
-  gpt-image-2:
-    targets: [{{provider: openai, model: gpt-image-2}}]
-  image-eu:
-    targets: [{{provider: openai-eu, model: gpt-image-2}}]
-"""
+def config(simulator_url: str, clean: str, cut: str) -> configs.ConfigFile:
+    """Two OpenAI organizations, each on an upstream path of its own."""
+    return configs.ConfigFile(
+        providers={
+            "openai": configs.openai_on(simulator_url, clean, api_key="sk-up-openai", billing_owner="openai/org-clean"),
+            "openai-eu": configs.openai_on(
+                simulator_url, cut, api_key="sk-up-openai-eu", billing_owner="openai/org-eu"
+            ),
+        },
+        routes={
+            "gpt-image-2": configs.route(configs.target("openai", "gpt-image-2")),
+            "image-eu": configs.route(configs.target("openai-eu", "gpt-image-2")),
+        },
+    )
 
 
 def reconcile(proxy: Proxy, provider: str, *flags: str) -> subprocess.CompletedProcess:

@@ -30,7 +30,8 @@ from policies.counters import to_nano
 
 from ..conftest import forget_cluster_keys
 from ..databases import postgres_database
-from .harness import Proxy, routed_config
+from .configs import ConfigFile, Section, key, routed
+from .harness import Proxy
 from .redis_cluster import NODE_TIMEOUT_MS, LocalRedisCluster, Node, until
 from .test_budget_blip_e2e import chat, counted_spend
 from .test_shared_state_e2e import fire
@@ -49,12 +50,17 @@ def ledger_url() -> Iterator[str]:
         yield url
 
 
-def cluster_config(simulator_url: str, cluster: LocalRedisCluster, prefix: str, governance: str) -> str:
-    config = routed_config(simulator_url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
-    return config + f'state: {{url: "{cluster.url}", cluster: true, prefix: {prefix}}}\n' + governance
+def cluster_config(
+    simulator_url: str, cluster: LocalRedisCluster, prefix: str, keys: list[Section], teams: Section | None = None
+) -> ConfigFile:
+    return (
+        routed(simulator_url)
+        .with_server(admin_key=ADMIN_KEY)
+        .changed(state={"url": cluster.url, "cluster": True, "prefix": prefix}, keys=keys, teams=teams or {})
+    )
 
 
-def two_replicas(start_proxy, config: str, ledger_url: str) -> tuple[Proxy, Proxy]:
+def two_replicas(start_proxy, config: ConfigFile, ledger_url: str) -> tuple[Proxy, Proxy]:
     env = {"TOLLGATE_LEDGER_URL": ledger_url}
     return start_proxy(config, env=env), start_proxy(config, env=env)
 
@@ -79,8 +85,8 @@ def ledger_spend(proxy: Proxy, team: str) -> Decimal:
 
 def test_an_images_per_minute_limit_holds_across_two_replicas(simulator, start_proxy, redis_cluster, ledger_url):
     prefix = f"tollgate-e2e-{uuid.uuid4().hex[:10]}"
-    governance = f"keys:\n  - {{id: painter, key: {PAINTER_KEY}, rate_limits: {{images_per_minute: 10}}}}\n"
-    replicas = two_replicas(start_proxy, cluster_config(simulator.url, redis_cluster, prefix, governance), ledger_url)
+    keys = [key("painter", PAINTER_KEY, rate_limits={"images_per_minute": 10})]
+    replicas = two_replicas(start_proxy, cluster_config(simulator.url, redis_cluster, prefix, keys), ledger_url)
     try:
         outcomes = fire(replicas, PAINTER_KEY, 30, image)
         refused = [outcome for outcome in outcomes if isinstance(outcome, openai.APIStatusError)]
@@ -100,12 +106,9 @@ def test_a_daily_budget_holds_on_a_cluster_and_restarts_from_the_ledger(
     simulator, start_proxy, redis_cluster, ledger_url
 ):
     prefix = f"tollgate-e2e-{uuid.uuid4().hex[:10]}"
-    governance = f"""keys:
-  - {{id: studio-app, key: {STUDIO_KEY}, team: studio}}
-teams:
-  studio: {{budgets: {{daily_usd: {BUDGET_USD}}}}}
-"""
-    replicas = two_replicas(start_proxy, cluster_config(simulator.url, redis_cluster, prefix, governance), ledger_url)
+    keys = [key("studio-app", STUDIO_KEY, "studio")]
+    teams = {"studio": {"budgets": {"daily_usd": BUDGET_USD}}}
+    replicas = two_replicas(start_proxy, cluster_config(simulator.url, redis_cluster, prefix, keys, teams), ledger_url)
     try:
         outcomes = fire(replicas, STUDIO_KEY, 40, image)
         admitted = [outcome for outcome in outcomes if not isinstance(outcome, openai.APIStatusError)]
@@ -156,14 +159,11 @@ def test_a_failed_master_refuses_its_slots_quickly_until_its_replica_takes_over(
         for name in (f"south-{index}" for index in range(100))
         if private_cluster.master_of(f"{{{prefix}:team:{name}}}").port != victim.port
     )
-    governance = f"""keys:
-  - {{id: north-app, key: {NORTH_KEY}, team: north}}
-  - {{id: south-app, key: {SOUTH_KEY}, team: {south}}}
-teams:
-  north: {{budgets: {{daily_usd: 1.00}}}}
-  {south}: {{budgets: {{daily_usd: 1.00}}}}
-"""
-    replicas = two_replicas(start_proxy, cluster_config(simulator.url, private_cluster, prefix, governance), ledger_url)
+    keys = [key("north-app", NORTH_KEY, "north"), key("south-app", SOUTH_KEY, south)]
+    teams = {team: {"budgets": {"daily_usd": Decimal("1.00")}} for team in ("north", south)}
+    replicas = two_replicas(
+        start_proxy, cluster_config(simulator.url, private_cluster, prefix, keys, teams), ledger_url
+    )
     try:
         north = [proxy.client(api_key=NORTH_KEY) for proxy in replicas]
         south_clients = [proxy.client(api_key=SOUTH_KEY) for proxy in replicas]

@@ -5,7 +5,6 @@ together. Driven with the official OpenAI SDK against the simulator."""
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
@@ -13,31 +12,45 @@ from pathlib import Path
 
 import httpx
 
-from .harness import Proxy, marker, marker_id, routed_config, upstream_requests
+from .configs import ConfigFile, routed, target
+from .harness import Proxy, marker, marker_id, upstream_requests
 
 ADMIN_KEY = "adm-reload-e2e-71b2"
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def config(simulator_url: str, *, watch: bool = False) -> str:
-    """routed_config, with an admin key (and, if asked, the file watched)."""
-    server = f"server:\n  admin_key: {ADMIN_KEY}\n" + ("  watch_config: true\n" if watch else "")
-    return routed_config(simulator_url).replace("server:\n", server, 1)
+def config(simulator_url: str, *, watch: bool = False) -> ConfigFile:
+    """The routed config, with an admin key (and, if asked, the file watched)."""
+    return routed(simulator_url).with_server(admin_key=ADMIN_KEY, **({"watch_config": True} if watch else {}))
 
 
-def switched(text: str) -> str:
+def switched(config: ConfigFile) -> ConfigFile:
     """`gpt-5.4-mini` served by acme, with openai as its fallback."""
-    return text.replace(
-        "targets: [{provider: openai, model: gpt-5.4-mini}]\n    fallbacks: [{provider: acme, model: gpt-5.4-mini}]",
-        "targets: [{provider: acme, model: gpt-5.4-mini}]\n    fallbacks: [{provider: openai, model: gpt-5.4-mini}]",
-    )
+    switched = config.changed()
+    mini = switched.routes["gpt-5.4-mini"]
+    mini["targets"], mini["fallbacks"] = mini["fallbacks"], mini["targets"]
+    return switched
 
 
-def without_openai(text: str) -> str:
+def without_openai(config: ConfigFile) -> ConfigFile:
     """Every route on acme; the provider openai is gone from the config."""
-    text = re.sub(r"  openai:\n(    .*\n)+", "", text, count=1)
-    text = re.sub(r"\n    fallbacks: \[\{provider: acme, model: [^}]*\}\]", "", text)
-    return text.replace("provider: openai,", "provider: acme,")
+    acme_only = config.changed()
+    del acme_only.providers["openai"]
+    for name, settings in acme_only.routes.items():
+        acme_only.routes[name] = {
+            **{key: value for key, value in settings.items() if key != "fallbacks"},
+            "targets": [target("acme", each["model"]) for each in settings["targets"]],
+        }
+    return acme_only
+
+
+def broken(config: ConfigFile) -> ConfigFile:
+    """Two mistakes: a fallback to a provider misspelt, and a key misnamed."""
+    wrong = config.changed()
+    image = wrong.routes["gpt-image-2"]
+    image["fallbacks"] = [target("acmee", "gpt-image-2")]
+    image["timeout"] = image.pop("timeout_s")
+    return wrong
 
 
 def chat(proxy: Proxy, content: str = "hi", **options):
@@ -82,15 +95,16 @@ def wait_for(condition, timeout_s: float = 20, what: str = "") -> None:
         time.sleep(0.1)
 
 
-def start_workers(start_proxy, text: str, workers: int) -> Proxy:
+def start_workers(start_proxy, served: ConfigFile, workers: int) -> Proxy:
     """A proxy whose every worker is serving (readiness answers as soon as one is)."""
-    proxy = start_proxy(text, "--workers", str(workers))
+    proxy = start_proxy(served, "--workers", str(workers))
     wait_for(lambda: proxy.log().count("Application startup complete") >= workers, what="every worker")
     return proxy
 
 
 def test_a_request_in_flight_finishes_on_its_config_while_new_ones_take_the_new_one(simulator, start_proxy):
-    proxy = start_proxy(config(simulator.url))
+    served = config(simulator.url)
+    proxy = start_proxy(served)
     old_version = ready_version(proxy)
     slow_text = f"slow {marker(delay=2)}"
     slow: dict = {}
@@ -105,7 +119,7 @@ def test_a_request_in_flight_finishes_on_its_config_while_new_ones_take_the_new_
     worker.start()
     wait_for(lambda: upstream_requests(simulator, marker_id(slow_text)), what="the slow request upstream")
     # The provider the slow request is using disappears from the config: its pool must outlive the request.
-    proxy.config_path.write_text(without_openai(proxy.config_path.read_text()))
+    proxy.config_path.write_text(without_openai(served).yaml())
 
     reloaded = admin_reload(proxy)
 
@@ -127,14 +141,10 @@ def test_a_request_in_flight_finishes_on_its_config_while_new_ones_take_the_new_
 
 
 def test_sighup_reloads_and_a_bad_config_is_refused_with_its_errors_while_the_old_one_serves(simulator, start_proxy):
-    proxy = start_proxy(config(simulator.url))
-    good = proxy.config_path.read_text()
+    good = config(simulator.url)
+    proxy = start_proxy(good)
     old_version = ready_version(proxy)
-    proxy.config_path.write_text(
-        good.replace("provider: acme, model: gpt-image-2", "provider: acmee, model: gpt-image-2").replace(
-            "timeout_s:", "timeout:"
-        )
-    )
+    proxy.config_path.write_text(broken(good).yaml())
 
     proxy.process.send_signal(signal.SIGHUP)
 
@@ -146,7 +156,7 @@ def test_sighup_reloads_and_a_bad_config_is_refused_with_its_errors_while_the_ol
     assert ready_version(proxy) == old_version
     assert metric(proxy, "tollgate_config_reloads_total", result="failed") == 1
 
-    proxy.config_path.write_text(switched(good))
+    proxy.config_path.write_text(switched(good).yaml())
     proxy.process.send_signal(signal.SIGHUP)
 
     wait_for(lambda: ready_version(proxy) != old_version, what="the new version")
@@ -155,8 +165,9 @@ def test_sighup_reloads_and_a_bad_config_is_refused_with_its_errors_while_the_ol
 
 
 def test_a_route_switches_provider_under_load_without_a_failed_request(simulator, start_proxy):
-    proxy = start_proxy(config(simulator.url))
-    proxy.config_path.write_text(switched(proxy.config_path.read_text()))
+    served = config(simulator.url)
+    proxy = start_proxy(served)
+    proxy.config_path.write_text(switched(served).yaml())
     sent: list[tuple[float, str | None, str | None, Exception | None]] = []  # (start, provider, request id, error)
     reloaded_at: list[float] = []
     stop = threading.Event()
@@ -199,9 +210,9 @@ def test_a_route_switches_provider_under_load_without_a_failed_request(simulator
 
 
 def test_two_workers_reload_together_from_the_admin_api_and_from_sighup(simulator, start_proxy):
-    proxy = start_workers(start_proxy, config(simulator.url), 2)
-    first = proxy.config_path.read_text()
-    proxy.config_path.write_text(switched(first))
+    first = config(simulator.url)
+    proxy = start_workers(start_proxy, first, 2)
+    proxy.config_path.write_text(switched(first).yaml())
 
     response = admin_reload(proxy)
 
@@ -219,7 +230,7 @@ def test_two_workers_reload_together_from_the_admin_api_and_from_sighup(simulato
             providers.add(reply.headers["x-tollgate-provider"])
     assert providers == {"acme"}
 
-    proxy.config_path.write_text(first)
+    proxy.config_path.write_text(first.yaml())
     proxy.process.send_signal(signal.SIGHUP)  # to the supervisor
 
     # Each worker publishes the version it serves; the old one drops to 0 once both have moved.
@@ -232,11 +243,11 @@ def test_two_workers_reload_together_from_the_admin_api_and_from_sighup(simulato
 
 
 def test_a_watched_file_reloads_every_worker_when_it_changes(simulator, start_proxy):
-    proxy = start_workers(start_proxy, config(simulator.url, watch=True), 2)
+    watched = config(simulator.url, watch=True)
+    proxy = start_workers(start_proxy, watched, 2)
     old_version = ready_version(proxy)
-    text = switched(proxy.config_path.read_text())
     next_file = Path(f"{proxy.config_path}.next")
-    next_file.write_text(text)
+    next_file.write_text(switched(watched).yaml())
     next_file.replace(proxy.config_path)  # the way editors and deploy tools replace a file
 
     wait_for(lambda: metric(proxy, "tollgate_config_info", version=old_version) == 0, what="both workers to reload")

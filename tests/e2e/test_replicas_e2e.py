@@ -25,7 +25,8 @@ import pytest
 import redis
 
 from ..databases import postgres_database
-from .harness import eventually, free_port, requests_in_flight, routed_config
+from .configs import key, routed
+from .harness import eventually, free_port, requests_in_flight
 from .kill_accounts import settle
 from .kill_run import Plan, one_request, run
 from .load_balancer import LoadBalancer
@@ -43,18 +44,19 @@ CONTENT = "hello [sim delay=1]"
 
 def config(simulator_url: str, prefix: str, capped_daily: Decimal) -> str:
     """Every request passes budgets and rate limits, counted in Redis; only the capped team's runs out."""
-    text = routed_config(simulator_url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
+    limits = {"rate_limits": {"requests_per_minute": 100_000}}
     return (
-        text
-        + f"""
-state: {{url: "{REDIS}", prefix: {prefix}}}
-keys:
-  - {{id: steady-app, key: {STEADY_KEY}, team: steady, rate_limits: {{requests_per_minute: 100000}}}}
-  - {{id: capped-app, key: {CAPPED_KEY}, team: capped, rate_limits: {{requests_per_minute: 100000}}}}
-teams:
-  steady: {{budgets: {{daily_usd: 1000}}}}
-  capped: {{budgets: {{daily_usd: {capped_daily}}}}}
-"""
+        routed(simulator_url)
+        .with_server(admin_key=ADMIN_KEY)
+        .changed(
+            state={"url": REDIS, "prefix": prefix},
+            keys=[key("steady-app", STEADY_KEY, "steady", **limits), key("capped-app", CAPPED_KEY, "capped", **limits)],
+            teams={
+                "steady": {"budgets": {"daily_usd": Decimal(1000)}},
+                "capped": {"budgets": {"daily_usd": capped_daily}},
+            },
+        )
+        .yaml()
     )
 
 

@@ -11,7 +11,8 @@ import threading
 import openai
 import pytest
 
-from .harness import ROOT, eventually, marker, requests_in_flight, routed_config, upstream_requests
+from .configs import VERIFIED, ConfigFile, key, provider, route, routed, target
+from .harness import ROOT, eventually, marker, requests_in_flight, upstream_requests
 
 
 def test_the_example_config_serves_on_simulated_upstreams_and_says_so(start_proxy):
@@ -49,13 +50,13 @@ def test_a_bad_config_is_refused_with_every_error(start_proxy):
 def test_a_busy_port_is_one_clear_line_and_exit_1_before_anything_says_serving(simulator, start_proxy, workers):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        proxy = start_proxy(routed_config(simulator.url), "--workers", workers, port=port, ready=False)
+        proxy = start_proxy(routed(simulator.url), "--workers", workers, port=port, ready=False)
         assert proxy.process.wait(30) == 1
     assert proxy.log().strip() == f"cannot listen on 127.0.0.1:{port}: address already in use"
 
 
 def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
-    proxy = start_proxy(routed_config(simulator.url))
+    proxy = start_proxy(routed(simulator.url))
     outcome = {}
 
     def slow_request():
@@ -76,21 +77,10 @@ def test_sigterm_lets_requests_in_flight_finish(simulator, start_proxy):
     assert proxy.process.wait(10) == 0
 
 
-def with_keys(simulator_url: str) -> str:
+def with_keys(simulator_url: str) -> ConfigFile:
     batch_digest = hashlib.sha256(b"sk-batch-key").hexdigest()
-    return (
-        routed_config(simulator_url)
-        + f"""
-keys:
-  - id: web-app
-    key: ${{WEB_APP_KEY}}
-    team: growth
-    routes: [gpt-image-2]
-  - id: batch
-    key_sha256: {batch_digest}
-    team: data
-"""
-    )
+    web_app = key("web-app", "${WEB_APP_KEY}", "growth", routes=["gpt-image-2"])
+    return routed(simulator_url).changed(keys=[web_app, {"id": "batch", "key_sha256": batch_digest, "team": "data"}])
 
 
 def test_with_keys_configured_only_known_keys_get_through(simulator, start_proxy):
@@ -109,29 +99,27 @@ def test_with_keys_configured_only_known_keys_get_through(simulator, start_proxy
     assert "sk-web-app-key" not in proxy.log() and "sk-batch-key" not in proxy.log()
 
 
-def other_kinds(simulator_url: str) -> str:
-    return f"""
-providers:
-  azure-east:
-    kind: azure
-    base_url: {simulator_url}/azure-east
-    api_version: 2025-04-01-preview
-    api_key: sk-azure-upstream
-    billing_owner: azure/sub-1
-  vendor:
-    kind: litellm
-    base_url: {simulator_url}/vendor/v1
-    api_key: sk-vendor-upstream
-    billing_owner: vendor/acct-9
-    verified: {{owner: V, quota: q, export_rights: e, privacy: p, failed_call_billing: f}}
-routes:
-  gpt-image-2:
-    targets: [{{provider: azure-east, model: image-deployment}}]
-  claude-like:
-    targets: [{{provider: vendor, model: openai/gpt-5.4-mini}}]
-  vendor-embeddings:
-    targets: [{{provider: vendor, model: openai/text-embedding-3-small}}]
-"""
+def other_kinds(simulator_url: str) -> ConfigFile:
+    """Azure and LiteLLM on the simulator; the ledger where serve puts it by default."""
+    azure = provider(
+        "azure", f"{simulator_url}/azure-east", "sk-azure-upstream", "azure/sub-1", api_version="2025-04-01-preview"
+    )
+    vendor = provider(
+        "litellm",
+        f"{simulator_url}/vendor/v1",
+        "sk-vendor-upstream",
+        "vendor/acct-9",
+        verified={**VERIFIED, "owner": "V", "failed_call_billing": "f"},
+    )
+    return ConfigFile(
+        ledger={},
+        providers={"azure-east": azure, "vendor": vendor},
+        routes={
+            "gpt-image-2": route(target("azure-east", "image-deployment")),
+            "claude-like": route(target("vendor", "openai/gpt-5.4-mini")),
+            "vendor-embeddings": route(target("vendor", "openai/text-embedding-3-small")),
+        },
+    )
 
 
 def test_azure_gets_its_deployment_url_and_api_key_header(simulator, start_proxy):
@@ -172,7 +160,7 @@ def test_litellm_relays_a_vendors_client_error(simulator, start_proxy):
 
 
 def test_several_workers_serve_together(simulator, start_proxy):
-    proxy = start_proxy(routed_config(simulator.url), "--workers", "2")
+    proxy = start_proxy(routed(simulator.url), "--workers", "2")
     client = proxy.client()
     for _ in range(6):
         assert client.chat.completions.create(

@@ -13,7 +13,7 @@ import openai
 import pytest
 import redis
 
-from .harness import routed_config
+from .configs import key, routed
 from .test_admin_e2e import finished_row
 
 ADMIN_KEY = "adm-shared-state-e2e"
@@ -25,15 +25,18 @@ BUDGET_USD = Decimal("0.05")
 @pytest.fixture
 def replicas(simulator, start_proxy):
     prefix = f"tollgate-e2e-{uuid.uuid4().hex[:10]}"
-    config = routed_config(simulator.url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
-    config += f"""
-state: {{url: "redis://127.0.0.1:6379/0", prefix: {prefix}}}
-keys:
-  - {{id: budgeted, key: {BUDGET_KEY}, team: studio}}
-  - {{id: limited, key: {LIMITED_KEY}, team: chat, rate_limits: {{requests_per_minute: 10}}}}
-teams:
-  studio: {{budgets: {{daily_usd: {BUDGET_USD}}}}}
-"""
+    config = (
+        routed(simulator.url)
+        .with_server(admin_key=ADMIN_KEY)
+        .changed(
+            state={"url": "redis://127.0.0.1:6379/0", "prefix": prefix},
+            keys=[
+                key("budgeted", BUDGET_KEY, "studio"),
+                key("limited", LIMITED_KEY, "chat", rate_limits={"requests_per_minute": 10}),
+            ],
+            teams={"studio": {"budgets": {"daily_usd": BUDGET_USD}}},
+        )
+    )
     yield start_proxy(config), start_proxy(config)
     with redis.Redis.from_url("redis://127.0.0.1:6379/0") as client:
         keys = list(client.scan_iter(f"{prefix}:*"))

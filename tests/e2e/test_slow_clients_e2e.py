@@ -10,15 +10,15 @@ import time
 
 import httpx
 
-from .harness import Proxy, eventually, ledger_rows, routed_config
+from .configs import ConfigFile, routed
+from .harness import Proxy, eventually, ledger_rows
 
 TIMEOUT_S = 1.0
 CLOSED_WITHIN_S = TIMEOUT_S + 3  # a loaded machine
 
 
-def limited(simulator_url: str, **server: object) -> str:
-    settings = "".join(f"  {name}: {value}\n" for name, value in server.items())
-    return routed_config(simulator_url).replace("server:\n", f"server:\n{settings}", 1)
+def limited(simulator_url: str, **server: object) -> ConfigFile:
+    return routed(simulator_url).with_server(**server)
 
 
 def connect(proxy: Proxy) -> socket.socket:

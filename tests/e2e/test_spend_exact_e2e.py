@@ -17,6 +17,7 @@ import pytest
 from proxy.ledger import Filters
 from proxy.ledger.sql import SqlLedger
 
+from .configs import VERIFIED, ConfigFile, acme_on, acme_price_table, openai_on, route, target
 from .harness import marker
 
 OFFICIAL = {
@@ -35,52 +36,33 @@ ACME_IMAGE = {
 ACME_CHAT = {"text_input": Decimal("0.80"), "cached_text_input": Decimal("0.08"), "text_output": Decimal("4.80")}
 
 
-def config(simulator_url: str) -> str:
-    return f"""
-ledger:
-  url: ${{TOLLGATE_LEDGER_URL}}
-price_tables:
-  acme-2026-11:
-    source: provider
-    provider: acme
-    effective: 2026-11-01
-    url: https://gw.acme.example/pricing
-    models:
-      gpt-image-2:
-        image:
-          low: {{1024x1024: 0.009, 1536x1024: 0.007}}
-          medium: {{1024x1024: 0.06}}
-          high: {{1024x1024: 0.25}}
-      gpt-5.4-mini:
-        tokens: {{text_input: 0.80, cached_text_input: 0.08, text_output: 4.80}}
-providers:
-  openai:
-    kind: openai
-    base_url: {simulator_url}/openai/v1
-    api_key: sk-up-openai
-    billing_owner: openai/org-test
-    price_table: openai-official
-  acme:
-    kind: openai_compatible
-    base_url: {simulator_url}/acme/v1
-    api_key: sk-up-acme
-    billing_owner: acme/acct-7
-    price_table: acme-2026-11
-    failed_attempts: estimate
-    verified: {{owner: a, quota: q, export_rights: e, privacy: p, failed_call_billing: estimate}}
-routes:
-  gpt-image-2:
-    targets: [{{provider: openai, model: gpt-image-2}}]
-    fallbacks: [{{provider: acme, model: gpt-image-2}}]
-    retries: 1
-  acme-first:
-    targets: [{{provider: acme, model: gpt-image-2}}]
-    fallbacks: [{{provider: openai, model: gpt-image-2}}]
-    retries: 1
-  gpt-5.4-mini:
-    targets: [{{provider: acme, model: gpt-5.4-mini}}]
-    retries: 1
-"""
+def config(simulator_url: str) -> ConfigFile:
+    """Acme's table holds the prices above; a failed try at acme is billed at its estimate."""
+    acme_images: dict[str, dict[str, Decimal]] = {}
+    for (quality, size), price in ACME_IMAGE.items():
+        acme_images.setdefault(quality, {})[size] = price
+    return ConfigFile(
+        price_tables={
+            "acme-2026-11": acme_price_table(
+                **{"gpt-image-2": {"image": acme_images}, "gpt-5.4-mini": {"tokens": ACME_CHAT}}
+            )
+        },
+        providers={
+            "openai": openai_on(simulator_url, api_key="sk-up-openai"),
+            "acme": acme_on(
+                simulator_url,
+                api_key="sk-up-acme",
+                price_table="acme-2026-11",
+                failed_attempts="estimate",
+                verified={**VERIFIED, "failed_call_billing": "estimate"},
+            ),
+        },
+        routes={
+            "gpt-image-2": route(target("openai", "gpt-image-2"), fallbacks=[target("acme", "gpt-image-2")], retries=1),
+            "acme-first": route(target("acme", "gpt-image-2"), fallbacks=[target("openai", "gpt-image-2")], retries=1),
+            "gpt-5.4-mini": route(target("acme", "gpt-5.4-mini"), retries=1),
+        },
+    )
 
 
 def traffic(client, rng: random.Random, index: int) -> dict:

@@ -15,14 +15,15 @@ import time
 import httpx
 import pytest
 
-from .harness import Proxy, eventually, ledger_rows, marker, requests_in_flight, routed_config, spawned_children
+from .configs import ConfigFile, routed
+from .harness import Proxy, eventually, ledger_rows, marker, requests_in_flight, spawned_children
 
 DRAIN_S = 3
 STOPPED_WITHIN_S = DRAIN_S + 8  # closing providers and the ledger's flush, on a loaded machine
 
 
-def stoppable(simulator_url: str) -> str:
-    return routed_config(simulator_url).replace("server:\n", f"server:\n  drain_timeout_s: {DRAIN_S}\n", 1)
+def stoppable(simulator_url: str) -> ConfigFile:
+    return routed(simulator_url).with_server(drain_timeout_s=DRAIN_S)
 
 
 def chat(proxy: Proxy, text: str = "hi") -> str:

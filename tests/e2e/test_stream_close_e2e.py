@@ -19,7 +19,8 @@ from PIL import Image
 
 from providers.image_tokens import image_input_tokens
 
-from .harness import CLIENT_KEY, marker, marker_id, routed_config, upstream_requests
+from .configs import ConfigFile, key, routed
+from .harness import CLIENT_KEY, marker, marker_id, upstream_requests
 from .test_admin_e2e import finished_row
 
 ADMIN_KEY = "adm-stream-close-e2e"
@@ -30,15 +31,16 @@ PER_MILLION = Decimal(1_000_000)
 TEXT_INPUT, IMAGE_INPUT, IMAGE_OUTPUT = Decimal(5), Decimal(8), Decimal(30)
 
 
-def closing_config(simulator_url: str) -> str:
-    config = routed_config(simulator_url).replace("server:\n", f"server:\n  admin_key: {ADMIN_KEY}\n", 1)
+def closing_config(simulator_url: str) -> ConfigFile:
     return (
-        config
-        + f"""
-keys:
-  - {{id: web, key: {CLIENT_KEY}, team: growth}}
-  - {{id: frugal, key: {FRUGAL_KEY}, team: thrift, budgets: {{daily_usd: 0.007}}}}
-"""
+        routed(simulator_url)
+        .with_server(admin_key=ADMIN_KEY)
+        .changed(
+            keys=[
+                key("web", CLIENT_KEY, "growth"),
+                key("frugal", FRUGAL_KEY, "thrift", budgets={"daily_usd": Decimal("0.007")}),
+            ]
+        )
     )
 
 

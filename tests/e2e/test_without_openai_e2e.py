@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from .harness import ROOT, routed_config
+from .configs import routed
+from .harness import ROOT
 
 NO_OPENAI = """
 import sys
@@ -40,7 +41,7 @@ def without_openai(tmp_path) -> dict[str, str]:
 
 
 def test_the_proxy_serves_without_the_openai_sdk(simulator, start_proxy, without_openai):
-    proxy = start_proxy(routed_config(simulator.url), "--workers", "2", env=without_openai)
+    proxy = start_proxy(routed(simulator.url), "--workers", "2", env=without_openai)
     client = proxy.client()  # this test's own process has the SDK, as an app would
     reply = client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..config import Config, ConfigIssue
-from .book import PriceBook, PricedTable
-from .catalog import CATALOG_TABLE
+from ..pricing.book import PriceBook, PricedTable
+from ..pricing.catalog import CATALOG_TABLE
+from .issues import ConfigIssue
+from .schema import Config
 
 
 @dataclass(frozen=True, slots=True)
