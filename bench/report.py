@@ -12,6 +12,7 @@ from pathlib import Path
 
 import memory
 import profiling
+import sections
 import targets
 from load import NOISY_OTHER_CORES, TESTS
 
@@ -29,8 +30,8 @@ def render(results: dict) -> str:
         _relay_section(results["rows"]),
         _startup_section(results.get("startup") or {}, results["rows"]),
         memory.section(results.get("memory")),
-        _ledger_writer_section(),
         profiling.section(results.get("profile")),
+        *sections.kept(),  # the separate commands' (ledger_writer.py, replicas.py)
         _setup_section(results),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
@@ -86,14 +87,6 @@ def _figure(value: float | None, shape: str) -> str:
 
 def _over(value: float | None, base: float | None) -> str:
     return "—" if not value or not base else f"{value / base:.2f}×"
-
-
-def _ledger_writer_section() -> str:
-    """The writer's own throughput, from `bench/ledger_writer.py` (a separate command)."""
-    measured = Path(__file__).parent / "out" / "ledger_writer.md"
-    if not measured.exists():
-        return ""
-    return "## Ledger writer throughput\n\nFrom `.venv/bin/python bench/ledger_writer.py`:\n\n" + measured.read_text()
 
 
 def summary(results: dict) -> str:

@@ -377,3 +377,25 @@ async def _forget(prefix: str) -> None:
         keys = [key async for key in client.scan_iter(f"{prefix}:*")]
         if keys:
             await client.delete(*keys)
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_burst_beyond_the_client_s_connections_waits_for_one_rather_than_failing(kind, request):
+    """A replica at 64 concurrent requests, each with a reservation, a rate limit and a
+    settle in flight, needs more connections than redis-py's pool opens (100): the
+    next one waits for a connection to be free, as a slow store makes them all wait.
+    It is refused (503) only when none is free within the client's timeout."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    url = request.getfixturevalue("redis_cluster").url if kind == "cluster" else REDIS
+    store = RedisCounters(url, prefix=prefix, cluster=kind == "cluster")
+    try:
+        outcomes = await asyncio.gather(
+            *(store.reserve((DAY, TEAM), hold(0)) for _ in range(400)), return_exceptions=True
+        )
+        assert outcomes == [None] * 400
+    finally:
+        await store.aclose()
+        if kind == "cluster":
+            forget_cluster_keys(url, prefix)
+        else:
+            await _forget(prefix)

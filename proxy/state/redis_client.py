@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,6 +24,8 @@ log = logging.getLogger("tollgate")
 
 # What a store's commands raise when the store cannot serve them now.
 STORE_ERRORS = (RedisError, RedisClusterException)
+_CONNECTIONS = 100  # per process, to a single server
+_WAIT_S = 2  # for a reply, a connection to open, or a pooled one to be free
 
 StoreClient = Redis | RedisCluster
 
@@ -39,12 +41,18 @@ def connect(url: str, *, cluster: bool) -> StoreClient:
             # Serve the slots whose masters are up while another fails over.
             require_full_coverage=False,
         )
-    return Redis.from_url(
+    # redis-py's default pool refuses a command at once when its 100 connections are busy,
+    # which a replica at 64 concurrent requests reaches (their reservations, rate limits and
+    # settles); this one makes the command wait for a free connection, as long as a reply may take.
+    pool = BlockingConnectionPool.from_url(
         url,
-        socket_timeout=2,
-        socket_connect_timeout=2,
+        max_connections=_CONNECTIONS,
+        timeout=_WAIT_S,
+        socket_timeout=_WAIT_S,
+        socket_connect_timeout=_WAIT_S,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
+    return Redis.from_pool(pool)
 
 
 def client_failure(error: Exception) -> str:

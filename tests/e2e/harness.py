@@ -134,6 +134,46 @@ class Proxy(Server):
         return OpenAI(base_url=f"{self.url}/v1", max_retries=0, **options)
 
 
+def serve_in(
+    folder: Path,
+    config: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    own_group: bool = False,
+    ready: bool = True,
+    started: list[Proxy] | None = None,
+) -> Proxy:
+    """`tollgate serve` on `config`, written to `folder`, where the proxy keeps its journal
+    (and its SQLite ledger, unless `env` names another). Starting again in the same folder
+    and on the same port is a restart: the new process replays what the old one left.
+    `started`: where the proxy is listed as soon as it runs, so whoever stops them stops it
+    even when it never becomes ready."""
+    config_path = folder / "config.yaml"
+    config_path.write_text(config)
+    port = port or free_port()
+    log_path = folder / f"proxy-{port}.log"
+    if log_path.exists():  # a restart: the earlier run's log is kept beside
+        log_path = folder / f"proxy-{port}-{len(list(folder.glob(f'proxy-{port}*.log')))}.log"
+    process = tollgate(
+        "serve",
+        "--config",
+        str(config_path),
+        "--port",
+        str(port),
+        *args,
+        log_path=log_path,
+        env={"TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
+        own_group=own_group,
+    )
+    proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
+    if started is not None:
+        started.append(proxy)
+    if ready:
+        wait_until_ready(f"{proxy.url}/readyz", process)
+    return proxy
+
+
 def run_command(proxy: Proxy, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`tollgate <args> --config <the proxy's config>` run to its end in the proxy's folder, on its ledger."""
     folder = proxy.config_path.parent
