@@ -26,10 +26,10 @@ def simulator(tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def start_proxy(tmp_path_factory) -> Iterator:
     """Start `tollgate serve` on a config. A proxy lives as long as what started it: the
-    test, or the module of a module-scoped fixture (see `_stop_proxies_*` below); the
-    shared `proxy` lives for the session. Idle proxies left running would each keep a
-    ledger writer busy, and a few dozen of them slow every later test."""
-    started: list[Proxy] = []
+    test, a module-scoped fixture's module, or a session-scoped fixture's session (see
+    `_stop_proxies_*` below). Idle proxies left running would each keep a ledger writer
+    busy, and a few dozen of them slow every later test."""
+    started: list[tuple[Proxy, str]] = []  # each with the scope that started it
 
     def start(
         config: ConfigFile | str,
@@ -60,41 +60,56 @@ def start_proxy(tmp_path_factory) -> Iterator:
             own_group=own_group,
         )
         proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
-        started.append(proxy)
+        started.append((proxy, _starting_scope()))
         if ready:
             wait_until_ready(f"{proxy.url}/readyz", process)
         return proxy
 
     start.started = started  # type: ignore[attr-defined]
-    start.kept = set()  # type: ignore[attr-defined]  # ids of the proxies the session shares
     yield start
-    stop_all(started)
+    stop_all([proxy for proxy, _ in started])
 
 
-def _stop_those_started_since(start_proxy, mark: int) -> None:
+# The scopes of the fixtures being set up right now, outermost first: a proxy started while a
+# module-scoped fixture is set up (even from inside a test's own fixture) lives for the module.
+_fixtures_being_set_up: list[str] = []
+_WIDER_FIRST = ("session", "package", "module", "class", "function")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    _fixtures_being_set_up.append(fixturedef.scope)
+    try:
+        yield
+    finally:
+        _fixtures_being_set_up.pop()
+
+
+def _starting_scope() -> str:
+    return min(_fixtures_being_set_up, key=_WIDER_FIRST.index, default="function")
+
+
+def _stop_those_started_since(start_proxy, mark: int, scopes: tuple[str, ...]) -> None:
     started = start_proxy.started
-    ending = [proxy for proxy in started[mark:] if id(proxy) not in start_proxy.kept]
-    stop_all(ending)
-    started[mark:] = [proxy for proxy in started[mark:] if id(proxy) in start_proxy.kept]
+    stop_all([proxy for proxy, scope in started[mark:] if scope in scopes])
+    started[mark:] = [(proxy, scope) for proxy, scope in started[mark:] if scope not in scopes]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_proxies_of_the_module(start_proxy) -> Iterator[None]:
     mark = len(start_proxy.started)
     yield
-    _stop_those_started_since(start_proxy, mark)
+    _stop_those_started_since(start_proxy, mark, ("module", "class", "function"))
 
 
 @pytest.fixture(autouse=True)
 def _stop_proxies_of_the_test(start_proxy) -> Iterator[None]:
     mark = len(start_proxy.started)
     yield
-    _stop_those_started_since(start_proxy, mark)
+    _stop_those_started_since(start_proxy, mark, ("function",))
 
 
 @pytest.fixture(scope="session")
 def proxy(simulator, start_proxy) -> Proxy:
     """The proxy most tests share: providers `openai` and `acme` on the simulator."""
-    shared = start_proxy(routed(simulator.url))
-    start_proxy.kept.add(id(shared))
-    return shared
+    return start_proxy(routed(simulator.url))
