@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 import orjson
@@ -24,18 +24,28 @@ from ..pricing import usd
 from .columns import COLUMNS, FIXED, VALIDATOR_NAMES
 from .lines import FocusLine, charge_lines, daily_lines
 
-__all__ = ["COLUMNS", "focus_csv"]
+__all__ = ["COLUMNS", "focus_chunks", "focus_csv"]
 
 
 def focus_csv(rows: Iterable[LedgerRow], *, daily: bool = False) -> str:
     """FOCUS CSV: a line per charge, or with `daily` a line per day × route × provider × table."""
-    lines = charge_lines(rows)
+    return "".join(focus_chunks(rows, daily=daily))
+
+
+def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False, lines_per_chunk: int = 500) -> Iterator[str]:
+    """The same CSV in pieces, written as the rows are read (oldest first, as the ledger
+    reads them): an export holds a chunk of lines, or a day's sums, never the period."""
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for line in daily_lines(lines) if daily else lines:
+    lines = charge_lines(rows)
+    for count, line in enumerate(daily_lines(lines) if daily else lines, 1):
         writer.writerow(_record(line))
-    return out.getvalue()
+        if count % lines_per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def _record(line: FocusLine) -> dict[str, str | None]:

@@ -78,13 +78,18 @@ def charge_lines(rows: Iterable[LedgerRow]) -> Iterator[FocusLine]:
             yield _line(row, charge, answered=index == 0 and bool(row.cost_lines) and charge.provider == row.provider)
 
 
-def daily_lines(lines: Iterable[FocusLine]) -> list[FocusLine]:
+def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
     """Per day × route × provider × price table; split further where the billing owner, model,
-    surface or pricing unit differ, so every column of a summed line is still true."""
+    surface or pricing unit differ, so every column of a summed line is still true. Lines
+    come oldest first: a day's sums are written when the next day begins."""
     days: dict[tuple, FocusLine] = {}
     for line in lines:
+        day = line.start.date()
+        if days and next(iter(days))[0] != day:
+            yield from (_described(total) for total in days.values())
+            days.clear()
         key = (
-            line.start.date(),
+            day,
             line.fields.get("x_Route"),
             line.provider,
             line.billing_owner,
@@ -94,7 +99,7 @@ def daily_lines(lines: Iterable[FocusLine]) -> list[FocusLine]:
             line.unit,
         )
         days[key] = _add(days[key], line) if key in days else _day_of(line)
-    return [_described(line) for line in days.values()]
+    yield from (_described(total) for total in days.values())
 
 
 def _line(row: LedgerRow, charge: Charge, *, answered: bool) -> FocusLine:
