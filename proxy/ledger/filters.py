@@ -41,6 +41,17 @@ def where(filters: Filters, *, alias: str, mark: str) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def days(filters: Filters, *, alias: str, mark: str) -> tuple[str, list[Any]]:
+    """The time bounds said of `day` alone: for a table joined to the rows (their charges),
+    whose partitions PostgreSQL does not leave out by the rows' bounds."""
+    clause, params = "", []
+    if filters.since:
+        clause, params = f" AND {alias}day >= {mark}", [filters.since[:10]]
+    if filters.until:
+        clause, params = f"{clause} AND {alias}day <= {mark}", [*params, filters.until[:10]]
+    return clause, params
+
+
 def whole_day(bound: str) -> str | None:
     """The day a bound is the very start of ('2026-11-01', or '2026-11-01T00:00:00Z'), else None."""
     day = bound[:10]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import rollup
-from .filters import Filters, next_day, where, whole_day
+from .filters import Filters, days, next_day, where, whole_day
 
 # Fields a spend report may group by, and the SQL that yields each from the rows:
 # charge-level fields come from the charge, so a billed failed attempt counts under
@@ -101,12 +101,14 @@ def _from_rows(cursor: Any, group_by: Sequence[str], filters: Filters, mark: str
 def _rows_sql(group_by: Sequence[str], filters: Filters, mark: str) -> tuple[str, list[Any]]:
     selected = [f"{GROUPS[name]} AS {name}" for name in group_by]
     clause, params = where(filters, alias="l.", mark=mark)
+    charge_days, day_params = days(filters, alias="c.", mark=mark)
     group = f" GROUP BY {', '.join(GROUPS[name] for name in group_by)}" if group_by else ""
     sql = (
         f"SELECT {', '.join([*selected, *_SUMS])} FROM ledger l LEFT JOIN ledger_charges c "
-        f"ON c.request_id = l.request_id AND c.day = l.day WHERE {clause} AND l.status <> 'started'{group}"
+        f"ON c.request_id = l.request_id AND c.day = l.day{charge_days} "
+        f"WHERE {clause} AND l.status <> 'started'{group}"
     )
-    return sql, params
+    return sql, [*day_params, *params]
 
 
 def _group(group_by: Sequence[str], key: Sequence[Any], requests: Any, cost: Any, listed: Any) -> SpendGroup:

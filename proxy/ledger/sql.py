@@ -27,7 +27,7 @@ from .columns import (
     KEPT_ON_UPDATE,
     ROW_COLUMNS,
 )
-from .filters import Filters, where
+from .filters import Filters, days, where
 from .readback import finished_before
 from .row import Charge, LedgerRow
 from .schema import Schema
@@ -211,16 +211,12 @@ class SqlLedger:
         """Every row `provider` has a charge on, with the sum of its charges there."""
         clause, params = where(filters, alias="l.", mark=self._mark)
         # The charges of the period's days only: a month's, not the whole ledger's, are summed.
-        days, day_params = "", []
-        if filters.since:
-            days, day_params = f" AND day >= {self._mark}", [filters.since[:10]]
-        if filters.until:
-            days, day_params = f"{days} AND day <= {self._mark}", [*day_params, filters.until[:10]]
+        charge_days, day_params = days(filters, alias="", mark=self._mark)
         cursor = connection.cursor()
         cursor.execute(
             "SELECT l.day, COALESCE(l.upstream_model, l.route), l.status, l.cost_basis, l.provider, l.images, "
             "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, day, SUM(cost_nanousd) AS "
-            f"cost, MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark}{days} "
+            f"cost, MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark}{charge_days} "
             f"GROUP BY request_id, day) c ON c.request_id = l.request_id AND c.day = l.day WHERE {clause}",
             [provider, *day_params, *params],
         )
