@@ -48,7 +48,7 @@ SCHEMA = (
     "key_id TEXT, model TEXT, surface TEXT, status TEXT, purpose TEXT, simulated BOOLEAN NOT NULL, "
     "billing_owner TEXT, price_table TEXT, price_source TEXT, provider TEXT, request_id TEXT, "
     "requests BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL, list_cost_nanousd BIGINT NOT NULL, "
-    "PRIMARY KEY (day, bucket))",
+    "PRIMARY KEY (day, bucket))"
 )
 # COUNT DISTINCT: a request kept per group (its id set) counts once where its groups merge.
 SUMS = (

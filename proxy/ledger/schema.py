@@ -35,15 +35,14 @@ log = logging.getLogger("tollgate.ledger")
 
 ARCHIVES = (
     "CREATE TABLE IF NOT EXISTS ledger_archives (month TEXT PRIMARY KEY, archived_at TEXT NOT NULL, "
-    "files TEXT NOT NULL, rows_archived BIGINT NOT NULL, charges BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL)",
+    "files TEXT NOT NULL, rows_archived BIGINT NOT NULL, charges BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL)"
 )
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ledger_created_at ON ledger (created_at)",
-    "CREATE INDEX IF NOT EXISTS ledger_started ON ledger (owner) WHERE status = 'started'",
-    "CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route)",
-    # Replaced by ledger_started: a (status, owner) index held every row, for the few that are running.
-    "DROP INDEX IF EXISTS ledger_status_owner",
-)
+_INDEXES = {
+    "ledger_created_at": "CREATE INDEX IF NOT EXISTS ledger_created_at ON ledger (created_at)",
+    "ledger_started": "CREATE INDEX IF NOT EXISTS ledger_started ON ledger (owner) WHERE status = 'started'",
+    "ledger_route": "CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route)",
+}
+_REPLACED_INDEX = "ledger_status_owner"  # (status, owner) held every row, for the few ledger_started holds
 _ROLLUP_BATCH = 5000
 
 
@@ -53,18 +52,33 @@ class Schema:
         self.partitions = Partitions()
 
     def create(self, connection: Any) -> None:
-        """Every table and index, idempotent; an older ledger upgraded on the way."""
+        """Every table and index, idempotent; an older ledger upgraded on the way. Only
+        what is missing is made: on PostgreSQL even `CREATE INDEX IF NOT EXISTS` waits
+        for every transaction writing to the table, and holds up those behind it."""
         cursor = connection.cursor()
         if self.postgres:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             if self._kind(cursor, "ledger") == "r":
                 self._partition_old_ledger(cursor)
-        without_rollup = self._kind(cursor, "ledger_daily") is None
-        for statement in (*self._tables(), *rollup.SCHEMA, *ARCHIVES, *BARRIER_SCHEMA, *_INDEXES):
-            cursor.execute(statement)
+        rows, charges = self._tables()
+        made = {
+            "ledger": rows,
+            "ledger_charges": charges,
+            "ledger_daily": rollup.SCHEMA,
+            "ledger_archives": ARCHIVES,
+            "ledger_writers": BARRIER_SCHEMA[0],
+            "ledger_reads": BARRIER_SCHEMA[1],
+            **_INDEXES,
+        }
+        present = self._present(cursor, [*made, _REPLACED_INDEX])
+        for name, statement in made.items():
+            if name not in present:
+                cursor.execute(statement)
+        if _REPLACED_INDEX in present:
+            cursor.execute(f"DROP INDEX {_REPLACED_INDEX}")
         if "day" in self._add_missing_columns(cursor, "ledger", COLUMNS, TYPES):
             cursor.execute("UPDATE ledger SET day = substr(created_at, 1, 10)")
-        if self._add_missing_columns(cursor, "ledger_charges", ALL_CHARGE_COLUMNS, CHARGE_TYPES):
+        if "day" in self._add_missing_columns(cursor, "ledger_charges", ALL_CHARGE_COLUMNS, CHARGE_TYPES):
             # An older SQLite ledger: its charges learn their row's day.
             cursor.execute(
                 "UPDATE ledger_charges SET day = "
@@ -73,23 +87,30 @@ class Schema:
         if self.postgres:
             month = this_month()
             self.partitions.ensure(cursor, [month, next_month(month)])
-        if without_rollup:
+        if "ledger_daily" not in present:
             self._sum_rollup(connection)
 
-    def _tables(self) -> list[str]:
+    def _present(self, cursor: Any, names: Sequence[str]) -> set[str]:
+        if self.postgres:
+            cursor.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s) AND pg_table_is_visible(oid)", [names])
+        else:
+            cursor.execute(f"SELECT name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})", names)
+        return {name for (name,) in cursor.fetchall()}
+
+    def _tables(self) -> tuple[str, str]:
         rows, charges = column_list(COLUMNS, TYPES), column_list(ALL_CHARGE_COLUMNS, CHARGE_TYPES)
         if not self.postgres:
-            return [
+            return (
                 f"CREATE TABLE IF NOT EXISTS ledger ({rows}, PRIMARY KEY (request_id))",
                 f"CREATE TABLE IF NOT EXISTS ledger_charges ({charges}, PRIMARY KEY (request_id, seq))",
-            ]
+            )
         charges = charges.replace("day TEXT", "day TEXT NOT NULL")
         # The key holds `day`, as PostgreSQL requires of a partitioned table's unique keys.
-        return [
+        return (
             f"CREATE TABLE IF NOT EXISTS ledger ({rows}, PRIMARY KEY (request_id, day)) PARTITION BY RANGE (day)",
             f"CREATE TABLE IF NOT EXISTS ledger_charges ({charges}, PRIMARY KEY (request_id, day, seq)) "
             "PARTITION BY RANGE (day)",
-        ]
+        )
 
     def has(self, cursor: Any, table: str) -> bool:
         return self._kind(cursor, table) is not None
