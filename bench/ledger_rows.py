@@ -23,6 +23,7 @@ import orjson
 from proxy.ledger import rollup
 from proxy.ledger.columns import ALL_CHARGE_COLUMNS, COLUMNS
 from proxy.ledger.partitions import next_month
+from proxy.ledger.row import answers, priced
 from proxy.ledger.sql import SqlLedger
 
 ROUTES = (  # route, surface, upstream model, owner, payers (provider, share)
@@ -106,7 +107,7 @@ def _request(generator: random.Random, moment: dt.datetime) -> tuple[tuple, list
     charges = [(provider, billing_owner, table, source, cost, "usage")]
     if draw < 0.01:  # answered after a failed attempt that another provider bills
         other = "acme" if provider != "acme" else "openai"
-        charges.insert(0, (other, *PAYERS[other], cost // 10, "estimate"))
+        charges.append((other, *PAYERS[other], cost // 10, "estimate"))
     elif draw < 0.045:
         status, http, basis, error, cost, charges = "error", 502, "unpriced", "upstream_error", None, []
     elif draw < 0.06:
@@ -116,10 +117,14 @@ def _request(generator: random.Random, moment: dt.datetime) -> tuple[tuple, list
         status, http, basis, error = "abandoned", None, "estimate", "abandoned"
         charges = [(provider, billing_owner, table, source, cost, basis)]
     tokens_in, tokens_out = generator.randint(20, 3_000), generator.randint(50, 2_000)
-    lines = [
-        {"model": model, "item": "text_input tokens", "quantity": tokens_in, "unit_usd": "0.000005"},
-        {"model": model, "item": "image_output tokens" if image else "text_output tokens", "quantity": tokens_out},
-    ]
+    lines = (
+        []
+        if status in ("error", "abandoned")
+        else [
+            {"model": model, "item": "text_input tokens", "quantity": tokens_in, "unit_usd": "0.000005"},
+            {"model": model, "item": "image_output tokens" if image else "text_output tokens", "quantity": tokens_out},
+        ]
+    )
     attempts = [{"provider": provider, "model": model, "status": http, "latency_ms": round(latency, 1), "error": error}]
     values: dict[str, Any] = {
         "request_id": request_id,
@@ -156,13 +161,16 @@ def _request(generator: random.Random, moment: dt.datetime) -> tuple[tuple, list
         "latency_ms": latency,
         "simulated": False,
         "config_version": "31f6d11f05df",
-        "cost_lines": orjson.dumps(lines).decode() if status != "error" else "[]",
+        "cost_lines": orjson.dumps(lines).decode(),
         "owner": "bench",
         "day": created[:10],
     }
     row = tuple(values.get(name) for name in COLUMNS)
     day = created[:10]
-    charge_rows = [(request_id, day, seq, *charge[:5], charge[5], None, None) for seq, charge in enumerate(charges)]
+    charge_rows = [
+        (request_id, day, seq, *charge, None, None, *priced(lines, answered=answers(seq, charge[0], provider, lines)))
+        for seq, charge in enumerate(charges)
+    ]
     return row, charge_rows
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from ..ledger import Charge, LedgerRow
+from ..ledger.row import answers, priced
 
 # The model's maker, by how its name starts (a LiteLLM string's `vendor/` prefix is dropped first).
 PUBLISHERS = (
@@ -75,7 +76,8 @@ class FocusLine:
 def charge_lines(rows: Iterable[LedgerRow]) -> Iterator[FocusLine]:
     for row in rows:
         for index, charge in enumerate(row.charges):
-            yield _line(row, charge, answered=index == 0 and bool(row.cost_lines) and charge.provider == row.provider)
+            answered = answers(index, charge.provider, row.provider, row.cost_lines)
+            yield line_of(row, charge, *priced(row.cost_lines, answered=answered))
 
 
 def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
@@ -102,11 +104,13 @@ def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
     yield from (_described(total) for total in days.values())
 
 
-def _line(row: LedgerRow, charge: Charge, *, answered: bool) -> FocusLine:
+def line_of(row: LedgerRow, charge: Charge, quantity: int, unit: str, *, requests: int = 1) -> FocusLine:
+    """The line of `charge` on `row`, which priced `quantity` `unit`; or, with `requests`,
+    of that many charges summed (`row` holding what their rows share)."""
     model = row.upstream_model or row.route or "unknown"
     start = _parse(row.created_at).replace(microsecond=0)
     end = max(_to_next_second(_parse(row.finished_at or row.created_at)), start + dt.timedelta(seconds=1))
-    quantity, unit = _priced_quantity(row) if answered else (1, "Requests")
+    answered = unit != "Requests"
     return FocusLine(
         start=start,
         end=end,
@@ -143,14 +147,8 @@ def _line(row: LedgerRow, charge: Charge, *, answered: bool) -> FocusLine:
             for name, value in (("route", row.route), ("route_owner", row.route_owner), ("team", row.team))
             if value
         },
+        requests=requests,
     )
-
-
-def _priced_quantity(row: LedgerRow) -> tuple[int, str]:
-    """What the table priced: images where it prices per image, else tokens."""
-    images = [line for line in row.cost_lines if str(line["item"]).startswith("image ")]
-    priced = images or row.cost_lines
-    return sum(int(line["quantity"]) for line in priced), "Images" if images else "Tokens"
 
 
 def _description(row: LedgerRow, charge: Charge, model: str, quantity: int, unit: str, *, answered: bool) -> str:

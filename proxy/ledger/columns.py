@@ -14,8 +14,9 @@ COLUMNS = (*ROW_COLUMNS, "day")
 JSON_INDEXES = tuple(ROW_COLUMNS.index(name) for name in JSON)
 KEPT_ON_UPDATE = ("request_id", "created_at", "day", "review_status", "review")
 CHARGE_COLUMNS = tuple(f.name for f in fields(Charge))
-# A charge carries its row's day: it lives in the same month's partition, and is archived with it.
-ALL_CHARGE_COLUMNS = ("request_id", "day", "seq", *CHARGE_COLUMNS)
+# A charge carries its row's day: it lives in the same month's partition, and is archived with it;
+# and what its table priced (row.priced), so that a day's charges are summed in SQL (charge_sums.py).
+ALL_CHARGE_COLUMNS = ("request_id", "day", "seq", *CHARGE_COLUMNS, "priced_quantity", "priced_unit")
 TYPES = {
     "created_at": "TEXT NOT NULL",
     "day": "TEXT NOT NULL",
@@ -34,6 +35,7 @@ TYPES = {
     "simulated": "BOOLEAN NOT NULL",
     "list_cost_nanousd": "BIGINT",
     "seq": "INTEGER NOT NULL",
+    "priced_quantity": "BIGINT",
 }
 # NULL allowed in SQLite: an older ledger's charges had no day, and gain it when upgraded.
 CHARGE_TYPES = {**TYPES, "cost_nanousd": "BIGINT NOT NULL", "day": "TEXT"}

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import rollup
 from .barrier import SCHEMA as BARRIER_SCHEMA
-from .columns import ALL_CHARGE_COLUMNS, CHARGE_COLUMNS, CHARGE_TYPES, COLUMNS, TYPES, column_list
+from .columns import ALL_CHARGE_COLUMNS, CHARGE_TYPES, COLUMNS, TYPES, column_list
 from .partitions import SCHEMA_LOCK, Partitions, next_month, this_month
 
 log = logging.getLogger("tollgate.ledger")
@@ -144,7 +144,8 @@ class Schema:
             cursor.execute(f"ALTER INDEX IF EXISTS {table}_pkey RENAME TO {table}_unpartitioned_pkey")
         cursor.execute("DROP INDEX IF EXISTS ledger_created_at, ledger_status_owner, ledger_route")
         self._add_missing_columns(cursor, "ledger_unpartitioned", COLUMNS, TYPES)
-        self._add_missing_columns(cursor, "ledger_charges_unpartitioned", CHARGE_COLUMNS, CHARGE_TYPES)
+        undated = [name for name in ALL_CHARGE_COLUMNS if name != "day"]  # the day comes from the row
+        self._add_missing_columns(cursor, "ledger_charges_unpartitioned", undated, CHARGE_TYPES)
         for statement in self._tables():
             cursor.execute(statement)
         day = "COALESCE(day, substr(created_at, 1, 10))"  # a row from before `day` was kept

@@ -29,7 +29,7 @@ from .columns import (
 )
 from .filters import Filters, days, where
 from .readback import finished_before
-from .row import Charge, LedgerRow
+from .row import Charge, LedgerRow, answers, priced
 from .schema import Schema
 from .spending import GROUPS, SpendGroup, spend
 
@@ -48,6 +48,11 @@ class BilledRow:
     cost_lines: list[dict[str, Any]]
     cost_nanousd: int  # that provider's charges on the row
     price_table: str | None
+
+
+def _priced(record: Mapping[str, Any], index: int, charge: Mapping[str, Any]) -> tuple[int, str]:
+    lines = record.get("cost_lines") or []
+    return priced(lines, answered=answers(index, charge.get("provider"), record.get("provider"), lines))
 
 
 class SqlLedger:
@@ -111,9 +116,16 @@ class SqlLedger:
         final = [record for record in records if record["status"] != "started"]
         # .get: a journal written by an older Tollgate has charges without the newer fields
         charges = [
-            (record["request_id"], record["created_at"][:10], seq, *(charge.get(name) for name in CHARGE_COLUMNS))
+            (
+                record["request_id"],
+                record["created_at"][:10],
+                seq,
+                *(charge.get(name) for name in CHARGE_COLUMNS),
+                *paid,
+            )
             for record in final
             for seq, charge in enumerate(record["charges"])
+            for paid in [_priced(record, seq, charge)]
         ]
         finished = [(record["request_id"], record["created_at"][:10]) for record in final]
         try:
