@@ -30,7 +30,7 @@ PROFILES = Path(__file__).resolve().parent / "profiles"
 class Part:
     name: str
     what: str  # shown beside the name in the tables
-    claims: tuple[str, ...]  # a file or folder the frame runs in ("proxy/intake.py", "httpx/"), or a whole frame
+    claims: tuple[str, ...]  # a file or folder the frame runs in ("proxy/http/intake.py", "httpx/"), or a whole frame
 
 
 # The request's path, in order. A frame is checked against each part in turn, so a more
@@ -39,18 +39,28 @@ PARTS = (
     Part(
         "intake",
         "the body read and parsed into a `Call`, the request id",
-        ("proxy/intake.py", "proxy/multipart.py", "proxy/ids.py", "providers/types.py", "starlette/requests.py"),
+        (
+            "proxy/http/intake.py",
+            "proxy/http/multipart.py",
+            "proxy/http/ids.py",
+            "providers/types.py",
+            "starlette/requests.py",
+        ),
     ),
     Part(
         "auth and policies",
         "the key's hash, the policy chain, budgets and rate limits with their counters",
-        ("proxy/auth.py", "proxy/governance.py", "policies/", "proxy/state/"),
+        ("proxy/serving/auth.py", "proxy/serving/policy_chain.py", "policies/", "proxy/state/"),
     ),
-    Part("routing", "the route plan, the dispatch loop", ("proxy/routing.py", "proxy/dispatch.py", "proxy/gateway.py")),
+    Part(
+        "routing",
+        "the route plan, the dispatch loop",
+        ("proxy/serving/routing.py", "proxy/serving/dispatch.py", "proxy/serving/gateway.py"),
+    ),
     Part(
         "pricing and usage",
         "the estimate before the call, usage and cost after it",
-        ("proxy/pricing/", "proxy/usage.py", "providers/image_tokens.py"),
+        ("proxy/pricing/", "proxy/pricing/usage.py", "providers/image_tokens.py"),
     ),
     Part(
         "upstream client",
@@ -60,22 +70,22 @@ PARTS = (
     Part(
         "journal append",
         "the ledger row kept up to date, serialised and appended to the journal",
-        ("proxy/recording.py", "proxy/ledger/"),
+        ("proxy/serving/recording.py", "proxy/ledger/"),
     ),
     Part(
         "metrics",
         "Prometheus counters and histograms",
-        ("record_metrics (proxy/observation.py)", "proxy/metrics.py", "prometheus_client/"),
+        ("record_metrics (proxy/serving/observation.py)", "proxy/telemetry/metrics.py", "prometheus_client/"),
     ),
     Part(
         "access log",
         "the access-log line: the record, its JSON, the write to stderr",
-        ("log_access (proxy/observation.py)", "proxy/logs.py", "logging/"),
+        ("log_access (proxy/serving/observation.py)", "proxy/telemetry/logs.py", "logging/"),
     ),
     Part(
         "response assembly",
         "the handler's own work: headers, the `Response`, sending it",
-        ("proxy/endpoints.py", "proxy/streaming.py", "starlette/responses.py", "starlette/background.py"),
+        ("proxy/http/endpoints.py", "proxy/serving/streaming.py", "starlette/responses.py", "starlette/background.py"),
     ),
 )
 SERVER = Part(
@@ -87,8 +97,8 @@ SERVER = Part(
         "asyncio/",
         "starlette/",
         "anyio/",
-        "proxy/app.py",
-        "proxy/background.py",
+        "proxy/http/app.py",
+        "proxy/serving/background.py",
         "(no Python frame)",
     ),
 )

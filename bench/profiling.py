@@ -67,7 +67,7 @@ _ENTRY_FRAMES = frozenset(
         "<module> (tollgate)",
         "main (proxy/cli.py)",
         "_serve (proxy/cli.py)",
-        "serve (proxy/server.py)",
+        "serve (proxy/runtime/server.py)",
         "Server.run (uvicorn/server.py)",
         "asyncio_run (uvicorn/_compat.py)",
         "Runner.run (asyncio/runners.py)",

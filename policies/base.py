@@ -10,12 +10,14 @@ outcome.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
+from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
 
 # Called once the request has ended, with what it actually cost (USD).
@@ -87,3 +89,32 @@ class Rule(Policy):
 def image_param(call: Call, name: str) -> str:
     """Where an image setting sits in the request, for an error's `param`."""
     return f"tools[image_generation].{name}" if call.surface is Surface.RESPONSES else name
+
+
+class PolicyRefused(ProxyError):
+    """A policy (policies/) refused the request. The message names the rule and what to
+    change; `policy` is the rule's name, recorded in the ledger and the failure metric."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    reason = FailureReason.POLICY_REFUSED
+    code = "policy_refused"
+
+    def __init__(
+        self,
+        policy: str,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: FailureReason | None = None,
+        retry_after_s: float | None = None,
+        **kwargs,
+    ) -> None:
+        headers = {"retry-after": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
+        super().__init__(message, headers=headers, **kwargs)
+        self.policy = policy
+        if status is not None:
+            self.status = status
+            self.error_type = {403: "permission_error", 429: "rate_limit_error"}.get(status, self.error_type)
+        if reason is not None:
+            self.reason = reason

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NoReturn
 
-from providers.errors import FailureReason, PolicyRefused
+from providers.errors import FailureReason
 
-from .base import Caller, Hold, Policy, Preflight
+from .base import Caller, Hold, Policy, PolicyRefused, Preflight
 from .counters import NANO, Allowance, Counters, Reservation, StateUnavailable, Unstarted, to_nano
 
 _KEPT_AFTER_PERIOD_S = 86_400  # a finished period's counter stays a day, for anyone looking

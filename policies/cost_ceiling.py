@@ -4,9 +4,7 @@ not is refused before anything is spent."""
 
 from __future__ import annotations
 
-from providers.errors import PolicyRefused
-
-from .base import Preflight, Rule
+from .base import PolicyRefused, Preflight, Rule
 
 
 class CostCeiling(Rule):

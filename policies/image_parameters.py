@@ -1,7 +1,7 @@
 """Image parameter checks, before any upstream call: a request the image model
 would refuse is refused here, with the rule and what to change, and costs nothing.
 
-The rules are the model's own (../shared/reference/openai-image-contract.md):
+The rules are the models' own, as OpenAI's image API documents them:
 gpt-image-2 takes free-form sizes within its edge, ratio and pixel limits, the
 earlier models three fixed sizes; compression only for jpeg and webp; a
 transparent background only where the model renders one, and never as jpeg.
@@ -15,7 +15,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import NoReturn
 
-from providers.errors import PolicyRefused
 from providers.image_tokens import (
     MAX_IMAGES,
     MAX_PARTIAL_IMAGES,
@@ -25,7 +24,7 @@ from providers.image_tokens import (
 )
 from providers.types import Call, ImageSettings, MultipartBody, Surface, UploadedFile
 
-from .base import Preflight, Rule, Settle, image_param
+from .base import PolicyRefused, Preflight, Rule, Settle, image_param
 from .image_files import BadImage, ImageFacts, inspect_image
 
 OUTPUT_FORMATS = ("png", "jpeg", "webp")

@@ -4,9 +4,7 @@ route: the launch rules allow it only the cheapest, smallest work (`quality: low
 
 from __future__ import annotations
 
-from providers.errors import PolicyRefused
-
-from .base import Preflight, Rule, image_param
+from .base import PolicyRefused, Preflight, Rule, image_param
 
 VALIDATION = "validation"
 

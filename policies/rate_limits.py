@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.errors import FailureReason, PolicyRefused
+from providers.errors import FailureReason
 
-from .base import Hold, Policy, Preflight
+from .base import Hold, Policy, PolicyRefused, Preflight
 from .counters import Bucket, Counters
 
 

@@ -6,11 +6,10 @@ launch mistake, and OpenAI answers it with an error that does not say what to do
 
 from __future__ import annotations
 
-from providers.errors import PolicyRefused
 from providers.image_tokens import is_gpt_image_model
 from providers.types import Surface
 
-from .base import Preflight, Rule
+from .base import PolicyRefused, Preflight, Rule
 
 
 def is_image_model(model: str) -> bool:

@@ -1,11 +1,33 @@
-"""The one error family of Tollgate: each error knows its HTTP status, its
-OpenAI error type and code, and the closed-set reason that ledger rows and
-metrics record. Raised once where the problem is found, rendered once at the edge.
+"""The root of Tollgate's one error family, and the errors of upstreams.
+
+Each error knows its HTTP status, its OpenAI error type and code, and the
+closed-set reason that ledger rows and metrics record. Raised once where the
+problem is found, rendered once at the edge. Each error lives with the part that
+raises it (providers and policies never import the proxy):
+
+    ProxyError                          the client sees it in OpenAI's shape    (here)
+    ├── UpstreamFailure                 an attempt failed; retry or fall back   (here)
+    │   ├── UpstreamTimeout             504
+    │   ├── UpstreamConnectError        503
+    │   ├── UpstreamRateLimited         429
+    │   ├── UpstreamServerError         502
+    │   ├── BadUpstreamResponse         502
+    │   └── UpstreamRejectedCredentials 502, never retried on the same provider
+    ├── UnsupportedByProvider           400, beyond the provider's kind         (here)
+    ├── PolicyRefused                   a rule of the operator's says no        (policies/base.py)
+    ├── StateUnavailable                503, the counters' store is unreachable (policies/counters.py)
+    ├── InvalidRequest                  400, the client's request is at fault   (proxy/errors.py)
+    │   ├── BodyTooLarge                413
+    │   ├── BodyIncomplete              408
+    │   └── UnknownRoute                404
+    ├── AuthenticationFailed            401                                     (proxy/errors.py)
+    ├── PermissionDenied                403                                     (proxy/errors.py)
+    ├── ConversationsUnavailable        503, the conversation map's store       (proxy/errors.py)
+    └── InternalError                   500, a bug in Tollgate                  (proxy/errors.py)
 """
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 
 import orjson
@@ -55,74 +77,6 @@ class ProxyError(Exception):
         return orjson.dumps(
             {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
         )
-
-
-# --- the client's request is at fault -------------------------------------------------
-
-
-class InvalidRequest(ProxyError):
-    status = 400
-    error_type = "invalid_request_error"
-    reason = FailureReason.INVALID_REQUEST
-
-
-class BodyTooLarge(InvalidRequest):
-    status = 413
-    code = "request_too_large"
-
-
-class BodyIncomplete(InvalidRequest):
-    """The client stopped sending the body: it closed the connection, or was too slow."""
-
-    status = 408
-    code = "request_timeout"
-
-
-class UnknownRoute(InvalidRequest):
-    status = 404
-    code = "model_not_found"
-
-
-class UnsupportedByProvider(InvalidRequest):
-    """What was asked is beyond the provider's kind (a LiteLLM vendor keeps no stored
-    Responses that Tollgate can reach); asking again will not help."""
-
-    code = "unsupported_by_provider"
-
-
-class AuthenticationFailed(ProxyError):
-    status = 401
-    error_type = "invalid_request_error"
-    reason = FailureReason.AUTH
-    code = "invalid_api_key"
-
-
-class PermissionDenied(ProxyError):
-    status = 403
-    error_type = "permission_error"
-    reason = FailureReason.AUTH
-    code = "permission_denied"
-
-
-class StateUnavailable(ProxyError):
-    """The state store (Redis) cannot be reached: what depends on it is refused, not guessed."""
-
-    status = 503
-    error_type = "server_error"
-    reason = FailureReason.STATE_UNAVAILABLE
-    code = "state_unavailable"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"retry-after": "1"})
-
-
-class InternalError(ProxyError):
-    """A bug in Tollgate. The message never carries the exception's text: it may hold secrets."""
-
-    status = 500
-    error_type = "server_error"
-    reason = FailureReason.BAD_UPSTREAM_RESPONSE
-    code = "internal_error"
 
 
 # --- the upstream failed in a way another try may cure --------------------------------
@@ -184,33 +138,14 @@ class UpstreamRejectedCredentials(UpstreamFailure):
     retry_same_provider = False
 
 
-# --- a rule of the operator's says no -------------------------------------------------
+# --- what was asked is beyond the provider ---------------------------------------------
 
 
-class PolicyRefused(ProxyError):
-    """A policy (policies/) refused the request. The message names the rule and what to
-    change; `policy` is the rule's name, recorded in the ledger and the failure metric."""
+class UnsupportedByProvider(ProxyError):
+    """What was asked is beyond the provider's kind (a LiteLLM vendor keeps no stored
+    Responses that Tollgate can reach); asking again will not help."""
 
     status = 400
     error_type = "invalid_request_error"
-    reason = FailureReason.POLICY_REFUSED
-    code = "policy_refused"
-
-    def __init__(
-        self,
-        policy: str,
-        message: str,
-        *,
-        status: int | None = None,
-        reason: FailureReason | None = None,
-        retry_after_s: float | None = None,
-        **kwargs,
-    ) -> None:
-        headers = {"retry-after": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
-        super().__init__(message, headers=headers, **kwargs)
-        self.policy = policy
-        if status is not None:
-            self.status = status
-            self.error_type = {403: "permission_error", 429: "rate_limit_error"}.get(status, self.error_type)
-        if reason is not None:
-            self.reason = reason
+    reason = FailureReason.INVALID_REQUEST
+    code = "unsupported_by_provider"

@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     """Exit 0 after a drained stop, 1 when it cannot listen, 2 on a config error."""
     from .config import ConfigError
-    from .server import CannotListen, serve
+    from .runtime.server import CannotListen, serve
 
     try:
         serve(args.config, host=args.host, port=args.port, workers=args.workers, simulate_all=args.simulate_upstreams)
@@ -151,9 +151,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from .config import ConfigError
+    from .config.checks import load_checked
     from .config.summary import describe
-    from .configuration import load_checked
-    from .governance import describe_policies
+    from .serving.policy_chain import describe_policies
 
     try:
         loaded = load_checked(args.config, os.environ, strict=args.strict)
@@ -168,8 +168,8 @@ def _check(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     """Exit 0 when the two configs configure the same proxy, 1 when they differ, 2 when either is invalid."""
     from .config import ConfigError
-    from .config_diff import diff_configs, render
-    from .configuration import load_checked
+    from .config.checks import load_checked
+    from .config.diff import diff_configs, render
 
     loaded, errors = [], []
     for path in (args.old, args.new):
@@ -196,8 +196,8 @@ def _estimate(args: argparse.Namespace) -> int:
     from providers.errors import ProxyError
 
     from .config import ConfigError
-    from .configuration import load_checked
-    from .estimating import Asked, describe, estimate
+    from .config.checks import load_checked
+    from .finance.estimate_command import Asked, describe, estimate
 
     try:
         loaded = load_checked(args.config, os.environ)  # the config as `serve` would run it
@@ -215,12 +215,10 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _spend(args: argparse.Namespace) -> int:
-    from providers.errors import InvalidRequest
-
     from .config import ConfigError, load_config
-    from .focus import focus_csv
-    from .ledger import Filters
-    from .reports import (
+    from .errors import InvalidRequest
+    from .finance.focus import focus_csv
+    from .finance.reports import (
         LedgerUnavailable,
         check_focus_options,
         parse_bound,
@@ -230,6 +228,7 @@ def _spend(args: argparse.Namespace) -> int:
         render,
         stranded_journals,
     )
+    from .ledger import Filters
 
     try:
         loaded = load_config(args.config, os.environ)
@@ -305,7 +304,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from .config import ConfigError, load_config
-    from .reconcile import Reconciliation, Refused, reconcile_provider, render
+    from .finance.reconcile import Reconciliation, Refused, reconcile_provider, render
 
     try:
         config = load_config(args.config, os.environ).config
@@ -340,7 +339,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _new_key(args: argparse.Namespace) -> int:
-    from .auth import new_key
+    from .serving.auth import new_key
 
     key, digest = new_key()
     team = f", team: {args.team}" if args.team else ""
@@ -354,7 +353,7 @@ def _new_key(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from providers.simulator import run
 
-    from .server import exit_cleanly_after_drain
+    from .runtime.server import exit_cleanly_after_drain
 
     exit_cleanly_after_drain()
     print(f"simulator: OpenAI-compatible upstream on http://{args.host}:{args.port}/v1", file=sys.stderr)

@@ -14,12 +14,12 @@ import pytest
 from pydantic import BaseModel, SecretStr
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import Config, parse_config
-from proxy.gateway import Gateway
+from proxy.config.redaction import MASK
+from proxy.http.app import create_app
 from proxy.ledger import GROUPS, LedgerRow
 from proxy.ledger.sql import SqlLedger
-from proxy.redaction import MASK
+from proxy.serving.gateway import Gateway
 
 from .rows import ACME_CATALOG, OPENAI, charged_row
 

@@ -10,9 +10,9 @@ from starlette.testclient import TestClient
 
 from providers.base import Provider, UpstreamReply
 from providers.types import Call
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.gateway import Gateway
+from proxy.http.app import create_app
+from proxy.serving.gateway import Gateway
 
 CONFIG = """
 ledger:

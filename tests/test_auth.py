@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from providers.errors import AuthenticationFailed, PermissionDenied
-from proxy.auth import ANONYMOUS, KeyRing
 from proxy.config.schema import ClientKey
+from proxy.errors import AuthenticationFailed, PermissionDenied
+from proxy.serving.auth import ANONYMOUS, KeyRing
 
 KEYS = [
     ClientKey(id="web", key="sk-web-123", team="growth", routes=["gpt-image-2"]),

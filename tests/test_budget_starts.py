@@ -8,9 +8,9 @@ import asyncio
 import datetime as dt
 import logging
 
-from proxy.budget_starts import BudgetStarts
 from proxy.config.schema import LedgerSettings
 from proxy.ledger import Ledger, utc_now
+from proxy.serving.budget_starts import BudgetStarts
 
 from .rows import OPENAI, charged_row
 

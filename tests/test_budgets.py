@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.budgets import BudgetLimits, Budgets
-from providers.errors import FailureReason, PolicyRefused
+from providers.errors import FailureReason
 
 from .preflights import preflight
 

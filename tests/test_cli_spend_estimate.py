@@ -13,13 +13,13 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.cli import main
 from proxy.config import parse_config
-from proxy.gateway import Gateway
+from proxy.http.app import create_app
 from proxy.ledger import LedgerRow
 from proxy.ledger.barrier import Watermarks
 from proxy.ledger.sql import SqlLedger
+from proxy.serving.gateway import Gateway
 
 from .rows import charged_row
 

@@ -7,7 +7,7 @@ import pytest
 
 from proxy.cli import main
 from proxy.config import parse_config
-from proxy.config_diff import diff_configs, render
+from proxy.config.diff import diff_configs, render
 
 ENV = {"OPENAI_KEY": "sk-old-openai-secret", "ADMIN_KEY": "adm-old-secret"}
 

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.console.roles import ConsoleKeys, ConsoleUser, Role
-from proxy.console.sessions import COOKIE
-from proxy.gateway import Gateway
+from proxy.http.app import create_app
+from proxy.http.console.roles import ConsoleKeys, ConsoleUser, Role
+from proxy.http.console.sessions import COOKIE
 from proxy.ledger.sql import SqlLedger
+from proxy.serving.gateway import Gateway
 
 from .databases import postgres_database
 from .rows import OPENAI, charged_row
@@ -237,9 +237,9 @@ def test_a_key_removed_or_rotated_by_a_reload_ends_its_sessions(client, tmp_path
     url, journal = f"sqlite:///{tmp_path}/ledger.db", str(tmp_path / "journal")
     app = client.app
     rotated = parse_config(config_text(url, journal, reviewer="rev-rotated-key"), {})
-    app.state.gateway = Gateway(rotated, {}, simulated={})
+    app.state.tollgate.gateway = Gateway(rotated, {}, simulated={})
     assert client.get("/ui/review").headers["location"] == "/ui/login"
-    app.state.gateway = Gateway(parse_config(config_text(url, journal), {}), {}, simulated={})
+    app.state.tollgate.gateway = Gateway(parse_config(config_text(url, journal), {}), {}, simulated={})
     assert client.get("/ui/review").status_code == 200  # the same key again: the session stands
 
 

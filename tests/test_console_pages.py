@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 
 from proxy.config.schema import FileSettings
-from proxy.console.chart import COLOURS, PLOT_HEIGHT, daily_chart
-from proxy.files import FileStore
+from proxy.http.console.chart import COLOURS, PLOT_HEIGHT, daily_chart
 from proxy.ledger import SpendGroup
 from proxy.ledger.sql import SqlLedger
+from proxy.serving.files import FileStore
 
 from .rows import ACME, charged_row
 from .test_console import ADMIN_KEY, FINANCE_KEY, REVIEWER_KEY, console, sign_in
@@ -132,7 +132,7 @@ def test_a_rows_images_are_served_to_the_session_from_the_files_store(tmp_path):
     files.mkdir()
     (files / "req_0abc-0.png").write_bytes(b"\x89PNG fake")
     with console(url, str(tmp_path / "journal")) as client:
-        client.app.state.files = FileStore(FileSettings(dir=str(files)))
+        client.app.state.tollgate.files = FileStore(FileSettings(dir=str(files)))
         row = charged_row("req_0abc", "2026-11-05T09:00:00.000000Z", [(ACME, 9_000_000)], review_status="pending")
         row.file_urls = [(files / "req_0abc-0.png").as_uri()]  # no url_base: a file:// URL
         with SqlLedger(url).connect() as connection:

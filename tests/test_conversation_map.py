@@ -13,8 +13,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from providers.errors import StateUnavailable
 from proxy.config.schema import StateSettings
+from proxy.errors import ConversationsUnavailable
 from proxy.state import Binding, ConversationMap, MemoryConversations, open_conversations
 from proxy.state.conversations import MAX_ID_LENGTH
 from proxy.state.redis_conversations import RedisConversations
@@ -115,11 +115,11 @@ async def test_a_redis_binding_is_gone_once_it_expires():
 async def test_an_unreachable_redis_is_a_503_not_a_guess():
     store = RedisConversations("redis://127.0.0.1:1/0", prefix="tollgate-test", ttl_s=60)
     try:
-        with pytest.raises(StateUnavailable) as found:
+        with pytest.raises(ConversationsUnavailable) as found:
             await store.find("resp_1")
         assert found.value.status == 503 and found.value.code == "state_unavailable"
         assert "state.url" in found.value.message
-        with pytest.raises(StateUnavailable):
+        with pytest.raises(ConversationsUnavailable):
             await store.bind(["resp_1"], EAST)
     finally:
         await store.aclose()

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.conversation_routing import answer_ids, created_ids
-from proxy.gateway import GatewayFactory
-from proxy.simulation import InProcessSimulator
+from proxy.http.app import create_app
+from proxy.serving.conversation_routing import answer_ids, created_ids
+from proxy.serving.gateway import GatewayFactory
+from proxy.serving.simulated_upstreams import InProcessSimulator
 from proxy.state import Binding, MemoryConversations, MemoryCounters
 from proxy.state.redis_conversations import RedisConversations
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import ConfigError, parse_config
-from proxy.configuration import load_checked
-from proxy.gateway import GatewayFactory
-from proxy.reloading import Reloader
+from proxy.config.checks import load_checked
+from proxy.http.app import create_app
+from proxy.reload.reloader import Reloader
+from proxy.serving.gateway import GatewayFactory
 from proxy.state import MemoryCounters
 
 APP_ORIGIN = "https://app.example.com"

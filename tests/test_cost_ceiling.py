@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from policies.base import PolicyRefused
 from policies.cost_ceiling import CostCeiling
-from providers.errors import PolicyRefused
 from providers.types import Surface
 
 from .preflights import preflight

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
-from proxy.configuration import parse_checked
+from proxy.config.checks import parse_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

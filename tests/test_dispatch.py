@@ -8,8 +8,8 @@ import pytest
 from providers.base import Provider, UpstreamReply
 from providers.errors import FailureReason, UpstreamConnectError, UpstreamTimeout
 from providers.types import Call, JsonBody, Surface
-from proxy.dispatch import RouteExhausted, dispatch
-from proxy.routing import PlannedTarget, RoutePlan
+from proxy.serving.dispatch import RouteExhausted, dispatch
+from proxy.serving.routing import PlannedTarget, RoutePlan
 
 CALL = Call(
     request_id="req_1",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.gateway import GatewayFactory
+from proxy.http.app import create_app
+from proxy.serving.gateway import GatewayFactory
 from proxy.state import MemoryCounters
 
 WEB_KEY = "sk-web-app-7d1f"

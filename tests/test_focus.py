@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.focus import COLUMNS, focus_csv
-from proxy.focus.columns import FOCUS_1_2, TOLLGATE, VALIDATOR_NAMES
+from proxy.finance.focus import COLUMNS, focus_csv
+from proxy.finance.focus.columns import FOCUS_1_2, TOLLGATE, VALIDATOR_NAMES
 from proxy.ledger import Charge
 
 from .rows import ACME, OPENAI, charged_row
@@ -202,9 +202,9 @@ def test_a_model_nobody_is_known_to_make_is_published_by_its_provider():
     assert line["PublisherName"] == "openai"
 
 
-def test_the_readme_names_every_column_the_export_writes():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [name for name in COLUMNS if f"`{name}`" not in readme and not name.startswith("CommitmentDiscount")]
+def test_the_finance_docs_name_every_column_the_export_writes():
+    finance = (Path(__file__).resolve().parents[1] / "docs" / "finance.md").read_text()
+    missing = [name for name in COLUMNS if f"`{name}`" not in finance and not name.startswith("CommitmentDiscount")]
     assert not missing, missing
 
 

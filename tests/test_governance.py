@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.counters import Allowance, Bucket, StateUnavailable
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings
 from proxy.config import parse_config
-from proxy.governance import build_policies
+from proxy.serving.policy_chain import build_policies
 from proxy.state import MemoryCounters
 
 from .preflights import preflight
@@ -107,10 +106,10 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
     finds no counter, and the counter starts from the ledger's spend today."""
     from starlette.testclient import TestClient
 
-    from proxy.app import create_app
-    from proxy.gateway import Gateway
+    from proxy.http.app import create_app
     from proxy.ledger import utc_now
     from proxy.ledger.sql import SqlLedger
+    from proxy.serving.gateway import Gateway
 
     from .rows import OPENAI, charged_row
 
@@ -129,7 +128,7 @@ def test_budgets_in_memory_start_from_what_the_ledger_says_was_spent(tmp_path):
     counters = MemoryCounters()
     app = create_app(lambda: Gateway(loaded, {}, simulated={}, counters=counters), state=counters)
     with TestClient(app) as client:
-        budgets = client.app.state.gateway.policies.policies[-1]
+        budgets = client.app.state.tollgate.gateway.policies.policies[-1]
         assert client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))  # 0.70 + 0.25 fits
         with pytest.raises(PolicyRefused, match=r"key 'web-app' has \$0.05 left of its daily budget of \$1"):
             client.portal.call(budgets.admit, preflight(caller=WEB, estimate_usd="0.25"))

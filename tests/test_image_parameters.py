@@ -13,11 +13,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from policies.base import PolicyRefused
 from policies.image_files import PNG_SIGNATURE
 from policies.image_parameters import ImageLimits, ImageParameters
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings, Surface
-from proxy.multipart import parse_multipart
+from proxy.http.multipart import parse_multipart
 
 from .preflights import preflight
 

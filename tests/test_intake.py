@@ -7,9 +7,9 @@ import orjson
 import pytest
 from starlette.requests import Request
 
-from providers.errors import BodyTooLarge, InvalidRequest
 from providers.types import JsonBody, MultipartBody, Surface
-from proxy.intake import read_call
+from proxy.errors import BodyTooLarge, InvalidRequest
+from proxy.http.intake import read_call
 
 
 def request_for(body: bytes, content_type: str = "application/json", **headers: str) -> Request:

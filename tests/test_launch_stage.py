@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.launch_stage import LaunchStage
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings, Surface
 
 from .preflights import preflight

@@ -175,9 +175,9 @@ def test_money_is_stored_to_the_nano_dollar():
 def test_a_disabled_ledger_records_nothing_and_says_so_when_read(tmp_path):
     from starlette.testclient import TestClient
 
-    from proxy.app import create_app
     from proxy.config import parse_config
-    from proxy.gateway import Gateway
+    from proxy.http.app import create_app
+    from proxy.serving.gateway import Gateway
 
     loaded = parse_config(
         f"""

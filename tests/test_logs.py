@@ -6,7 +6,7 @@ import logging
 
 import orjson
 
-from proxy.logs import JsonFormatter
+from proxy.telemetry.logs import JsonFormatter
 
 
 def test_a_record_becomes_one_json_line_with_its_extras():

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from proxy.loopback import LoopbackServer
+from proxy.serving.loopback import LoopbackServer
 
 
 def _server(app: Starlette) -> LoopbackServer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from providers.errors import InvalidRequest
-from proxy.multipart import parse_multipart
+from proxy.errors import InvalidRequest
+from proxy.http.multipart import parse_multipart
 
 PNG_A = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 PNG_B = b"\x89PNG\r\n\x1a\n" + b"\r\n--not-a-boundary\r\n" * 50

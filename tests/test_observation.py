@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 
 from providers.errors import FailureReason
 from proxy.ledger import Charge, LedgerRow, utc_now
-from proxy.logs import JsonFormatter
-from proxy.observation import log_access, record_metrics
+from proxy.serving.observation import log_access, record_metrics
+from proxy.telemetry.logs import JsonFormatter
 
 
 def value(name: str, **labels: str) -> float:

@@ -11,7 +11,7 @@ import pytest
 from providers.errors import BadUpstreamResponse, UnsupportedByProvider, UpstreamConnectError, UpstreamTimeout
 from providers.openai import AzureOpenAIProvider, OpenAIProvider
 from providers.types import Call, JsonBody, StoredResource, Surface
-from proxy.simulation import InProcessSimulator
+from proxy.serving.simulated_upstreams import InProcessSimulator
 
 
 @pytest.fixture(scope="module")

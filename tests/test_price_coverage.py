@@ -15,7 +15,7 @@ from proxy.config import load_config, parse_config
 from proxy.pricing import CATALOG_TABLE, Pricer
 from proxy.pricing.book import listed_names
 from proxy.pricing.coverage import target_pricing
-from proxy.usage import Metered
+from proxy.pricing.usage import Metered
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ import pytest
 from providers.types import Call, ImageSettings, JsonBody, Surface
 from proxy.config import load_config, parse_config
 from proxy.pricing import CATALOG_TABLE, Pricer, usd
-from proxy.usage import Metered, usage_from_body
+from proxy.pricing.usage import Metered, usage_from_body
 
 ROOT = Path(__file__).resolve().parents[1]
 

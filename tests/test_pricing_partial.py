@@ -14,7 +14,7 @@ from providers.types import Call, ImageSettings, JsonBody, Surface
 from proxy.config import load_config
 from proxy.pricing import Pricer
 from proxy.pricing.partial import closed_stream_usage
-from proxy.usage import Metered, Relayed
+from proxy.pricing.usage import Metered, Relayed
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_MILLION = Decimal(1_000_000)

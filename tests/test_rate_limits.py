@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from policies.base import Caller
+from policies.base import Caller, PolicyRefused
 from policies.rate_limits import RateLimit, RateLimits
-from providers.errors import FailureReason, PolicyRefused
+from providers.errors import FailureReason
 from providers.types import ImageSettings, Surface
 
 from .preflights import preflight

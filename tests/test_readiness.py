@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from proxy import metrics
-from proxy.app import create_app
 from proxy.config import parse_config
-from proxy.gateway import Gateway
+from proxy.http.app import create_app
+from proxy.serving.gateway import Gateway
 from proxy.state.redis import RedisCounters
+from proxy.telemetry import metrics
 
 from .e2e.tcp_relay import TcpRelay
 

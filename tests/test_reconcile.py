@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from proxy.cli import main
+from proxy.finance.reconcile.compare import reconcile
+from proxy.finance.reconcile.ledger_figures import LedgerFigures
+from proxy.finance.reconcile.provider_reports import ReportError, read_reports
 from proxy.ledger import LedgerRow, to_nano
 from proxy.ledger.sql import BilledRow, SqlLedger
-from proxy.reconcile.compare import reconcile
-from proxy.reconcile.ledger_figures import LedgerFigures
-from proxy.reconcile.provider_reports import ReportError, read_reports
 
 from .rows import Payer, charged_row
 

@@ -9,8 +9,8 @@ import sys
 import threading
 
 from proxy.config import config_version
-from proxy.config_watch import ConfigWatch
-from proxy.reload_board import ReloadBoard
+from proxy.config.watch import ConfigWatch
+from proxy.reload.board import ReloadBoard
 
 
 def test_each_post_gets_the_next_generation_and_followers_see_it_once():
@@ -29,7 +29,7 @@ def test_posts_from_several_processes_each_get_their_own_generation():
     board = ReloadBoard.create()
     board.post("a: 0\n", "v0")
     script = (
-        "import sys; from proxy.reload_board import ReloadBoard\n"
+        "import sys; from proxy.reload.board import ReloadBoard\n"
         "board = ReloadBoard(sys.argv[1])\n"
         "for _ in range(25): board.post('x', 'v')\n"
     )

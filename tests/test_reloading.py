@@ -15,12 +15,12 @@ from prometheus_client import REGISTRY
 from starlette.datastructures import State
 from starlette.testclient import TestClient
 
-from proxy import metrics
-from proxy.app import create_app
-from proxy.configuration import load_checked
-from proxy.gateway import GatewayFactory
-from proxy.reloading import Reloader
+from proxy.config.checks import load_checked
+from proxy.http.app import create_app
+from proxy.reload.reloader import Reloader
+from proxy.serving.gateway import GatewayFactory
 from proxy.state import MemoryCounters
+from proxy.telemetry import metrics
 
 ADMIN_KEY = "adm-reload-test-3c1f"
 

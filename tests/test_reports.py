@@ -11,11 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from providers.errors import InvalidRequest
-from proxy.ledger import GROUPS, Filters, LedgerRow
-from proxy.ledger.barrier import Watermarks
-from proxy.ledger.sql import SqlLedger
-from proxy.reports import (
+from proxy.errors import InvalidRequest
+from proxy.finance.reports import (
     DEFAULT_GROUP_BY,
     LedgerUnavailable,
     parse_bound,
@@ -26,6 +23,9 @@ from proxy.reports import (
     to_json,
     to_table,
 )
+from proxy.ledger import GROUPS, Filters, LedgerRow
+from proxy.ledger.barrier import Watermarks
+from proxy.ledger.sql import SqlLedger
 
 from .rows import ACME, OPENAI, charged_row
 

@@ -26,8 +26,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from proxy.config import parse_config
-from proxy.gateway import GatewayFactory
-from proxy.server import build_app
+from proxy.runtime.server import build_app
+from proxy.serving.gateway import GatewayFactory
 from proxy.state import MemoryCounters
 
 EXAMPLES = 250  # per endpoint: the whole module stays well under a minute on two cores

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from policies.base import PolicyRefused
 from policies.responses_model_guard import ResponsesModelGuard
-from providers.errors import PolicyRefused
 from providers.types import ImageSettings, Surface
 
 from .preflights import preflight

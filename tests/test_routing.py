@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from providers.errors import UnknownRoute
 from proxy.config.schema import Route
-from proxy.routing import Router
+from proxy.errors import UnknownRoute
+from proxy.serving.routing import Router
 
 
 def route(targets, fallbacks=(), **settings) -> Route:

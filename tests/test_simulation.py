@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from proxy.config import load_config, parse_config
-from proxy.simulation import banner, providers_to_simulate
+from proxy.serving.simulated_upstreams import banner, providers_to_simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 

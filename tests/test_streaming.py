@@ -12,8 +12,9 @@ import pytest
 from providers.base import UpstreamReply
 from providers.errors import FailureReason, UpstreamConnectError
 from providers.types import Surface
-from proxy.streaming import RelayResponse, SseScanner, is_usage_only_chunk, relay_stream
-from proxy.usage import Relayed
+from proxy.http.relay import RelayResponse
+from proxy.pricing.usage import Relayed
+from proxy.serving.streaming import SseScanner, is_usage_only_chunk, relay_stream
 
 IMAGE_EVENTS = (
     b'event: image_generation.partial_image\ndata: {"type":"image_generation.partial_image","b64_json":"AAAA"}\n\n'

@@ -11,15 +11,15 @@ import orjson
 import pytest
 
 from providers.types import Surface
-from proxy.streaming import SseScanner
-from proxy.usage import Metered, usage_from_body, usage_from_events
+from proxy.pricing.usage import Metered, usage_from_body, usage_from_events
+from proxy.serving.streaming import SseScanner
 
 BIG_B64 = base64.b64encode(os.urandom(600_000)).decode()  # makes a body too large to parse whole
 
 
 @pytest.fixture(scope="module")
 def simulator_url():
-    from proxy.simulation import InProcessSimulator
+    from proxy.serving.simulated_upstreams import InProcessSimulator
 
     simulator = InProcessSimulator()
     yield simulator.start() + "/v1"

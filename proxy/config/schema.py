@@ -1,4 +1,4 @@
-"""The typed shape of `config.yaml`. Every section of CONTRACT.md is here, validated
+"""The typed shape of `config.yaml`: every section, validated
 once at load; unknown keys are errors, so a typo never passes silently.
 """
 

@@ -15,7 +15,7 @@ import httpx
 from openai import APIStatusError, OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..intake import ESTIMATE_ONLY_HEADER, PROMPT_VERSION_HEADER, PURPOSE_HEADER
+from ..http.intake import ESTIMATE_ONLY_HEADER, PROMPT_VERSION_HEADER, PURPOSE_HEADER
 
 PURPOSE = "launch_check"
 ANY_KEY = "launch-check"  # what the check sends a proxy without `keys:`, which takes any key

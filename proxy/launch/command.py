@@ -14,8 +14,8 @@ from typing import Literal
 import httpx
 
 from ..config import Config, LoadedConfig
-from ..configuration import load_checked
-from ..estimating import makes_images
+from ..config.checks import load_checked
+from ..finance.estimate_command import makes_images
 from ..ledger import utc_now
 from .api import ANY_KEY, LaunchApi
 from .context import LaunchContext

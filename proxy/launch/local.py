@@ -20,12 +20,12 @@ from pydantic import SecretStr
 
 from ..config import LoadedConfig
 from ..config.schema import ClientKey
-from ..gateway import GatewayFactory
-from ..logs import configure_logging
-from ..loopback import LoopbackServer
-from ..server import build_app
-from ..simulation import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
+from ..runtime.server import build_app
+from ..serving.gateway import GatewayFactory
+from ..serving.loopback import LoopbackServer
+from ..serving.simulated_upstreams import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
 from ..state import open_state
+from ..telemetry.logs import configure_logging
 from .api import ANY_KEY
 
 KEY_ID = "tollgate-launch-check"  # the rows' key_id when the check brings its own client key

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 
-from ..logs import describe_exit
+from ..telemetry.logs import describe_exit
 from .writer import LedgerWriter
 
 log = logging.getLogger("tollgate.ledger")

@@ -1,4 +1,5 @@
-"""The ledger row: one per client request, every field of CONTRACT.md.
+"""The ledger row: one per client request, every field the finance
+reports, budgets and reconciliation read.
 
 A row also lists its charges: what each provider bills for the request, each on
 that provider's own table. Usually one charge (the provider that answered); a
@@ -40,8 +41,9 @@ def priced(cost_lines: list[dict[str, Any]], *, answered: bool) -> tuple[int, st
     else the tokens; a charge not priced from an answer is one request."""
     if not answered:
         return 1, "Requests"
-    images = [line for line in cost_lines if str(line["item"]).startswith("image ")]
-    return sum(int(line["quantity"]) for line in images or cost_lines), "Images" if images else "Tokens"
+    images = [line for line in cost_lines if str(line.get("item")).startswith("image ")]
+    # .get: the writer reads this from every journaled row, and one odd line must not stop it
+    return sum(int(line.get("quantity") or 0) for line in images or cost_lines), "Images" if images else "Tokens"
 
 
 def utc_now() -> str:
@@ -107,7 +109,7 @@ class LedgerRow:
     upstream_request_id: str | None = None
     latency_ms: float | None = None
     simulated: bool = False
-    # beyond CONTRACT.md's list
+    # what the proxy adds for operators
     config_version: str | None = None
     purpose: str | None = None  # e.g. launch_check
     policy: str | None = None  # the policy that refused the request, if one did

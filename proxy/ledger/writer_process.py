@@ -63,7 +63,7 @@ def run_writer(
     """The child process's entry point."""
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
-    from ..logs import configure_logging
+    from ..telemetry.logs import configure_logging
 
     configure_logging()
     # Background work: on a busy machine the CPU goes to serving requests first.

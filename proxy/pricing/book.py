@@ -14,8 +14,8 @@ from functools import lru_cache
 from ..config import Config
 from ..config.schema import ModelPrices, PriceTable
 from ..config.tables import builtin_price_tables, price_table
-from ..usage import Metered
 from .catalog import CATALOG_TABLE, catalog_prices, catalog_table
+from .usage import Metered
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..config.schema import ModelPrices, PriceTable
-from ..usage import Metered, Usage
+from .usage import Metered, Usage
 
 TOKEN_KINDS = ("text_input", "cached_text_input", "image_input", "cached_image_input", "text_output", "image_output")
 INPUT_KINDS = TOKEN_KINDS[:4]

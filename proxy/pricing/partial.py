@@ -19,8 +19,8 @@ from typing import Literal
 from providers.image_tokens import tokens_in_chars
 from providers.types import Surface
 
-from ..usage import Metered, Relayed, Usage
-from .estimate import PARTIAL_IMAGE_TOKENS, output_tokens_per_image
+from .usage import Metered, Relayed, Usage
+from .usage_estimate import PARTIAL_IMAGE_TOKENS, output_tokens_per_image
 
 Basis = Literal["usage", "partial_estimate"]
 

@@ -10,10 +10,10 @@ from providers.types import Call
 
 from ..config import Config
 from ..config.schema import ModelPrices
-from ..usage import Metered, Usage
 from .book import PriceBook
 from .cost import Cost, Unpriced, cost_of
-from .estimate import estimate_usage
+from .usage import Metered, Usage
+from .usage_estimate import estimate_usage
 
 ZERO = Decimal(0)
 

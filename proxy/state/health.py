@@ -13,7 +13,7 @@ from typing import Protocol
 
 from policies.counters import StateUnavailable
 
-from .. import metrics
+from ..telemetry import metrics
 
 log = logging.getLogger("tollgate")
 

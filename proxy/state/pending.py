@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from policies.counters import StateUnavailable
 
-from .. import metrics
+from ..telemetry import metrics
 
 log = logging.getLogger("tollgate")
 

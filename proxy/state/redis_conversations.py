@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from providers.errors import StateUnavailable
-
+from ..errors import ConversationsUnavailable
 from .conversations import MAX_ID_LENGTH, Binding, bindable
 from .redis_client import STORE_ERRORS, StoreClient, client_failure, connect, ready
 
@@ -52,9 +51,9 @@ class RedisConversations:
         await self._redis.aclose()
 
 
-def _unavailable(what: str, error: Exception | str) -> StateUnavailable:
+def _unavailable(what: str, error: Exception | str) -> ConversationsUnavailable:
     cause = error if isinstance(error, str) else type(error).__name__
-    return StateUnavailable(
+    return ConversationsUnavailable(
         f"Tollgate cannot reach its state store (Redis), which {what} ({cause}). "
         "Retry shortly; operators: check `state.url`."
     )

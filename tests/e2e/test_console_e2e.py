@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from proxy.console.sessions import COOKIE
+from proxy.http.console.sessions import COOKIE
 
 from ..launch_configs import EXAMPLE, replaced
 from .browser import screenshots, start_chromium

@@ -4,11 +4,11 @@ refused by Tollgate's guard before any upstream call."""
 
 from __future__ import annotations
 
+from policies.base import PolicyRefused
 from policies.responses_model_guard import ResponsesModelGuard
-from providers.errors import PolicyRefused
 
 from ...config import Config
-from ...estimating import makes_images, serves_embeddings
+from ...finance.estimate_command import makes_images, serves_embeddings
 from ..context import LaunchContext
 from ..step import Findings, Skip, Step
 from .evidence import answered, billed_row, picture

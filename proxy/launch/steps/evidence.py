@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...pricing import Pricer
-from ...usage import Metered
+from ...pricing.usage import Metered
 from ..api import Answer
 from ..context import LaunchContext
 from ..pictures import NotAnImage, Picture, decode_picture

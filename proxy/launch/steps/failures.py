@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from ...intake import TIMEOUT_HEADER
+from ...http.intake import TIMEOUT_HEADER
 from ..api import FAILURES_METRIC, Answer
 from ..context import LaunchContext
 from ..step import Findings, Step

@@ -1,0 +1,1 @@
+"""The process: `tollgate serve` with its workers, their supervisor and their signals."""

@@ -1,0 +1,91 @@
+"""What one finished request tells the operators: its metrics and its access-log
+line, both taken from its ledger row, so the three never disagree."""
+
+from __future__ import annotations
+
+import logging
+
+from providers.errors import FailureReason
+
+from ..ledger import LedgerRow, from_nano
+from ..telemetry import metrics
+
+access_log = logging.getLogger("tollgate.access")
+
+
+def record_metrics(
+    row: LedgerRow, *, reason: FailureReason | None, policy: str | None, waited_s: float, streamed: bool
+) -> None:
+    route = row.route or metrics.NONE
+    provider = row.provider or metrics.NONE
+    duration_s = (row.latency_ms or 0) / 1000
+    metrics.REQUESTS.labels(route, provider, row.surface, metrics.status_class(row.http_status or 0)).inc()
+    metrics.REQUEST_DURATION.labels(route, provider, row.surface).observe(duration_s)
+    metrics.REQUESTS_BY_CONFIG.labels(row.config_version or metrics.NONE).inc()
+    if reason is not None:
+        metrics.FAILURES.labels(route, provider, reason.value, policy or "").inc()
+
+    upstream_s = 0.0
+    previous = None
+    for attempt in row.attempts:
+        seconds = attempt["latency_ms"] / 1000
+        upstream_s += seconds
+        metrics.UPSTREAM_DURATION.labels(route, attempt["provider"]).observe(seconds)
+        if previous == attempt["provider"]:
+            metrics.RETRIES.labels(route, attempt["provider"]).inc()
+        elif previous is not None:
+            metrics.FALLBACKS.labels(route, previous, attempt["provider"]).inc()
+        previous = attempt["provider"]
+    if row.attempts and not streamed:
+        metrics.OVERHEAD.labels(route).observe(max(duration_s - upstream_s - waited_s, 0.0))
+
+    team = row.team or ""
+    for charge in row.charges:
+        table, source = charge.price_table or "", charge.price_source or ""
+        labels = (route, charge.provider, charge.billing_owner, table, source, team)
+        amount, listed = from_nano(charge.cost_nanousd), from_nano(charge.listed_nanousd)
+        if amount:
+            metrics.SPEND.labels(*labels).inc(float(amount))
+        if listed:
+            metrics.LIST_COST.labels(*labels).inc(float(listed))
+    tokens = (
+        ("text_input", row.input_text_tokens),
+        ("cached_input", row.cached_input_tokens),
+        ("image_input", row.input_image_tokens),
+        ("text_output", row.output_text_tokens),
+        ("image_output", row.output_image_tokens),
+    )
+    for kind, count in tokens:
+        if count:
+            metrics.TOKENS.labels(route, provider, kind).inc(count)
+    if row.images:
+        metrics.IMAGES.labels(route, provider, metrics.size_label(row.size), metrics.quality_label(row.quality)).inc(
+            row.images
+        )
+
+
+def log_access(row: LedgerRow, *, reason: FailureReason | None) -> None:
+    """One JSON line per request (with `server.log.format: json`); no secret is in a row."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    access_log.info(
+        "request",
+        extra={
+            "request_id": row.request_id,
+            "route": row.route,
+            "provider": row.provider,
+            "surface": row.surface,
+            "status": row.http_status,
+            "outcome": row.status,
+            "reason": reason.value if reason else None,
+            "latency_ms": row.latency_ms,
+            "attempts": len(row.attempts),
+            "cost_usd": format(from_nano(row.cost_nanousd), "f") if row.cost_nanousd is not None else None,
+            "cost_basis": row.cost_basis,
+            "price_table": row.price_table,
+            "price_source": row.price_source,
+            "billing_owner": row.billing_owner,
+            "key_id": row.key_id,
+            "team": row.team,
+        },
+    )

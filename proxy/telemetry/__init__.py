@@ -1,0 +1,1 @@
+"""What the proxy tells operators: Prometheus metrics and the JSON logs."""
