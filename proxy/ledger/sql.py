@@ -65,6 +65,11 @@ class SqlLedger:
         self.schema = Schema(self.postgres)
         self._rolled_up = False  # the rollup exists (checked once per instance, then known)
 
+    @property
+    def mark(self) -> str:
+        """The dialect's placeholder for a parameter."""
+        return self._mark
+
     def open(self) -> Any:
         """A new connection; the caller commits and closes it."""
         if self.postgres:

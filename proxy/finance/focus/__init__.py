@@ -20,11 +20,12 @@ from decimal import Decimal
 import orjson
 
 from ...ledger import LedgerRow
+from ...ledger.charge_sums import DayOfCharges
 from ...pricing import usd
 from .columns import COLUMNS, FIXED, VALIDATOR_NAMES
-from .lines import FocusLine, charge_lines, daily_lines
+from .lines import FocusLine, charge_lines, daily_lines, summed_daily_lines
 
-__all__ = ["COLUMNS", "focus_chunks", "focus_csv"]
+__all__ = ["COLUMNS", "focus_chunks", "focus_csv", "focus_daily_chunks"]
 
 
 def focus_csv(rows: Iterable[LedgerRow], *, daily: bool = False) -> str:
@@ -32,14 +33,24 @@ def focus_csv(rows: Iterable[LedgerRow], *, daily: bool = False) -> str:
     return "".join(focus_chunks(rows, daily=daily))
 
 
-def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False, lines_per_chunk: int = 500) -> Iterator[str]:
+def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False) -> Iterator[str]:
     """The same CSV in pieces, written as the rows are read (oldest first, as the ledger
     reads them): an export holds a chunk of lines, or a day's sums, never the period."""
+    lines = charge_lines(rows)
+    return _chunks(daily_lines(lines) if daily else lines)
+
+
+def focus_daily_chunks(days: Iterable[DayOfCharges]) -> Iterator[str]:
+    """The daily CSV from the ledger's charges summed a day at a time in SQL: the lines
+    `focus_chunks(rows, daily=True)` writes, without reading each row into Python."""
+    return _chunks(summed_daily_lines(days))
+
+
+def _chunks(lines: Iterable[FocusLine], lines_per_chunk: int = 500) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    lines = charge_lines(rows)
-    for count, line in enumerate(daily_lines(lines) if daily else lines, 1):
+    for count, line in enumerate(lines, 1):
         writer.writerow(_record(line))
         if count % lines_per_chunk == 0:
             yield out.getvalue()

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from ...ledger import Charge, LedgerRow
+from ...ledger.charge_sums import DayOfCharges
 from ...ledger.row import answers, priced
 
 # The model's maker, by how its name starts (a LiteLLM string's `vendor/` prefix is dropped first).
@@ -102,6 +103,17 @@ def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
         )
         days[key] = _add(days[key], line) if key in days else _day_of(line)
     yield from (_described(total) for total in days.values())
+
+
+def summed_daily_lines(days: Iterable[DayOfCharges]) -> Iterator[FocusLine]:
+    """`daily_lines` of days whose charges the ledger summed in SQL: a sum is a line of that
+    many charges, which `daily_lines` adds up as it adds lines of one charge each."""
+    for day in days:
+        if day.sums is None:
+            lines = charge_lines(day.rows or ())
+        else:
+            lines = (line_of(one.row, one.charge, one.quantity, one.unit, requests=one.charges) for one in day.sums)
+        yield from daily_lines(lines)
 
 
 def line_of(row: LedgerRow, charge: Charge, quantity: int, unit: str, *, requests: int = 1) -> FocusLine:
