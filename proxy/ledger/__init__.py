@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +19,7 @@ from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
 from .keeper import WriterKeeper
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
+from .spending import ArchivedPeriod
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the writer process imports this package: it stays free of p
 
 __all__ = [
     "GROUPS",
+    "ArchivedPeriod",
     "Charge",
     "CostBasis",
     "DisabledLedger",
@@ -88,6 +90,9 @@ class DisabledLedger:
         raise self._off()
 
     async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
+        raise self._off()
+
+    async def stream(self, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
         raise self._off()
 
     @staticmethod
@@ -158,20 +163,59 @@ class Ledger:
         wait_s = self.settings.read_wait_s if wait_s is None else wait_s
 
         def run() -> T:
-            with self.sql.connect() as connection:
-                if not self._schema_made:
-                    # A reader may come before the writer process (at idle priority) has made the
-                    # tables; making them here (idempotent) answers "no row yet", not a 500.
-                    self.sql.create_schema(connection)
-                    connection.commit()  # the writer's own create_schema would wait on ours
-                    self._schema_made = True
-                self._wait_for_writers(connection, wait_s)
-                return work(self.sql, connection)
+            connection = self._opened(wait_s)
+            try:
+                result = work(self.sql, connection)
+                connection.commit()
+                return result
+            finally:
+                connection.close()  # uncommitted: rolled back
 
+        return await self._guarded(run)
+
+    async def stream(self, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
+        """`work`'s pieces (an export of any size), each read on a worker thread as the one
+        before is sent. The barrier is passed, or its 503 raised, before the first piece."""
+        connection = await self._guarded(lambda: self._opened(self.settings.read_wait_s))
+        return self._pieces(connection, work)
+
+    async def _pieces(self, connection: Any, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
+        import anyio  # its threads finish what they are doing before a cancelled send moves on
+
+        try:
+            pieces = work(self.sql, connection)
+            while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
+                yield piece
+        finally:
+            with anyio.CancelScope(shield=True):  # the client hung up: the connection still closes
+                await anyio.to_thread.run_sync(connection.close)
+
+    def _opened(self, wait_s: float) -> Any:
+        """A connection on which every answered request is visible (see barrier.py)."""
+        connection = self.sql.open()
+        try:
+            if not self._schema_made:
+                # A reader may come before the writer process (at idle priority) has made the
+                # tables; making them here (idempotent) answers "no row yet", not a 500.
+                self.sql.create_schema(connection)
+                connection.commit()  # the writer's own create_schema would wait on ours
+                self._schema_made = True
+            self._wait_for_writers(connection, wait_s)
+            return connection
+        except BaseException:
+            connection.close()
+            raise
+
+    async def _guarded(self, run: Callable[[], T]) -> T:
+        """`run` on a worker thread; the database's failures as the answers they call for."""
         try:
             return await asyncio.to_thread(run)
         except LedgerBehind as behind:
             raise _behind(behind) from None
+        except ArchivedPeriod as archived:
+            from ..errors import InvalidRequest
+
+            raise InvalidRequest(str(archived), param="since") from None
         except self._connection_errors() as error:
             log.warning("ledger read failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
             message = (

@@ -98,9 +98,12 @@ def _sums(sql: SqlLedger, connection: Any, day: str, bounds: Filters) -> list[Ch
     clause, params = where(bounds, alias="l.", mark=sql.mark)
     grouped = ", ".join(_GROUPED)
     cursor = connection.cursor()
+    # In the order each group's first charge comes when the rows are read oldest first (`each`),
+    # so that the lines come in the order they would from the rows.
+    first = "MIN(l.created_at || ' ' || l.request_id || ' ' || c.seq)"
     cursor.execute(
         f"SELECT {grouped}, {', '.join(_SUMS)} FROM ledger l JOIN ledger_charges c ON c.request_id = l.request_id "
-        f"AND c.day = l.day AND c.day = {sql.mark} WHERE {clause} GROUP BY {grouped} ORDER BY {grouped}",
+        f"AND c.day = l.day AND c.day = {sql.mark} WHERE {clause} GROUP BY {grouped} ORDER BY {first}",
         [day, *params],
     )
     sums = []

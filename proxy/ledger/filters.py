@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class Refused(ValueError):
+    """A read or a change the ledger will not make as asked: the asking is at fault, not the
+    database, and the message says what to change."""
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     since: str | None = None  # created_at bounds, ISO 8601 (a date works)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import rollup
-from .filters import Filters, days, next_day, where, whole_day
+from .filters import Filters, Refused, days, next_day, where, whole_day
 
 # Fields a spend report may group by, and the SQL that yields each from the rows:
 # charge-level fields come from the charge, so a billed failed attempt counts under
@@ -50,7 +50,7 @@ class SpendGroup:
     list_cost_nanousd: int = 0  # the same usage at list price, as `Charge.listed_nanousd` counts it
 
 
-class ArchivedPeriod(ValueError):
+class ArchivedPeriod(Refused):
     """A period that starts or ends mid-day in a month archived: its rows are gone, and the rollup has whole days."""
 
 

@@ -16,16 +16,17 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
-from ...ledger import LedgerRow
-from ...ledger.charge_sums import DayOfCharges
+from ...ledger import Filters, LedgerRow, SqlLedger
+from ...ledger.charge_sums import DayOfCharges, days_of_charges
 from ...pricing import usd
 from .columns import COLUMNS, FIXED, VALIDATOR_NAMES
 from .lines import FocusLine, charge_lines, daily_lines, summed_daily_lines
 
-__all__ = ["COLUMNS", "focus_chunks", "focus_csv", "focus_daily_chunks"]
+__all__ = ["COLUMNS", "focus_chunks", "focus_csv", "focus_daily_chunks", "ledger_focus"]
 
 
 def focus_csv(rows: Iterable[LedgerRow], *, daily: bool = False) -> str:
@@ -38,6 +39,14 @@ def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False) -> Iterator[
     reads them): an export holds a chunk of lines, or a day's sums, never the period."""
     lines = charge_lines(rows)
     return _chunks(daily_lines(lines) if daily else lines)
+
+
+def ledger_focus(sql: SqlLedger, connection: Any, filters: Filters, *, daily: bool) -> Iterator[str]:
+    """The ledger's charges in the period as FOCUS CSV, in pieces as they are read: a line
+    per charge, or per day with `daily` (summed in SQL a day at a time)."""
+    if daily:
+        return focus_daily_chunks(days_of_charges(sql, connection, filters))
+    return focus_chunks(sql.each(connection, filters))
 
 
 def focus_daily_chunks(days: Iterable[DayOfCharges]) -> Iterator[str]:
