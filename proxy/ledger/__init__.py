@@ -18,6 +18,7 @@ import orjson
 from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
 from .keeper import WriterKeeper
+from .readers import Readers
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
 from .spending import ArchivedPeriod
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
@@ -109,6 +110,7 @@ class Ledger:
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
         self._keeper = WriterKeeper(self.writer)
+        self._readers = Readers(self.sql)
         self._schema_made = self._registered = False
 
     async def start(self) -> None:
@@ -151,6 +153,7 @@ class Ledger:
         """Apply everything journaled, then release the journal. False if the
         database could not take it all in time: the journal stays, for the next start."""
         self._keeper.stop()
+        self._readers.close()
         drained = await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout_s)
         self.journal.close(remove=drained)
         return drained
@@ -164,12 +167,19 @@ class Ledger:
 
         def run() -> T:
             connection = self._opened(wait_s)
+            healthy = False
             try:
                 result = work(self.sql, connection)
                 connection.commit()
+                healthy = True
                 return result
+            except self._connection_errors():
+                raise
+            except Exception:
+                healthy = True  # the work refused (a 404, say): the connection itself is fine
+                raise
             finally:
-                connection.close()  # uncommitted: rolled back
+                self._readers.give_back(connection, healthy=healthy)
 
         return await self._guarded(run)
 
@@ -187,24 +197,39 @@ class Ledger:
             while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
                 yield piece
         finally:
-            with anyio.CancelScope(shield=True):  # the client hung up: the connection still closes
-                await anyio.to_thread.run_sync(connection.close)
+            with anyio.CancelScope(shield=True):  # the client hung up: the connection is still given back
+                await anyio.to_thread.run_sync(lambda: self._readers.give_back(connection, healthy=True))
 
     def _opened(self, wait_s: float) -> Any:
-        """A connection on which every answered request is visible (see barrier.py)."""
+        """A connection on which every answered request is visible (see barrier.py). One kept
+        from an earlier read that fails (the database restarted since) is replaced, once."""
+        connection, kept = self._readers.take()
+        try:
+            self._ready(connection, wait_s)
+            return connection
+        except self._connection_errors():
+            self._readers.give_back(connection, healthy=False)
+            if not kept:
+                raise
+        except BaseException:
+            self._readers.give_back(connection, healthy=False)
+            raise
         connection = self.sql.open()
         try:
-            if not self._schema_made:
-                # A reader may come before the writer process (at idle priority) has made the
-                # tables; making them here (idempotent) answers "no row yet", not a 500.
-                self.sql.create_schema(connection)
-                connection.commit()  # the writer's own create_schema would wait on ours
-                self._schema_made = True
-            self._wait_for_writers(connection, wait_s)
+            self._ready(connection, wait_s)
             return connection
         except BaseException:
-            connection.close()
+            self._readers.give_back(connection, healthy=False)
             raise
+
+    def _ready(self, connection: Any, wait_s: float) -> None:
+        if not self._schema_made:
+            # A reader may come before the writer process (at idle priority) has made the
+            # tables; making them here (idempotent) answers "no row yet", not a 500.
+            self.sql.create_schema(connection)
+            connection.commit()  # the writer's own create_schema would wait on ours
+            self._schema_made = True
+        self._wait_for_writers(connection, wait_s)
 
     async def _guarded(self, run: Callable[[], T]) -> T:
         """`run` on a worker thread; the database's failures as the answers they call for."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .filters import Filters, Refused
+from .filters import Filters, Refused, made_at
 from .partitions import attached_months, next_month, partition_name
 
 if TYPE_CHECKING:
@@ -122,12 +122,11 @@ def archived(sql: SqlLedger, connection: Any) -> dict[str, list[str]]:
 def archived_month_of(sql: SqlLedger, connection: Any, request_id: str) -> tuple[str, list[str]] | None:
     """The archived month a request id was made in, with its files; None if that month is not
     archived or the id does not say (ids made by Tollgate start with the time, ids.py)."""
-    try:
-        made = dt.datetime.fromtimestamp(int(request_id[4:16], 16) / 1000, dt.UTC)
-    except (ValueError, OverflowError, OSError):
+    made = made_at(request_id)
+    if made is None:
         return None
     cursor = connection.cursor()
-    # The row's own day may be the next, by a moment: a month's last millisecond.
+    # Made in a month's last moment, its row may be in the next.
     months = sorted({made.strftime("%Y-%m"), (made + dt.timedelta(seconds=1)).strftime("%Y-%m")})
     cursor.execute(
         f"SELECT month, files FROM ledger_archives WHERE month IN ({', '.join([sql.mark] * len(months))})", months

@@ -68,5 +68,26 @@ def whole_day(bound: str) -> str | None:
     return day if not rest.strip("0:.") else None
 
 
+def made_at(request_id: str) -> dt.datetime | None:
+    """When the proxy made a request id: its ids start with the time, in milliseconds
+    (proxy/http/ids.py). None for an id that does not say."""
+    if not request_id.startswith("req_"):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(request_id[4:16], 16) / 1000, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def days_of_id(request_id: str) -> tuple[str, str] | None:
+    """The days a request's row can be in, from its id: the row's `created_at` follows the
+    id by a moment, at most into the next day."""
+    made = made_at(request_id)
+    if made is None:
+        return None
+    day = made.date().isoformat()
+    return day, next_day(day)
+
+
 def next_day(day: str) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()

@@ -27,7 +27,7 @@ from .columns import (
     KEPT_ON_UPDATE,
     ROW_COLUMNS,
 )
-from .filters import Filters, days, where
+from .filters import Filters, days, days_of_id, where
 from .readback import finished_before
 from .row import Charge, LedgerRow, answers, priced
 from .schema import Schema
@@ -194,7 +194,14 @@ class SqlLedger:
     # --- reads (admin API, reports, recovery) ---------------------------------------------
 
     def get(self, connection: Any, request_id: str) -> LedgerRow | None:
-        rows = self._select(connection, f"request_id = {self._mark}", [request_id])
+        """The row, looked for first in the days its id says (on PostgreSQL one month's
+        partition rather than every month's), then everywhere."""
+        m = self._mark
+        if days := days_of_id(request_id):
+            rows = self._select(connection, f"request_id = {m} AND day >= {m} AND day <= {m}", [request_id, *days])
+            if rows:
+                return rows[0]
+        rows = self._select(connection, f"request_id = {m}", [request_id])
         return rows[0] if rows else None
 
     def started_by(self, connection: Any, owner: str) -> list[LedgerRow]:
@@ -252,10 +259,14 @@ class SqlLedger:
                 )
 
     def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        row = self.get(connection, request_id)
+        if row is None:
+            return False
+        m = self._mark
         cursor = connection.cursor()
         cursor.execute(
-            f"UPDATE ledger SET review_status = {self._mark}, review = {self._mark} WHERE request_id = {self._mark}",
-            (status, orjson.dumps(review).decode(), request_id),
+            f"UPDATE ledger SET review_status = {m}, review = {m} WHERE request_id = {m} AND day = {m}",
+            (status, orjson.dumps(review).decode(), request_id, row.day),
         )
         return cursor.rowcount == 1
 
