@@ -231,6 +231,20 @@ routes:""",
     assert error.startswith("providers.acme.price_table: 'openai-official' is a vendor's official list price")
 
 
+def test_each_provider_kind_has_its_own_settings_and_errors_name_the_kind():
+    unknown = MINIMAL.replace("kind: openai", "kind: opneai")
+    assert errors_of(unknown) == [
+        "providers.openai.kind: Input should be 'openai', 'azure', 'openai_compatible', 'litellm' or 'simulator' "
+        "(got 'opneai')"
+    ]
+    assert errors_of(MINIMAL.replace("    kind: openai\n", "")) == ["providers.openai.kind: required, but missing"]
+    another_kinds = MINIMAL.replace("api_key: sk-test", "api_key: sk-test\n    api_version: 2025-04-01-preview")
+    assert errors_of(another_kinds) == [
+        "providers.openai.api_version: unknown key 'api_version' for a provider of kind 'openai': "
+        "it is a setting of kind azure"
+    ]
+
+
 def test_a_provider_lists_the_image_formats_it_returns():
     config = load_config(ROOT / "config.yaml", {}).config
     assert config.providers["acme"].output_formats == ["png", "jpeg", "webp"]

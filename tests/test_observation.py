@@ -6,16 +6,19 @@ from __future__ import annotations
 import logging
 
 import orjson
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
 from providers.errors import FailureReason
 from proxy.ledger import Charge, LedgerRow, utc_now
 from proxy.serving.observation import log_access, record_metrics
 from proxy.telemetry.logs import JsonFormatter
+from proxy.telemetry.metrics import Metrics
+
+METRICS = Metrics(CollectorRegistry())
 
 
 def value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return METRICS.registry.get_sample_value(name, labels) or 0.0
 
 
 def row(**fields) -> LedgerRow:
@@ -95,7 +98,7 @@ def test_a_row_becomes_its_series():
         "images": value("tollgate_images_total", route="obs-route", provider="acme", size="other", quality="high"),
         "overhead": value("tollgate_overhead_seconds_sum", route="obs-route"),
     }
-    record_metrics(row(), reason=None, policy=None, waited_s=0.05, streamed=False)
+    record_metrics(METRICS, row(), reason=None, policy=None, waited_s=0.05, streamed=False)
     assert (
         value(
             "tollgate_requests_total", route="obs-route", provider="acme", surface="images.generate", status_class="2xx"
@@ -173,7 +176,7 @@ def test_a_failure_counts_its_reason_and_a_request_without_a_route_is_labelled_n
         http_status=401,
         latency_ms=1.0,
     )
-    record_metrics(failed, reason=FailureReason.AUTH, policy=None, waited_s=0, streamed=False)
+    record_metrics(METRICS, failed, reason=FailureReason.AUTH, policy=None, waited_s=0, streamed=False)
     assert (
         value("tollgate_request_failures_total", route="none", provider="none", reason="auth", policy="") == before + 1
     )

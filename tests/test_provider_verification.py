@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from policies.provider_verification import ProviderFacts, ProviderVerification
 from proxy.cli import main
+from proxy.config import parse_config
+from proxy.config.checks import verification_issues
 
 CONFIG = """
 policies:
@@ -31,14 +32,27 @@ routes:
 
 
 def test_only_wrappers_and_litellm_vendors_need_a_record():
-    facts = {
-        "openai": ProviderFacts("openai", verified=False),
-        "azure": ProviderFacts("azure", verified=False),
-        "acme": ProviderFacts("openai_compatible", verified=False),
-        "bedrock": ProviderFacts("litellm", verified=False),
-        "checked": ProviderFacts("openai_compatible", verified=True),
-    }
-    assert [name for name, _ in ProviderVerification().unverified(facts)] == ["acme", "bedrock"]
+    providers = """
+providers:
+  openai: {kind: openai, api_key: k, billing_owner: o}
+  azure: {kind: azure, base_url: https://az.example, api_version: v, api_key: k, billing_owner: o}
+  acme: {kind: openai_compatible, base_url: https://gw.example/v1, api_key: k, billing_owner: o}
+  bedrock: {kind: litellm, billing_owner: o}
+  simulated: {kind: simulator, billing_owner: o}
+  checked:
+    kind: openai_compatible
+    base_url: https://gw2.example/v1
+    api_key: k
+    billing_owner: o
+    verified: {owner: o, quota: q, export_rights: e, privacy: p, failed_call_billing: f}
+routes:
+  r: {targets: [{provider: openai, model: m}]}
+"""
+    config = parse_config(providers, {}).config
+    assert [issue.location for issue in verification_issues(config)] == [
+        "providers.acme.verified",
+        "providers.bedrock.verified",
+    ]
 
 
 def test_check_refuses_an_unverified_reseller_and_says_what_to_record(tmp_path, capsys):

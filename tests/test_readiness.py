@@ -16,7 +16,6 @@ from proxy.config import parse_config
 from proxy.http.app import create_app
 from proxy.serving.gateway import Gateway
 from proxy.state.redis import RedisCounters
-from proxy.telemetry import metrics
 
 from .e2e.tcp_relay import TcpRelay
 
@@ -52,8 +51,9 @@ def until(check, timeout_s: float = 5) -> None:
         time.sleep(0.05)
 
 
-def failures(reason: str) -> float:
-    return metrics.FAILURES.labels("gpt-image-2", "openai", reason, "")._value.get()
+def failures(client: TestClient, reason: str) -> float:
+    metrics = client.app.state.tollgate.metrics
+    return metrics.failures.labels("gpt-image-2", "openai", reason, "")._value.get()
 
 
 def test_readiness_and_refusals_follow_the_state_store(relay):
@@ -65,7 +65,7 @@ def test_readiness_and_refusals_follow_the_state_store(relay):
         assert ready["reason"] == "state_unavailable" and "state store (state.url)" in ready["message"]
         assert "6379" not in str(ready) and str(relay.port) not in str(ready)  # no address of the store
 
-        before = failures("state_unavailable")
+        before = failures(client, "state_unavailable")
         response = client.post(
             "/v1/images/generations",
             json={"model": "gpt-image-2", "prompt": "a kite", "quality": "low"},
@@ -75,7 +75,7 @@ def test_readiness_and_refusals_follow_the_state_store(relay):
         error = response.json()["error"]
         assert (error["type"], error["code"]) == ("server_error", "state_unavailable")
         assert "cannot reach its state store" in error["message"]
-        assert failures("state_unavailable") == before + 1
+        assert failures(client, "state_unavailable") == before + 1
 
         relay.restore()
         until(lambda: client.get("/readyz").status_code == 200)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 from starlette.datastructures import State
 from starlette.testclient import TestClient
 
@@ -20,7 +20,7 @@ from proxy.http.app import create_app
 from proxy.reload.reloader import Reloader
 from proxy.serving.gateway import GatewayFactory
 from proxy.state import MemoryCounters
-from proxy.telemetry import metrics
+from proxy.telemetry.metrics import Metrics
 
 ADMIN_KEY = "adm-reload-test-3c1f"
 
@@ -51,8 +51,11 @@ routes:
 """
 
 
+METRICS = Metrics(CollectorRegistry())  # what the app's lifespan hands the reloader
+
+
 def reloads(result: str) -> float:
-    return REGISTRY.get_sample_value("tollgate_config_reloads_total", {"result": result}) or 0.0
+    return METRICS.registry.get_sample_value("tollgate_config_reloads_total", {"result": result}) or 0.0
 
 
 @pytest.fixture
@@ -73,7 +76,8 @@ async def serving(config_file, env):
     factory = GatewayFactory(simulate_all=False, counters=MemoryCounters())
     state = State()
     state.gateway = factory.build(load_checked(config_file, env))
-    metrics.publish_config(state.gateway.version, state.gateway.config)
+    state.metrics = METRICS
+    METRICS.publish_config(state.gateway.version, state.gateway.config)
     reloader = Reloader(config_file, env, factory)
     await reloader.start(state)
     yield reloader, state
@@ -204,8 +208,8 @@ async def test_a_reload_publishes_the_new_version_to_metrics(serving, config_fil
     old = state.gateway.version
     config_file.write_text(CONFIG.replace("gpt-5.4-mini}]", "gpt-5.4}]"))
     outcome = await reloader.reload("watch")
-    assert REGISTRY.get_sample_value("tollgate_config_info", {"version": outcome.version}) == 1
-    assert REGISTRY.get_sample_value("tollgate_config_info", {"version": old}) == 0
+    assert METRICS.registry.get_sample_value("tollgate_config_info", {"version": outcome.version}) == 1
+    assert METRICS.registry.get_sample_value("tollgate_config_info", {"version": old}) == 0
 
 
 async def test_with_watch_config_a_changed_file_reloads_by_itself(config_file, env):
@@ -213,6 +217,7 @@ async def test_with_watch_config_a_changed_file_reloads_by_itself(config_file, e
     factory = GatewayFactory(simulate_all=False, counters=MemoryCounters())
     state = State()
     state.gateway = old = factory.build(load_checked(config_file, env))
+    state.metrics = METRICS
     reloader = Reloader(config_file, env, factory)
     await reloader.start(state)
     try:

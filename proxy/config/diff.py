@@ -8,8 +8,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import Config, Target
+from providers.registry import ProviderSettings
+
 from .redaction import MASK, redacted_config
+from .schema import Config, Target
 from .tables import price_table
 
 # Read once at start-up (the listening socket, the processes, the ledger, the state
@@ -117,11 +119,26 @@ def _providers(old: Config, new: Config) -> Iterator[Change]:
         elif kind == "removed":
             yield Change("providers", name, kind)
         else:
+            before, after = old.providers[name], new.providers[name]
             details = _field_changes(
-                old.providers[name].model_dump(), new.providers[name].model_dump(), shown_old[name], shown_new[name]
+                _set(before, after),
+                _set(after, before),
+                _set(before, after, shown_old[name]),
+                _set(after, before, shown_new[name]),
             )
             if details:
                 yield Change("providers", name, "changed", tuple(details))
+
+
+def _set(settings: ProviderSettings, other: ProviderSettings, shown: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A provider's settings to compare with `other`'s: where its kind changed, a setting
+    only one of the two kinds has, left at its default, is no change worth naming."""
+    values = settings.model_dump() if shown is None else shown
+    return {
+        key: value
+        for key, value in values.items()
+        if key in type(other).model_fields or getattr(settings, key) != type(settings).model_fields[key].default
+    }
 
 
 def _billing_owners(old: Config, new: Config) -> Iterator[Change]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,27 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from providers.price_tables import BUILTIN_TABLE_NAMES
+from providers.registry import KINDS
 
+from .issues import ConfigError, ConfigIssue, join_location, schema_issues
 from .schema import Config
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    location: str  # e.g. routes.gpt-image-2.targets[0].provider
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}" if self.location else self.message
-
-
-class ConfigError(Exception):
-    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
-        self.source = source
-        self.issues = issues
-        super().__init__(f"{source}: {len(issues)} error(s)\n" + "\n".join(f"  {issue}" for issue in issues))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +78,7 @@ def parse_config(text: str, env: Mapping[str, str], *, source: str = "<config>")
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        issues.extend(_schema_issues(exc))
+        issues.extend(schema_issues(exc))
     issues.extend(_reference_issues(raw))
     if issues or config is None:
         raise ConfigError(source, issues)
@@ -143,7 +128,7 @@ _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def _interpolate(value: Any, env: Mapping[str, str], location: str, issues: list[ConfigIssue]) -> Any:
     if isinstance(value, dict):
-        return {key: _interpolate(item, env, _join(location, key), issues) for key, item in value.items()}
+        return {key: _interpolate(item, env, join_location(location, key), issues) for key, item in value.items()}
     if isinstance(value, list):
         return [_interpolate(item, env, f"{location}[{index}]", issues) for index, item in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
@@ -163,88 +148,6 @@ def _interpolate(value: Any, env: Mapping[str, str], location: str, issues: list
         return ""
 
     return _VARIABLE.sub(substitute, value)
-
-
-def _join(location: str, key: object) -> str:
-    return f"{location}.{key}" if location else str(key)
-
-
-# --- schema errors, made readable ----------------------------------------------------------
-
-
-def _schema_issues(exc: ValidationError) -> Iterator[ConfigIssue]:
-    for error in exc.errors():
-        loc = error["loc"]
-        location = ""
-        for part in loc:
-            location = f"{location}[{part}]" if isinstance(part, int) else _join(location, part)
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            yield ConfigIssue(location, _unknown_key_message(loc))
-        elif kind == "missing":
-            yield ConfigIssue(location, "required, but missing")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            yield ConfigIssue(location, f"{message} (got {_shown(error['input'])})" if _showable(error) else message)
-
-
-def _unknown_key_message(loc: tuple) -> str:
-    key = str(loc[-1])
-    known = _keys_at(loc[:-1])
-    hint = difflib.get_close_matches(key, known, n=1)
-    if hint:
-        return f"unknown key '{key}'; did you mean '{hint[0]}'?"
-    return f"unknown key '{key}'; known keys here: {', '.join(known)}" if known else f"unknown key '{key}'"
-
-
-def _keys_at(loc: tuple) -> list[str]:
-    """The keys the schema allows at `loc`, found by walking the model types."""
-    node: Any = Config
-    for part in loc:
-        node = _unwrap(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(str(part))
-            if field is None:
-                return []
-            node = field.annotation
-        elif typing.get_origin(node) in (dict, list):
-            node = typing.get_args(node)[-1]
-        else:
-            return []
-    node = _unwrap(node)
-    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`Route | None` → `Route`; `Annotated[X, …]` → X."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-            annotation = members[0] if len(members) == 1 else annotation
-            if len(members) != 1:
-                return annotation
-        else:
-            return annotation
-
-
-_SECRET_FIELDS = {"key", "api_key", "admin_key", "headers", "session_secret"}
-
-
-def _showable(error: Any) -> bool:
-    """Echo a bad value only when it is a plain scalar outside any secret field, and
-    not a URL that may carry a password (`redis://:pw@host`)."""
-    value = error.get("input")
-    secret = any(part in _SECRET_FIELDS for part in error["loc"])
-    credentials = isinstance(value, str) and "://" in value and "@" in value
-    return isinstance(value, (str, int, float, Decimal, bool)) and not secret and not credentials
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- references between sections -----------------------------------------------------------
@@ -270,7 +173,7 @@ def _reference_issues(raw: dict) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 f"providers.{name}.price_table", f"unknown price table '{table}'{_choices(table, known_tables)}"
             )
-        elif provider.get("kind") == "openai_compatible" and table in official:
+        elif _bills_own_prices(provider.get("kind")) and table in official:
             # A gateway or reseller bills its own prices; labelling them official would hide its markup.
             yield ConfigIssue(
                 f"providers.{name}.price_table",
@@ -321,6 +224,11 @@ def _console_issues(raw: dict) -> Iterator[ConfigIssue]:
             "console keys need a secret to sign their sessions: set `console.session_secret: ${CONSOLE_SECRET}` "
             "(32 or more random characters, the same on every replica) or `server.admin_key`",
         )
+
+
+def _bills_own_prices(kind: Any) -> bool:
+    settings = KINDS.get(kind) if isinstance(kind, str) else None
+    return settings is not None and settings.bills_own_prices
 
 
 def _choices(name: str, known: typing.Iterable[str]) -> str:

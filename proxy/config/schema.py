@@ -12,16 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-ProviderKind = Literal["openai", "azure", "openai_compatible", "litellm", "simulator"]
+from providers.registry import Name, OutputFormat, ProviderSettings
+
 PriceSource = Literal["official", "provider", "catalog"]
 Quality = Literal["low", "medium", "high", "auto", "xhigh", "max", "standard", "hd"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 TokenKind = Literal[
     "text_input", "cached_text_input", "text_output", "image_input", "cached_image_input", "image_output"
 ]
 
 Usd = Annotated[Decimal, Field(ge=0)]
-Name = Annotated[str, Field(min_length=1)]
 SIZE_PATTERN = re.compile(r"^(auto|\d+x\d+)$")
 
 
@@ -202,56 +201,7 @@ class PriceTable(Section):
     models: dict[Name, ModelPrices]
 
 
-# --- providers ----------------------------------------------------------------------------
-
-
-class VerifiedRecord(Section):
-    """What the launch rules require to be known before a wrapper or reseller carries traffic."""
-
-    owner: Name
-    quota: Name
-    export_rights: Name
-    privacy: Name
-    failed_call_billing: Name
-    checked: dt.date | None = None
-    notes: str | None = None
-
-
-class ProviderSettings(Section):
-    kind: ProviderKind
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    api_version: str | None = None  # azure
-    headers: dict[str, SecretStr] = {}
-    billing_owner: Name
-    price_table: Name | None = None
-    support: str | None = None
-    # The image formats the provider returns: the launch rules want each route's format known to
-    # work on every provider it may fall back to (`tollgate launch-check` checks it).
-    output_formats: list[OutputFormat] | None = None
-    verified: VerifiedRecord | None = None
-    max_connections: int = Field(default=100, ge=1)
-    litellm_params: dict[str, str | int | float | bool] = {}
-    # What the provider bills for an attempt that fails or is refused: nothing, the
-    # input tokens (OpenAI bills a refused image request's input), or the full estimate.
-    failed_attempts: Literal["not_billed", "input_tokens", "estimate"] = "not_billed"
-
-    @model_validator(mode="after")
-    def _kind_needs(self) -> ProviderSettings:
-        if self.kind in ("openai_compatible", "azure") and not self.base_url:
-            raise ValueError(f"a provider of kind '{self.kind}' needs `base_url`")
-        if self.kind == "azure" and not self.api_version:
-            raise ValueError("a provider of kind 'azure' needs `api_version`, e.g. 2025-04-01-preview")
-        return self
-
-    @property
-    def needs_api_key(self) -> bool:
-        return self.kind != "simulator"
-
-    @property
-    def key_is_missing(self) -> bool:
-        """Declared but empty, e.g. `${OPENAI_API_KEY:-}` with the variable unset."""
-        return self.api_key is not None and not self.api_key.get_secret_value()
+# --- providers: each kind's settings are declared with the kind (providers/registry.py) ---
 
 
 # --- routes --------------------------------------------------------------------------------

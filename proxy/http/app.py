@@ -25,9 +25,9 @@ from ..serving.background import Background
 from ..serving.files import FileStore
 from ..serving.gateway import Gateway
 from ..state import StateStore, StoreHealth
-from ..telemetry import metrics
+from ..telemetry.metrics import Metrics, process_registry
 from .admin import admin_routes
-from .app_state import AppState
+from .app_state import LIFESPAN_METRICS, AppState
 from .console import SessionStore, console_routes
 from .cors import Cors
 from .endpoints import routes
@@ -38,13 +38,19 @@ log = logging.getLogger("tollgate")
 
 
 def create_app(
-    build_gateway: Callable[[], Gateway], *, reloader: Reloader | None = None, state: StateStore | None = None
+    build_gateway: Callable[[], Gateway],
+    *,
+    reloader: Reloader | None = None,
+    state: StateStore | None = None,
+    metrics: Metrics | None = None,
 ) -> Starlette:
     """`reloader`: where reloads come from; without one (tests) the config is fixed.
-    `state`: the counters of budgets and rate limits, closed at shutdown."""
+    `state`: the counters of budgets and rate limits, closed at shutdown.
+    `metrics`: this app's series; without them (tests), made on a registry of the app's own."""
+    metrics = metrics or Metrics(process_registry())
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Metrics]]:
         gateway = build_gateway()
         ledger = open_ledger(gateway.config.ledger)
         ledger.keep_writer_running()
@@ -53,6 +59,7 @@ def create_app(
             ledger=ledger,
             files=FileStore(gateway.config.files) if gateway.config.files else None,
             console_sessions=SessionStore(gateway.config.ledger.url),  # connects when first used
+            metrics=metrics,
             background=Background(),
             reloader=reloader,
             state_health=None,
@@ -60,17 +67,21 @@ def create_app(
         app.state.tollgate = held
         await ledger.start()
         if state is not None and state.shared:
-            held.state_health = StoreHealth(state, needed=lambda: held.gateway.policies.uses_state)
+            held.state_health = StoreHealth(
+                state,
+                needed=lambda: held.gateway.policies.uses_state,
+                report=lambda reachable: metrics.state_reachable.set(1 if reachable else 0),
+            )
             await held.state_health.start()
         if isinstance(ledger, Ledger):
             gateway.budget_starts.attach(ledger)  # budgets start from the ledger's spend
         watcher = None
         if gateway.config.server.metrics:
             metrics.publish_config(gateway.version, gateway.config)
-            watcher = asyncio.get_running_loop().create_task(_mirror_ledger(ledger))
+            watcher = asyncio.get_running_loop().create_task(_mirror_ledger(ledger, metrics))
         if reloader is not None:
             await reloader.start(held)
-        yield
+        yield {LIFESPAN_METRICS: metrics}
         if watcher is not None:
             watcher.cancel()
         # uvicorn has let the requests in flight finish; now their files, then their rows.
@@ -146,16 +157,16 @@ class PinGateway:
             gateway.leave()
 
 
-async def _mirror_ledger(ledger: Ledger | DisabledLedger) -> None:
+async def _mirror_ledger(ledger: Ledger | DisabledLedger, metrics: Metrics) -> None:
     """The writer process's progress, copied into metrics once a second."""
     writer = getattr(ledger, "writer", None)
     if writer is None:
         return
     rows = failures = 0
     while True:
-        metrics.LEDGER_PENDING.set(writer.pending_bytes)
-        metrics.LEDGER_ROWS.inc(writer.rows_written - rows)
-        metrics.LEDGER_FAILURES.inc(writer.write_failures - failures)
+        metrics.ledger_pending.set(writer.pending_bytes)
+        metrics.ledger_rows.inc(writer.rows_written - rows)
+        metrics.ledger_failures.inc(writer.write_failures - failures)
         rows, failures = writer.rows_written, writer.write_failures
         await asyncio.sleep(1)
 

@@ -15,7 +15,12 @@ if TYPE_CHECKING:  # only types: the console and the admin API import this modul
     from ..serving.files import FileStore
     from ..serving.gateway import Gateway
     from ..state import StoreHealth
+    from ..telemetry.metrics import Metrics
     from .console.sessions import SessionStore
+
+
+# Under this name the lifespan also hands the app's Metrics to uvicorn, for its connections.
+LIFESPAN_METRICS = "tollgate_metrics"
 
 
 @dataclass(eq=False, slots=True)
@@ -24,6 +29,7 @@ class AppState:
     ledger: Ledger | DisabledLedger
     files: FileStore | None  # where generated images are kept (`files:`), if anywhere
     console_sessions: SessionStore
+    metrics: Metrics  # this app's series, on its own registry
     background: Background  # work after an answer, which shutdown waits for
     reloader: Reloader | None  # None: the app was not started from a config file
     state_health: StoreHealth | None  # watches a shared state store, where there is one

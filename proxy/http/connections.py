@@ -25,7 +25,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from ..telemetry import metrics
+from ..telemetry.metrics import Metrics
+from .app_state import LIFESPAN_METRICS
 
 Awaiting = Literal["headers", "body"]
 
@@ -60,7 +61,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         limit = self.limits.max_connections
         if limit is not None and len(self.connections) > limit:
             self.app = over_capacity(limit)  # read when its request's headers are complete
-            metrics.CONNECTIONS_CLOSED.labels("max_connections").inc()
+            self._count_closed("max_connections")
         self._time_what_is_missing()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -104,13 +105,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # A request pipelined behind one still being answered: its time starts after that answer.
             self._timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
             return
-        metrics.CONNECTIONS_CLOSED.labels("header_timeout").inc()
+        self._count_closed("header_timeout")
         seconds = self.limits.header_timeout_s
         self._close(f"The request's headers did not all arrive within {seconds:g} s (server.client_header_timeout_s)")
 
     def _body_late(self) -> None:
         self._timer = None
-        metrics.CONNECTIONS_CLOSED.labels("body_timeout").inc()
+        self._count_closed("body_timeout")
         cycle = self.cycle
         answering = cycle.response_started
         cycle.disconnected = True  # the app reads a disconnect, and what it sends goes nowhere
@@ -120,6 +121,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         seconds = self.limits.body_timeout_s
         self._close(f"The request body did not all arrive within {seconds:g} s (server.client_body_timeout_s)")
+
+    def _count_closed(self, reason: str) -> None:
+        # The app's metrics, which its lifespan hands to uvicorn's state of the app.
+        metrics: Metrics | None = self.app_state.get(LIFESPAN_METRICS)
+        if metrics is not None:
+            metrics.connections_closed.labels(reason).inc()
 
     def _close(self, why: str) -> None:
         if not self.transport.is_closing():

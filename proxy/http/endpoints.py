@@ -20,7 +20,6 @@ from ..serving.answers import Estimated, Streamed
 from ..serving.gateway import Gateway
 from ..serving.serve import Asked, Serving, serve
 from ..serving.stored_responses import StoredAsked, reach_stored_response
-from ..telemetry import metrics
 from .app_state import app_state, app_state_or_none
 from .intake import estimate_only, purpose, read_body, read_call
 from .relay import RelayResponse
@@ -46,7 +45,7 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         estimate_only=estimate_only(request),
         purpose=purpose(request),
     )
-    answer = await serve(asked, Serving(gateway, app.ledger, app.background, app.files))
+    answer = await serve(asked, Serving(gateway, app.ledger, app.background, app.files, app.metrics))
     if isinstance(answer, Estimated):
         return JSONResponse(answer.document, headers=answer.headers)
     reply = answer.reply
@@ -87,7 +86,7 @@ def _stored_response_endpoint(action: str | None):
             authorization=request.headers.get("authorization"),
             read_body=lambda: read_body(request, gateway.max_body_bytes),
         )
-        answer = await reach_stored_response(asked, gateway)
+        answer = await reach_stored_response(asked, gateway, app_state(request).metrics)
         reply = answer.reply
         return Response(reply.body, status_code=reply.status, headers=answer.headers, media_type=reply.content_type)
 
@@ -126,7 +125,8 @@ async def prometheus_metrics(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
     if not gateway.config.server.metrics:
         raise UnknownRoute("Metrics are off on this proxy (server.metrics: false).", code="metrics_disabled")
-    body = await asyncio.to_thread(metrics.exposition)  # several workers: reading their files is disk I/O
+    # With several workers, reading every worker's files is disk I/O: off the event loop.
+    body = await asyncio.to_thread(app_state(request).metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -26,6 +26,7 @@ from ..serving.loopback import LoopbackServer
 from ..serving.simulated_upstreams import InProcessSimulator, banner, needs_in_process_simulator, providers_to_simulate
 from ..state import open_state
 from ..telemetry.logs import configure_logging
+from ..telemetry.metrics import Metrics, process_registry
 from .api import ANY_KEY
 
 KEY_ID = "tollgate-launch-check"  # the rows' key_id when the check brings its own client key
@@ -64,8 +65,10 @@ def local_proxy(loaded: LoadedConfig, *, simulate_all: bool) -> Iterator[LocalPr
     # The proxy's warnings and errors, in the config's format; not its access log, which would
     # interleave with the check's progress (the report lists every request the check made).
     configure_logging("warning", config.server.log.format)
-    factory = GatewayFactory(simulate_all=simulate_all, counters=open_state(config.state), simulator_url=simulator_url)
-    app = build_app(running, factory)
+    metrics = Metrics(process_registry())
+    counters = open_state(config.state, report_pending=metrics.state_pending_writes.set)
+    factory = GatewayFactory(simulate_all=simulate_all, counters=counters, simulator_url=simulator_url)
+    app = build_app(running, factory, metrics=metrics)
     server = LoopbackServer(
         lambda host, port: uvicorn.Config(
             app, host=host, port=port, log_config=None, log_level="warning", access_log=False, lifespan="on"

@@ -26,6 +26,7 @@ import orjson
 
 from .barrier import HEARTBEAT_S, Watermarks
 from .journal import Orphan, Segment, orphans, segments
+from .row import LedgerRow
 from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
@@ -219,34 +220,44 @@ class _WriterLoop:
 
     def _apply(self, connection: Any, lines: bytes, *, beat: bool = False) -> None:
         """`beat`: also say this writer is alive (a long replay must not look like a dead writer)."""
-        latest: dict[str, dict[str, Any]] = {}
-        for line in lines.splitlines():
-            record = orjson.loads(line)
-            latest[record["request_id"]] = record  # a later snapshot of the same request wins
+        latest = _latest_snapshots(lines)
         self._ledger.upsert(connection, list(latest.values()))
         self._progress[Slot.ROWS] += len(latest)
         if beat:
-            heartbeat = self._watermarks.clock_us(connection)
-            self._watermarks.mark(connection, self._owner, caught_up_us=None, heartbeat_us=heartbeat)
+            self._beat(connection)
+
+    def _beat(self, connection: Any) -> None:
+        heartbeat = self._watermarks.clock_us(connection)
+        self._watermarks.mark(connection, self._owner, caught_up_us=None, heartbeat_us=heartbeat)
 
     def _replay(self, orphan: Orphan) -> None:
         """Another process died: its journaled rows go in, its unfinished rows are abandoned."""
+        last = b""
         for lines in _batches(orphan.lines(), 2000):
-            self._with_retry(lambda connection, lines=lines: self._apply(connection, lines, beat=True))
-        abandoned = self._with_retry(lambda connection: self._abandon(connection, orphan.owner))
+            if last:
+                self._with_retry(lambda connection, lines=last: self._apply(connection, lines, beat=True))
+            last = lines
+        abandoned = self._with_retry(lambda connection: self._finish_replay(connection, last, orphan.owner))
         log.warning(
             "replayed the journal of a process that stopped without closing its ledger",
             extra={"journal_owner": orphan.owner, "abandoned_rows": abandoned},
         )
         orphan.remove()
 
-    def _abandon(self, connection: Any, owner: str) -> int:
-        rows = self._ledger.started_by(connection, owner)
-        for row in rows:
+    def _finish_replay(self, connection: Any, lines: bytes, owner: str) -> int:
+        """A dead process's last rows go in with its unfinished ones abandoned, in one upsert
+        and one transaction: no read ever sees a row of it still `started` once its rows are in."""
+        latest = _latest_snapshots(lines)
+        self._progress[Slot.ROWS] += len(latest)
+        unfinished = [LedgerRow.from_record(record) for record in latest.values() if record["status"] == "started"]
+        unfinished += [row for row in self._ledger.started_by(connection, owner) if row.request_id not in latest]
+        for row in unfinished:
             row.abandon()
-        self._ledger.upsert(connection, [row.record() for row in rows])
+            latest[row.request_id] = row.record()
+        self._ledger.upsert(connection, list(latest.values()))
+        self._beat(connection)
         self._watermarks.forget(connection, owner)  # reads need not wait for the dead writer any more
-        return len(rows)
+        return len(unfinished)
 
     def _with_retry(self, work: Any, *, give_up_on_stop: bool = False) -> Any:
         """Run `work` in a transaction, reconnecting and retrying while the database is away."""
@@ -286,6 +297,15 @@ def _drained(wake: Connection) -> bool:
             wake.recv_bytes()
             asked = True
     return asked
+
+
+def _latest_snapshots(lines: bytes) -> dict[str, dict[str, Any]]:
+    """Each request's last snapshot among journal lines: a later one of the same request wins."""
+    latest: dict[str, dict[str, Any]] = {}
+    for line in lines.splitlines():
+        record = orjson.loads(line)
+        latest[record["request_id"]] = record
+    return latest
 
 
 def _batches(lines: Iterable[bytes], size: int) -> Iterator[bytes]:

@@ -28,7 +28,7 @@ from ..config.diff import restart_only_changes
 from ..config.watch import ConfigWatch
 from ..serving.background import Background
 from ..serving.gateway import Gateway, GatewayFactory
-from ..telemetry import metrics
+from ..telemetry.metrics import Metrics
 from .board import ReloadBoard
 
 log = logging.getLogger("tollgate")
@@ -42,6 +42,7 @@ class Serves(Protocol):
     """Where the app keeps the gateway that arriving requests run on (its AppState)."""
 
     gateway: Gateway
+    metrics: Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,11 @@ class Reloader:
         self._retiring: set[Gateway] = set()
         self._tasks = Background()
         self._watch: ConfigWatch | None = None
+
+    @property
+    def _metrics(self) -> Metrics:
+        assert self._state is not None, "start() first"
+        return self._state.metrics
 
     @property
     def _current(self) -> Gateway:
@@ -154,14 +160,14 @@ class Reloader:
         except ConfigError as error:
             return self._refused(error, trigger)
         if loaded.version == current.version:
-            metrics.CONFIG_RELOADS.labels("unchanged").inc()
+            self._metrics.config_reloads.labels("unchanged").inc()
             log.info("config reload: unchanged", extra={"trigger": trigger, "config_version": current.version})
             return ReloadOutcome("unchanged", current.version, current.version)
         try:
             successor = self.factory.build(loaded, previous=current)
         except Exception:
             log.exception("config reload failed while building providers", extra={"trigger": trigger})
-            metrics.CONFIG_RELOADS.labels("failed").inc()
+            self._metrics.config_reloads.labels("failed").inc()
             error = "its providers could not be built; the proxy's log has the details"
             return ReloadOutcome("failed", current.version, current.version, errors=(error,))
 
@@ -169,8 +175,8 @@ class Reloader:
         self._state.gateway = successor  # from here on, arriving requests run on the new config
         self._retire(current)
         if successor.config.server.metrics:
-            metrics.publish_config(successor.version, successor.config)
-        metrics.CONFIG_RELOADS.labels("ok").inc()
+            self._metrics.publish_config(successor.version, successor.config)
+        self._metrics.config_reloads.labels("ok").inc()
         restart = tuple(restart_only_changes(current.config, successor.config))
         log.info(
             "config reloaded",
@@ -196,7 +202,7 @@ class Reloader:
     def _refused(self, error: ConfigError, trigger: Trigger) -> ReloadOutcome:
         version = self._current.version
         errors = tuple(str(issue) for issue in error.issues)
-        metrics.CONFIG_RELOADS.labels("failed").inc()
+        self._metrics.config_reloads.labels("failed").inc()
         log.error(
             "config reload refused; the previous config keeps serving",
             extra={"trigger": trigger, "config": error.source, "config_version": version, "errors": list(errors)},

@@ -32,7 +32,7 @@ from ..serving.gateway import GatewayFactory
 from ..serving.simulated_upstreams import banner
 from ..state import open_conversations, open_state
 from ..telemetry.logs import configure_logging
-from ..telemetry.metrics import MULTIPROCESS_DIR
+from ..telemetry.metrics import MULTIPROCESS_DIR, Metrics, process_registry
 from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
@@ -59,9 +59,13 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     listener = listen_socket(host, port)
     port = listener.getsockname()[1]  # port 0: the one the system chose
 
-    # The state store connects only when first used, in the process that serves.
+    # The state store connects only when first used, in the process that serves. With
+    # several workers each makes its own app, metrics and store (app_for_worker).
+    metrics = Metrics(process_registry())
     factory = GatewayFactory(
-        simulate_all=simulate_all, counters=open_state(config.state), conversations=open_conversations(config.state)
+        simulate_all=simulate_all,
+        counters=open_state(config.state, report_pending=metrics.state_pending_writes.set),
+        conversations=open_conversations(config.state),
     )
     factory.prepare(config)
     simulated = factory.simulated(config)
@@ -110,7 +114,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     )
     exit_cleanly_after_drain()
     if workers == 1:
-        app = build_app(loaded, factory, Reloader(config_path, os.environ, factory))
+        app = build_app(loaded, factory, Reloader(config_path, os.environ, factory), metrics)
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run(sockets=[listener])
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
@@ -161,19 +165,23 @@ def app_for_worker() -> Starlette:
     loaded = parse_checked(posted.text, os.environ, source=source)
     board.report(posted.generation, loaded.version)  # counted from now on by a reload waiting for every worker
     configure_logging(loaded.config.server.log.level, loaded.config.server.log.format)
+    metrics = Metrics(process_registry())
     factory = GatewayFactory(
         simulate_all=bool(os.environ.get(_ENV_SIMULATE_ALL)),
-        counters=open_state(loaded.config.state),
+        counters=open_state(loaded.config.state, report_pending=metrics.state_pending_writes.set),
         conversations=open_conversations(loaded.config.state),
         simulator_url=os.environ.get(_ENV_SIMULATOR_URL) or None,
     )
-    return build_app(loaded, factory, Reloader(source, os.environ, factory, board=board, generation=posted.generation))
+    reloader = Reloader(source, os.environ, factory, board=board, generation=posted.generation)
+    return build_app(loaded, factory, reloader, metrics)
 
 
-def build_app(loaded: LoadedConfig, factory: GatewayFactory, reloader: Reloader | None = None) -> Starlette:
+def build_app(
+    loaded: LoadedConfig, factory: GatewayFactory, reloader: Reloader | None = None, metrics: Metrics | None = None
+) -> Starlette:
     """The app of one process, on `factory`'s counters: each `serve` worker, and the
     in-process proxy of `tollgate launch-check` (a fixed config: no reloader)."""
-    return create_app(lambda: factory.build(loaded), reloader=reloader, state=factory.counters)
+    return create_app(lambda: factory.build(loaded), reloader=reloader, state=factory.counters, metrics=metrics)
 
 
 def _spreads_conversations(config: Config) -> bool:

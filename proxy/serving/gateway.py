@@ -16,16 +16,21 @@ from collections.abc import Mapping
 
 from policies.counters import Counters
 from providers.base import Provider
+from providers.registry import ProviderSettings
 
-from ..config import Config, LoadedConfig, ProviderSettings
+from ..config import Config, LoadedConfig
 from ..pricing import Pricer
 from ..state import ConversationMap, MemoryConversations, MemoryCounters, StateStore, conversation_ttl_s
 from .auth import KeyRing
 from .budget_starts import BudgetStarts
 from .policy_chain import build_policies
 from .routing import Router
-from .simulated_upstreams import InProcessSimulator, needs_in_process_simulator, providers_to_simulate
-from .upstreams import build_provider, simulated_provider
+from .simulated_upstreams import (
+    InProcessSimulator,
+    needs_in_process_simulator,
+    providers_to_simulate,
+    simulated_provider,
+)
 
 
 class Gateway:
@@ -127,7 +132,7 @@ class GatewayFactory:
             elif name in simulated:
                 providers[name] = simulated_provider(name, settings, self.simulator_url)
             else:
-                providers[name] = build_provider(name, settings)
+                providers[name] = settings.build(name)
         if self.conversations is None:
             self.conversations = MemoryConversations(conversation_ttl_s(config.state))
         return Gateway(

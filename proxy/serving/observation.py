@@ -8,36 +8,42 @@ import logging
 from providers.errors import FailureReason
 
 from ..ledger import LedgerRow, from_nano
-from ..telemetry import metrics
+from ..telemetry.metrics import NONE, Metrics, quality_label, size_label, status_class
 
 access_log = logging.getLogger("tollgate.access")
 
 
 def record_metrics(
-    row: LedgerRow, *, reason: FailureReason | None, policy: str | None, waited_s: float, streamed: bool
+    metrics: Metrics,
+    row: LedgerRow,
+    *,
+    reason: FailureReason | None,
+    policy: str | None,
+    waited_s: float,
+    streamed: bool,
 ) -> None:
-    route = row.route or metrics.NONE
-    provider = row.provider or metrics.NONE
+    route = row.route or NONE
+    provider = row.provider or NONE
     duration_s = (row.latency_ms or 0) / 1000
-    metrics.REQUESTS.labels(route, provider, row.surface, metrics.status_class(row.http_status or 0)).inc()
-    metrics.REQUEST_DURATION.labels(route, provider, row.surface).observe(duration_s)
-    metrics.REQUESTS_BY_CONFIG.labels(row.config_version or metrics.NONE).inc()
+    metrics.requests.labels(route, provider, row.surface, status_class(row.http_status or 0)).inc()
+    metrics.request_duration.labels(route, provider, row.surface).observe(duration_s)
+    metrics.requests_by_config.labels(row.config_version or NONE).inc()
     if reason is not None:
-        metrics.FAILURES.labels(route, provider, reason.value, policy or "").inc()
+        metrics.failures.labels(route, provider, reason.value, policy or "").inc()
 
     upstream_s = 0.0
     previous = None
     for attempt in row.attempts:
         seconds = attempt["latency_ms"] / 1000
         upstream_s += seconds
-        metrics.UPSTREAM_DURATION.labels(route, attempt["provider"]).observe(seconds)
+        metrics.upstream_duration.labels(route, attempt["provider"]).observe(seconds)
         if previous == attempt["provider"]:
-            metrics.RETRIES.labels(route, attempt["provider"]).inc()
+            metrics.retries.labels(route, attempt["provider"]).inc()
         elif previous is not None:
-            metrics.FALLBACKS.labels(route, previous, attempt["provider"]).inc()
+            metrics.fallbacks.labels(route, previous, attempt["provider"]).inc()
         previous = attempt["provider"]
     if row.attempts and not streamed:
-        metrics.OVERHEAD.labels(route).observe(max(duration_s - upstream_s - waited_s, 0.0))
+        metrics.overhead.labels(route).observe(max(duration_s - upstream_s - waited_s, 0.0))
 
     team = row.team or ""
     for charge in row.charges:
@@ -45,9 +51,9 @@ def record_metrics(
         labels = (route, charge.provider, charge.billing_owner, table, source, team)
         amount, listed = from_nano(charge.cost_nanousd), from_nano(charge.listed_nanousd)
         if amount:
-            metrics.SPEND.labels(*labels).inc(float(amount))
+            metrics.spend.labels(*labels).inc(float(amount))
         if listed:
-            metrics.LIST_COST.labels(*labels).inc(float(listed))
+            metrics.list_cost.labels(*labels).inc(float(listed))
     tokens = (
         ("text_input", row.input_text_tokens),
         ("cached_input", row.cached_input_tokens),
@@ -57,11 +63,9 @@ def record_metrics(
     )
     for kind, count in tokens:
         if count:
-            metrics.TOKENS.labels(route, provider, kind).inc(count)
+            metrics.tokens.labels(route, provider, kind).inc(count)
     if row.images:
-        metrics.IMAGES.labels(route, provider, metrics.size_label(row.size), metrics.quality_label(row.quality)).inc(
-            row.images
-        )
+        metrics.images.labels(route, provider, size_label(row.size), quality_label(row.quality)).inc(row.images)
 
 
 def log_access(row: LedgerRow, *, reason: FailureReason | None) -> None:

@@ -20,7 +20,7 @@ from ..ledger import Charge, CostBasis, DisabledLedger, Ledger, LedgerRow, from_
 from ..pricing import Priced, TargetEstimate
 from ..pricing.partial import closed_stream_usage
 from ..pricing.usage import Usage, usage_from_body, usage_from_events
-from ..telemetry import metrics
+from ..telemetry.metrics import Metrics
 from .auth import Principal
 from .dispatch import Attempt, Exchange
 from .gateway import Gateway
@@ -33,8 +33,11 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 class Recording:
-    def __init__(self, ledger: Ledger | DisabledLedger, gateway: Gateway, request_id: str, surface: Surface) -> None:
+    def __init__(
+        self, ledger: Ledger | DisabledLedger, metrics: Metrics, gateway: Gateway, request_id: str, surface: Surface
+    ) -> None:
         self._ledger = ledger
+        self._metrics = metrics
         self._gateway = gateway
         self._started = time.perf_counter()
         self._call: Call | None = None
@@ -86,7 +89,7 @@ class Recording:
         self._ledger.write(self.row)
         if self._gateway.config.server.metrics:
             assert self._plan is not None
-            metrics.IN_FLIGHT.labels(self._plan.route).inc()
+            self._metrics.in_flight.labels(self._plan.route).inc()
             self._in_flight = True
 
     # --- after it -----------------------------------------------------------------------
@@ -262,9 +265,14 @@ class Recording:
         server = self._gateway.config.server
         if server.metrics:
             if self._in_flight:
-                metrics.IN_FLIGHT.labels(self.row.route).dec()
+                self._metrics.in_flight.labels(self.row.route).dec()
             record_metrics(
-                row, reason=self._reason, policy=self._policy, waited_s=self._waited_s, streamed=self._streamed
+                self._metrics,
+                row,
+                reason=self._reason,
+                policy=self._policy,
+                waited_s=self._waited_s,
+                streamed=self._streamed,
             )
         if server.log.access_log:
             log_access(row, reason=self._reason)

@@ -20,6 +20,7 @@ from providers.types import Call, Surface
 from ..errors import InternalError
 from ..ledger import DisabledLedger, Ledger
 from ..pricing import TargetEstimate
+from ..telemetry.metrics import Metrics
 from .answers import Answer, Answered, Estimated, Streamed, answer_headers, price_headers
 from .auth import Principal
 from .background import Background
@@ -56,11 +57,12 @@ class Serving:
     ledger: Ledger | DisabledLedger
     background: Background
     files: FileStore | None
+    metrics: Metrics
 
 
 async def serve(asked: Asked, serving: Serving) -> Answer:
     gateway, request_id = serving.gateway, asked.request_id
-    recording = Recording(serving.ledger, gateway, request_id, asked.surface)
+    recording = Recording(serving.ledger, serving.metrics, gateway, request_id, asked.surface)
     try:
         principal = gateway.keys.authenticate(asked.authorization)
         recording.identify(principal)

@@ -1,13 +1,19 @@
-"""Which providers the built-in simulator answers for, and the simulator itself
-when it runs inside the proxy's process (`serve --simulate-upstreams`, or a
-provider whose api_key is declared but empty)."""
+"""Which providers the built-in simulator answers for, the providers that reach
+it, and the simulator itself when it runs inside the proxy's process
+(`serve --simulate-upstreams`, or a provider whose api_key is declared but empty)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from providers.base import Provider
+from providers.openai import OpenAIProvider
+from providers.registry import ProviderSettings
+
 from ..config import Config
 from .loopback import LoopbackServer
+
+SIMULATED_API_KEY = "sk-tollgate-simulated"
 
 
 def providers_to_simulate(config: Config, *, simulate_all: bool) -> dict[str, str]:
@@ -65,3 +71,13 @@ class InProcessSimulator(LoopbackServer):
             host=host,
         )
         quiet_intentional_cuts()
+
+
+def simulated_provider(name: str, settings: ProviderSettings, simulator_url: str | None) -> Provider:
+    """The provider `name` as the simulator serves it: a standalone `tollgate simulate`, or the in-process one."""
+    if settings.kind == "simulator" and settings.base_url:
+        base_url = settings.base_url
+    else:
+        assert simulator_url, "the in-process simulator runs whenever a provider needs it"
+        base_url = f"{simulator_url}/{name}/v1"  # the path names the provider, so faults can target one
+    return OpenAIProvider(name, base_url, api_key=SIMULATED_API_KEY, max_connections=settings.max_connections)

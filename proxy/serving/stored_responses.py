@@ -23,6 +23,7 @@ from providers.types import Call, JsonBody, StoredResource, Surface
 from ..errors import InvalidRequest
 from ..ledger import LedgerRow, utc_now
 from ..state import Binding
+from ..telemetry.metrics import Metrics
 from .answers import Answered, answer_headers
 from .conversation_routing import ConversationCannotMove
 from .dispatch import Attempt, Exchange, RouteExhausted, dispatch
@@ -63,7 +64,7 @@ class StoredAsked:
     read_body: Callable[[], Awaitable[bytes]]  # the POST's body, read within the gateway's limit
 
 
-async def reach_stored_response(asked: StoredAsked, gateway: Gateway) -> Answered:
+async def reach_stored_response(asked: StoredAsked, gateway: Gateway, metrics: Metrics) -> Answered:
     """The answer of the provider that keeps the response named in the path."""
     surface = SURFACES[(asked.method, asked.action)]
     request_id = asked.request_id
@@ -72,17 +73,19 @@ async def reach_stored_response(asked: StoredAsked, gateway: Gateway) -> Answere
     try:
         exchange = await _reach(asked, gateway, row)
     except RouteExhausted as exhausted:
-        _observe(gateway, row, started, exhausted.status, exhausted.reason, exhausted.attempts, exhausted.waited_s)
+        _observe(
+            gateway, metrics, row, started, exhausted.status, exhausted.reason, exhausted.attempts, exhausted.waited_s
+        )
         exhausted.headers |= answer_headers(gateway, request_id, row.route, exhausted.attempts)
         raise
     except ProxyError as error:
-        _observe(gateway, row, started, error.status, error.reason, [], 0.0)
+        _observe(gateway, metrics, row, started, error.status, error.reason, [], 0.0)
         error.headers |= answer_headers(gateway, request_id, row.route, ())
         raise
     reply = exchange.reply
     row.upstream_request_id = reply.request_id
     reason = None if reply.ok else FailureReason.INVALID_REQUEST  # the upstream's refusal (an unknown id) goes back
-    _observe(gateway, row, started, reply.status, reason, exchange.attempts, exchange.waited_s)
+    _observe(gateway, metrics, row, started, reply.status, reason, exchange.attempts, exchange.waited_s)
     return Answered(reply, answer_headers(gateway, request_id, row.route, exchange.attempts, reply.request_id))
 
 
@@ -142,6 +145,7 @@ def _plan(gateway: Gateway, binding: Binding, response_id: str) -> RoutePlan:
 
 def _observe(
     gateway: Gateway,
+    metrics: Metrics,
     row: LedgerRow,
     started: float,
     http_status: int,
@@ -157,6 +161,6 @@ def _observe(
     row.latency_ms = round((time.perf_counter() - started) * 1000, 3)
     server = gateway.config.server
     if server.metrics:
-        record_metrics(row, reason=reason, policy=None, waited_s=waited_s, streamed=False)
+        record_metrics(metrics, row, reason=reason, policy=None, waited_s=waited_s, streamed=False)
     if server.log.access_log:
         log_access(row, reason=reason)

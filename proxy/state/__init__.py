@@ -5,6 +5,7 @@ single server or a Redis Cluster (`state.cluster: true`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from policies.counters import Counters
@@ -37,12 +38,13 @@ class StateStore(Counters, Protocol):
         """Close the store, after a last try to write what waits for it."""
 
 
-def open_state(settings: StateSettings) -> StateStore:
+def open_state(settings: StateSettings, *, report_pending: Callable[[int], None] | None = None) -> StateStore:
+    """`report_pending`: told how many writes wait for an unreachable store (Redis only)."""
     if settings.url.startswith("memory://"):
         return MemoryCounters()
     from .redis import RedisCounters  # redis-py takes 0.1 s to import: only when configured
 
-    return RedisCounters(settings.url, prefix=settings.prefix, cluster=settings.cluster)
+    return RedisCounters(settings.url, prefix=settings.prefix, cluster=settings.cluster, report_pending=report_pending)
 
 
 def open_conversations(settings: StateSettings) -> ConversationMap:

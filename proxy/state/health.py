@@ -13,8 +13,6 @@ from typing import Protocol
 
 from policies.counters import StateUnavailable
 
-from ..telemetry import metrics
-
 log = logging.getLogger("tollgate")
 
 
@@ -23,7 +21,15 @@ class Pingable(Protocol):
 
 
 class StoreHealth:
-    def __init__(self, store: Pingable, *, needed: Callable[[], bool], interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Pingable,
+        *,
+        needed: Callable[[], bool],
+        interval_s: float = 1.0,
+        report: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._report = report  # told the answer of each check (a metric's gauge)
         self._store = store
         self._needed = needed  # do the policies in service use the store?
         self._interval_s = interval_s
@@ -54,7 +60,8 @@ class StoreHealth:
             else:
                 log.error("the state store cannot be reached: not ready", extra={"cause": cause})
         self.reachable = reachable
-        metrics.STATE_REACHABLE.set(1 if reachable else 0)
+        if self._report is not None:
+            self._report(reachable)
 
     async def _watch(self) -> None:
         while True:

@@ -20,15 +20,22 @@ from collections.abc import Awaitable, Callable
 
 from policies.counters import StateUnavailable
 
-from ..telemetry import metrics
-
 log = logging.getLogger("tollgate")
 
 Write = Callable[[], Awaitable[None]]
+Report = Callable[[int], None]  # told how many writes wait, at each change (a metric's gauge)
 
 
 class PendingWrites:
-    def __init__(self, *, limit: int = 10_000, first_wait_s: float = 0.05, max_wait_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int = 10_000,
+        first_wait_s: float = 0.05,
+        max_wait_s: float = 1.0,
+        report: Report | None = None,
+    ) -> None:
+        self._report = report or _ignore
         self._writes: deque[Write] = deque()
         self._limit = limit
         self._first_wait_s = first_wait_s
@@ -72,7 +79,7 @@ class PendingWrites:
             self._writes.popleft()
             log.error("too many writes wait for the state store: the oldest is dropped", extra={"limit": self._limit})
         self._writes.append(write)
-        metrics.STATE_PENDING_WRITES.set(len(self._writes))
+        self._report(len(self._writes))
         if self._retrying is None or self._retrying.done():
             self._retrying = asyncio.get_running_loop().create_task(self._retry())
 
@@ -98,4 +105,8 @@ class PendingWrites:
                 log.exception("a write to the state store failed and is dropped")
             if self._writes and self._writes[0] is write:  # unless the bound dropped it meanwhile
                 self._writes.popleft()
-            metrics.STATE_PENDING_WRITES.set(len(self._writes))
+            self._report(len(self._writes))
+
+
+def _ignore(count: int) -> None:
+    pass

@@ -23,7 +23,7 @@ from typing import Any
 from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfall, StateUnavailable, Unstarted
 
 from . import scripts
-from .pending import PendingWrites
+from .pending import PendingWrites, Report
 from .redis_client import STORE_ERRORS, StoreClient, check_serving, client_failure, connect, ready
 
 _PING_TIMEOUT_S = 1.0
@@ -32,7 +32,7 @@ _PING_TIMEOUT_S = 1.0
 class RedisCounters:
     shared = True
 
-    def __init__(self, url: str, *, prefix: str, cluster: bool = False) -> None:
+    def __init__(self, url: str, *, prefix: str, cluster: bool = False, report_pending: Report | None = None) -> None:
         # One pooled client for the process (see proxy/state/redis_client.py).
         self._redis: StoreClient = connect(url, cluster=cluster)
         self._prefix = prefix
@@ -42,7 +42,7 @@ class RedisCounters:
         self._used = self._redis.register_script(scripts.USED)
         self._take = self._redis.register_script(scripts.TAKE)
         self._give_back = self._redis.register_script(scripts.GIVE_BACK)
-        self.pending = PendingWrites()
+        self.pending = PendingWrites(report=report_pending)
 
     async def reserve(
         self, allowances: tuple[Allowance, ...], reservation: Reservation

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from policies.provider_verification import NEEDS_RECORD
+from providers.registry import ProviderSettings
 
-from ...config.schema import ProviderSettings
 from ...pricing.book import PriceBook
 from ..context import LaunchContext
 from ..step import Findings, Step
@@ -27,7 +26,7 @@ def check_ownership(launch: LaunchContext, found: Findings) -> None:
         priced = found.require(table is not None, f"{where}: no price table prices {target.model}; set `price_table`")
         found.require(bool(provider.support), f"{where}.support is not set: say where to go when it breaks")
         _check_formats(found, where, provider, route.target.output_format if route.target else None)
-        if provider.kind in NEEDS_RECORD:  # a gateway, reseller or wrapper
+        if provider.needs_record:  # a gateway, reseller or wrapper
             found.require(
                 provider.verified is not None,
                 f"{where} ({provider.kind}) has no `verified:` record: record its owner, quota, export rights, "
