@@ -89,11 +89,11 @@ def _over(value: float | None, base: float | None) -> str:
 
 
 def _ledger_writer_section() -> str:
-    """The writer's own throughput, from `bench/ledger_writer.py` (a separate command)."""
-    measured = Path(__file__).parent / "out" / "ledger_writer.md"
-    if not measured.exists():
-        return ""
-    return "## Ledger writer throughput\n\nFrom `.venv/bin/python bench/ledger_writer.py`:\n\n" + measured.read_text()
+    """The ledger's own figures, from `bench/ledger_writer.py` and `bench/ledger_scale.py` (separate commands)."""
+    writer, scale = (Path(__file__).parent / "out" / name for name in ("ledger_writer.md", "ledger_scale.md"))
+    heading = "## Ledger writer throughput\n\nFrom `.venv/bin/python bench/ledger_writer.py`:\n\n"
+    parts = [heading + writer.read_text()] if writer.exists() else []
+    return "\n\n".join([*parts, scale.read_text()] if scale.exists() else parts)
 
 
 def summary(results: dict) -> str:
