@@ -158,14 +158,6 @@ async def spend_report(
     return await ledger.read(lambda sql, connection: reports.spend_report(sql, connection, group_by, filters))
 
 
-async def focus_export(ledger: AnyLedger, since: str | None, until: str | None, *, daily: bool) -> str:
-    """The ledger's charges in the period as FOCUS CSV, a line each or summed per day."""
-    from .focus import ledger_focus  # a finance export: not worth its import at every start-up
-
-    filters = Filters(since=since, until=until)
-    return await ledger.read(lambda sql, connection: "".join(ledger_focus(sql, connection, filters, daily=daily)))
-
-
 async def focus_stream(ledger: AnyLedger, since: str | None, until: str | None, *, daily: bool) -> AsyncIterator[str]:
     """The same CSV in pieces, sent as they are read: an export of any size in little memory."""
     from .focus import ledger_focus

@@ -90,9 +90,6 @@ class DisabledLedger:
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         raise self._off()
 
-    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
-        raise self._off()
-
     async def stream(self, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
         raise self._off()
 
@@ -277,10 +274,6 @@ class Ledger:
 
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         return await self.read(lambda sql, connection: sql.set_review(connection, request_id, status, review))
-
-    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
-        """`render` takes every row the filters match, as they are read, on the worker thread."""
-        return await self.read(lambda sql, connection: render(sql.each(connection, filters)))
 
 
 def _behind(behind: LedgerBehind) -> ProxyError:
