@@ -76,22 +76,23 @@ class Served:
 
 def cli_run(config: Path, flags: list[str], scratch: Path) -> dict[str, Any]:
     """`tollgate spend --format focus FLAGS` to a file: its wall time, when its first byte came,
-    its RSS sampled every 0.1 s and at its peak (the kernel's count), the lines it wrote and
-    the sum of their BilledCost."""
+    its RSS sampled every 0.1 s and its peak (VmHWM), the lines it wrote and the sum of their
+    BilledCost."""
     out = scratch / f"focus-{'-'.join(flag.strip('-') for flag in flags)}.csv"
     command = [sys.executable, "-m", "proxy.cli", "spend", "--config", str(config), "--format", "focus", *flags]
     began = time.perf_counter()
     with out.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
-    first_byte, samples = None, []
+    first_byte, samples, peak = None, [], 0.0
     while True:
-        finished, status, usage = os.wait4(process.pid, os.WNOHANG)
+        finished, status = os.waitpid(process.pid, os.WNOHANG)
         if finished:
             break
         if first_byte is None and out.stat().st_size:
             first_byte = time.perf_counter() - began
-        if (rss := _rss_mb(process.pid)) is not None:
-            samples.append(rss)
+        if memory := _memory_mb(process.pid):
+            samples.append(memory["VmRSS"])
+            peak = max(peak, memory["VmHWM"])  # the peak since exec; the kernel's rusage counts the fork's too
         time.sleep(0.1)
     wall = time.perf_counter() - began
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -106,21 +107,21 @@ def cli_run(config: Path, flags: list[str], scratch: Path) -> dict[str, Any]:
     return {
         "wall_s": wall,
         "first_byte_s": first_byte if first_byte is not None else wall,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": peak,
         "rss_mb": samples,
         "lines": lines,
         "billed_usd": billed,
     }
 
 
-def _rss_mb(pid: int) -> float | None:
+def _memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident set now (VmRSS) and at its peak (VmHWM), in MB; empty once it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        return None
-    return None
+        return {}
+    found = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in lines if line.startswith(("VmRSS", "VmHWM"))}
+    return found if len(found) == 2 else {}
 
 
 def _free_port() -> int:

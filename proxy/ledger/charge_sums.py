@@ -68,6 +68,8 @@ class DayOfCharges:
 
 def days_of_charges(sql: SqlLedger, connection: Any, filters: Filters) -> Iterator[DayOfCharges]:
     """The period's days, oldest first, each summed (or its rows, see above)."""
+    if sql.postgres:  # a day's tens of thousands of charges are grouped in memory, not in files on disk
+        connection.cursor().execute("SET LOCAL work_mem = '64MB'")
     for day in _days(sql, connection, filters):
         until = next_day(day) if filters.until is None else min(filters.until, next_day(day))
         bounds = replace(filters, since=max(filters.since or day, day), until=until)

@@ -38,7 +38,7 @@ def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False) -> Iterator[
     """The same CSV in pieces, written as the rows are read (oldest first, as the ledger
     reads them): an export holds a chunk of lines, or a day's sums, never the period."""
     lines = charge_lines(rows)
-    return _chunks(daily_lines(lines) if daily else lines)
+    return _chunks([daily_lines(lines) if daily else lines])
 
 
 def ledger_focus(sql: SqlLedger, connection: Any, filters: Filters, *, daily: bool) -> Iterator[str]:
@@ -51,21 +51,29 @@ def ledger_focus(sql: SqlLedger, connection: Any, filters: Filters, *, daily: bo
 
 def focus_daily_chunks(days: Iterable[DayOfCharges]) -> Iterator[str]:
     """The daily CSV from the ledger's charges summed a day at a time in SQL: the lines
-    `focus_chunks(rows, daily=True)` writes, without reading each row into Python."""
-    return _chunks(summed_daily_lines(days))
+    `focus_chunks(rows, daily=True)` writes, without reading each row into Python. Each
+    day's lines are sent when that day is summed."""
+    return _chunks(summed_daily_lines(day) for day in days)
 
 
-def _chunks(lines: Iterable[FocusLine], lines_per_chunk: int = 500) -> Iterator[str]:
+def _chunks(parts: Iterable[Iterable[FocusLine]], lines_per_chunk: int = 500) -> Iterator[str]:
+    """CSV text: a piece every `lines_per_chunk` lines, and at the end of each part."""
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for count, line in enumerate(lines, 1):
-        writer.writerow(_record(line))
-        if count % lines_per_chunk == 0:
+    for part in parts:
+        for count, line in enumerate(part, 1):
+            writer.writerow(_record(line))
+            if count % lines_per_chunk == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        if out.tell():
             yield out.getvalue()
             out.seek(0)
             out.truncate()
-    yield out.getvalue()
+    if out.tell():  # the header of an export with no line
+        yield out.getvalue()
 
 
 def _record(line: FocusLine) -> dict[str, str | None]:

@@ -105,15 +105,12 @@ def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
     yield from (_described(total) for total in days.values())
 
 
-def summed_daily_lines(days: Iterable[DayOfCharges]) -> Iterator[FocusLine]:
-    """`daily_lines` of days whose charges the ledger summed in SQL: a sum is a line of that
+def summed_daily_lines(day: DayOfCharges) -> Iterator[FocusLine]:
+    """`daily_lines` of a day whose charges the ledger summed in SQL: a sum is a line of that
     many charges, which `daily_lines` adds up as it adds lines of one charge each."""
-    for day in days:
-        if day.sums is None:
-            lines = charge_lines(day.rows or ())
-        else:
-            lines = (line_of(one.row, one.charge, one.quantity, one.unit, requests=one.charges) for one in day.sums)
-        yield from daily_lines(lines)
+    if day.sums is None:
+        return daily_lines(charge_lines(day.rows or ()))
+    return daily_lines(line_of(one.row, one.charge, one.quantity, one.unit, requests=one.charges) for one in day.sums)
 
 
 def line_of(row: LedgerRow, charge: Charge, quantity: int, unit: str, *, requests: int = 1) -> FocusLine:
