@@ -79,7 +79,7 @@ def realistic_row(index: int) -> tuple[LedgerRow, LedgerRow]:
 
 async def measure(url: str, rows: int, journal: Path) -> tuple[float, int]:
     ledger = Ledger(LedgerSettings(url=url, journal_dir=str(journal), drain_timeout_s=120))
-    assert ledger.writer.connected.wait(30) and ledger.writer.recovered.wait(30)
+    assert ledger.writer.wait_until_connected(30) and ledger.writer.wait_until_applied(30)
     snapshots = [realistic_row(index) for index in range(rows)]
     began = time.perf_counter()
     for started, finished in snapshots:

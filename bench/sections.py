@@ -18,6 +18,7 @@ SEPARATE = {
     "ledger_writer": ("Ledger writer throughput", "bench/ledger_writer.py"),
     "ledger_capacity": ("PostgreSQL ledger capacity, several writers", "bench/ledger_capacity.py"),
     "replicas": ("Replicas behind nginx, one killed and restarted", "bench/replicas.py"),
+    "ledger_scale": ("Ledger at scale", "bench/ledger_scale.py"),
 }
 _BEFORE = "## Set-up"  # a section not yet in results.md goes in before this one
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from .finance.ledger_commands import add_ledger_commands
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
@@ -89,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--aggregate", choices=("daily",), help="with --format focus: one line per day x route x provider x table"
     )
     spend.set_defaults(run=_spend)
+
+    add_ledger_commands(commands)
 
     launch = commands.add_parser(
         "launch-check", help="run the launch procedure for an image route through a running Tollgate"
@@ -217,7 +221,7 @@ def _estimate(args: argparse.Namespace) -> int:
 def _spend(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
     from .errors import InvalidRequest
-    from .finance.focus import focus_csv
+    from .finance.focus import ledger_focus
     from .finance.reports import (
         LedgerUnavailable,
         check_focus_options,
@@ -228,7 +232,7 @@ def _spend(args: argparse.Namespace) -> int:
         render,
         stranded_journals,
     )
-    from .ledger import Filters
+    from .ledger import ArchivedPeriod, Filters
 
     try:
         loaded = load_config(args.config, os.environ)
@@ -252,16 +256,21 @@ def _spend(args: argparse.Namespace) -> int:
         )
     filters, wait_s = Filters(since=since, until=until), ledger.read_wait_s
     try:
-        if args.format == "focus":
+        if args.format == "focus":  # written as it is read: a month of charges never sits in memory
             daily = args.aggregate == "daily"
-            text = read_ledger(
-                ledger.url, lambda sql, reader: focus_csv(sql.each(reader, filters), daily=daily), wait_s=wait_s
+            read_ledger(
+                ledger.url,
+                lambda sql, reader: sys.stdout.writelines(ledger_focus(sql, reader, filters, daily=daily)),
+                wait_s=wait_s,
             )
-        else:
-            text = render(read_spend(ledger.url, group_by, filters, wait_s=wait_s), args.format)
+            return EXIT_OK
+        text = render(read_spend(ledger.url, group_by, filters, wait_s=wait_s), args.format)
     except LedgerUnavailable as error:
         print(f"tollgate spend: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except ArchivedPeriod as error:
+        print(f"tollgate spend: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends its last row itself
     return EXIT_OK
 

@@ -4,12 +4,14 @@ validated queries, so a page can never show what `/admin/...` would not."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InvalidRequest
 from ..ledger import DisabledLedger, Filters, Ledger, LedgerRow, SqlLedger, utc_now
+from ..ledger.archive import archived_month_of
 from ..ledger.row import ReviewStatus, Status
 from . import reports
 from .reports import SpendReport, parse_bound, parse_group_by
@@ -21,6 +23,11 @@ Bound = Annotated[str, AfterValidator(parse_bound)]  # ISO 8601 date or datetime
 class UnknownRequestId(InvalidRequest):
     status = 404
     code = "request_not_found"
+
+
+class RequestArchived(InvalidRequest):
+    status = 410
+    code = "request_archived"
 
 
 class ReviewNotRequired(InvalidRequest):
@@ -98,8 +105,19 @@ async def find_requests(ledger: AnyLedger, query: RequestsQuery) -> list[LedgerR
 
 
 async def known_row(ledger: AnyLedger, request_id: str) -> LedgerRow:
-    row = await ledger.get(request_id)
+    def find(sql: SqlLedger, connection: Any) -> tuple[LedgerRow | None, tuple[str, list[str]] | None]:
+        row = sql.get(connection, request_id)
+        return row, None if row else archived_month_of(sql, connection, request_id)
+
+    row, archived = await ledger.read(find)
     if row is None:
+        if archived:
+            month, files = archived
+            raise RequestArchived(
+                f"Request {_shown(request_id)} was made in {month}, a month archived out of the ledger database "
+                f"(`tollgate ledger archive`): its row is in {files[-1]} and its charges in {files[0]}, in the "
+                "archive's directory. Spend reports of whole days still count it."
+            )
         raise unknown_request(request_id)
     return row
 
@@ -140,17 +158,21 @@ async def spend_report(
     return await ledger.read(lambda sql, connection: reports.spend_report(sql, connection, group_by, filters))
 
 
-async def focus_export(ledger: AnyLedger, since: str | None, until: str | None, *, daily: bool) -> str:
-    """The ledger's charges in the period as FOCUS CSV, a line each or summed per day."""
-    from .focus import focus_csv  # a finance export: not worth its import at every start-up
+async def focus_stream(ledger: AnyLedger, since: str | None, until: str | None, *, daily: bool) -> AsyncIterator[str]:
+    """The same CSV in pieces, sent as they are read: an export of any size in little memory."""
+    from .focus import ledger_focus
 
-    return await ledger.export(Filters(since=since, until=until), lambda rows: focus_csv(rows, daily=daily))
+    filters = Filters(since=since, until=until)
+    return await ledger.stream(lambda sql, connection: ledger_focus(sql, connection, filters, daily=daily))
 
 
 def unknown_request(request_id: str) -> UnknownRequestId:
-    shown = request_id if len(request_id) <= 64 else request_id[:61] + "..."
     return UnknownRequestId(
-        f"No ledger row for request id '{shown}'. Ids are in each response's `x-request-id` header; "
+        f"No ledger row for request id '{_shown(request_id)}'. Ids are in each response's `x-request-id` header; "
         "check the id, and that this proxy shares its ledger database with the one that answered.",
         param="request_id",
     )
+
+
+def _shown(request_id: str) -> str:
+    return request_id if len(request_id) <= 64 else request_id[:61] + "..."

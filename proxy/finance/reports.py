@@ -22,6 +22,7 @@ import orjson
 from ..errors import InvalidRequest
 from ..ledger import GROUPS, Filters, LedgerBehind, SpendGroup, SqlLedger, from_nano
 from ..ledger.barrier import Watermarks, wait_for_writers
+from ..ledger.filters import Refused
 from ..pricing import usd
 
 DEFAULT_GROUP_BY = ("billing_owner", "price_table")
@@ -207,6 +208,8 @@ def read_ledger(url: str, work: Callable[[SqlLedger, Any], T], *, wait_s: float 
             if wait_s is not None and Watermarks(ledger).present(connection):
                 wait_for_writers(ledger, connection, wait_s=wait_s)
             return work(ledger, connection)
+    except Refused:
+        raise  # what was asked is at fault, not the database: the caller says what to change
     except LedgerBehind as behind:
         raise LedgerUnavailable(
             f"{len(behind.behind)} running proxy(ies) had not recorded every request they answered within "

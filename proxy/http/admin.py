@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from providers.errors import ProxyError
@@ -21,7 +21,7 @@ from ..finance.ledger_queries import (
     ReviewBody,
     SpendQuery,
     find_requests,
-    focus_export,
+    focus_stream,
     known_row,
     record_review,
     spend_group_by,
@@ -111,8 +111,8 @@ async def spend(request: Request) -> Response:
     check_focus_options(query.format, grouping=query.group_by, aggregate=query.aggregate, spelled=_SPEND_PARAMETERS)
     group_by = spend_group_by(query.group_by)
     if query.format == "focus":
-        text = await focus_export(_ledger(request), query.since, query.until, daily=query.aggregate == "daily")
-        return Response(text, media_type="text/csv")
+        pieces = await focus_stream(_ledger(request), query.since, query.until, daily=query.aggregate == "daily")
+        return StreamingResponse(pieces, media_type="text/csv")
     report = await spend_report(_ledger(request), group_by, query.since, query.until)
     if query.format == "csv":
         return Response(render(report, "csv"), media_type="text/csv")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +17,9 @@ import orjson
 from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
 from .keeper import WriterKeeper
+from .readers import Readers
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
+from .spending import ArchivedPeriod
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
 from .writer import LedgerWriter
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:  # the writer process imports this package: it stays free of p
 
 __all__ = [
     "GROUPS",
+    "ArchivedPeriod",
     "Charge",
     "CostBasis",
     "DisabledLedger",
@@ -86,7 +89,7 @@ class DisabledLedger:
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         raise self._off()
 
-    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
+    async def stream(self, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
         raise self._off()
 
     @staticmethod
@@ -103,6 +106,7 @@ class Ledger:
         self.writer = LedgerWriter(self.journal, settings.url)
         self.writer.start()
         self._keeper = WriterKeeper(self.writer)
+        self._readers = Readers(self.sql)
         self._schema_made = self._registered = False
 
     async def start(self) -> None:
@@ -145,6 +149,7 @@ class Ledger:
         """Apply everything journaled, then release the journal. False if the
         database could not take it all in time: the journal stays, for the next start."""
         self._keeper.stop()
+        self._readers.close()
         drained = await _to_thread(self.writer.stop, self.settings.drain_timeout_s)
         self.journal.close(remove=drained)
         return drained
@@ -157,20 +162,81 @@ class Ledger:
         wait_s = self.settings.read_wait_s if wait_s is None else wait_s
 
         def run() -> T:
-            with self.sql.connect() as connection:
-                if not self._schema_made:
-                    # A reader may come before the writer process (at idle priority) has made the
-                    # tables; making them here (idempotent) answers "no row yet", not a 500.
-                    self.sql.create_schema(connection)
-                    connection.commit()  # the writer's own create_schema would wait on ours
-                    self._schema_made = True
-                self._wait_for_writers(connection, wait_s)
-                return work(self.sql, connection)
+            connection = self._opened(wait_s)
+            healthy = False
+            try:
+                result = work(self.sql, connection)
+                connection.commit()
+                healthy = True
+                return result
+            except self._connection_errors():
+                raise
+            except Exception:
+                healthy = True  # the work refused (a 404, say): the connection itself is fine
+                raise
+            finally:
+                self._readers.give_back(connection, healthy=healthy)
 
+        return await self._guarded(run)
+
+    async def stream(self, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
+        """`work`'s pieces (an export of any size), each read on a worker thread as the one
+        before is sent. The barrier is passed, or its 503 raised, before the first piece."""
+        connection = await self._guarded(lambda: self._opened(self.settings.read_wait_s))
+        return self._pieces(connection, work)
+
+    async def _pieces(self, connection: Any, work: Callable[[SqlLedger, Any], Iterator[str]]) -> AsyncIterator[str]:
+        import anyio  # its threads finish what they are doing before a cancelled send moves on
+
+        try:
+            pieces = work(self.sql, connection)
+            while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
+                yield piece
+        finally:
+            with anyio.CancelScope(shield=True):  # the client hung up: the connection is still given back
+                await anyio.to_thread.run_sync(lambda: self._readers.give_back(connection, healthy=True))
+
+    def _opened(self, wait_s: float) -> Any:
+        """A connection on which every answered request is visible (see barrier.py). One kept
+        from an earlier read that fails (the database restarted since) is replaced, once."""
+        connection, kept = self._readers.take()
+        try:
+            self._ready(connection, wait_s)
+            return connection
+        except self._connection_errors():
+            self._readers.give_back(connection, healthy=False)
+            if not kept:
+                raise
+        except BaseException:
+            self._readers.give_back(connection, healthy=False)
+            raise
+        connection = self.sql.open()
+        try:
+            self._ready(connection, wait_s)
+            return connection
+        except BaseException:
+            self._readers.give_back(connection, healthy=False)
+            raise
+
+    def _ready(self, connection: Any, wait_s: float) -> None:
+        if not self._schema_made:
+            # A reader may come before the writer process (at idle priority) has made the
+            # tables; making them here (idempotent) answers "no row yet", not a 500.
+            self.sql.create_schema(connection)
+            connection.commit()  # the writer's own create_schema would wait on ours
+            self._schema_made = True
+        self._wait_for_writers(connection, wait_s)
+
+    async def _guarded(self, run: Callable[[], T]) -> T:
+        """`run` on a worker thread; the database's failures as the answers they call for."""
         try:
             return await _to_thread(run)
         except LedgerBehind as behind:
             raise _behind(behind) from None
+        except ArchivedPeriod as archived:
+            from ..errors import InvalidRequest
+
+            raise InvalidRequest(str(archived), param="since") from None
         except self._connection_errors() as error:
             log.warning("ledger read failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
             message = (
@@ -207,10 +273,6 @@ class Ledger:
 
     async def set_review(self, request_id: str, status: str, review: dict[str, Any]) -> bool:
         return await self.read(lambda sql, connection: sql.set_review(connection, request_id, status, review))
-
-    async def export(self, filters: Filters, render: Callable[[Iterator[LedgerRow]], T]) -> T:
-        """`render` takes every row the filters match, as they are read, on the worker thread."""
-        return await self.read(lambda sql, connection: render(sql.each(connection, filters)))
 
 
 async def _to_thread(work: Callable[..., T], *args: Any) -> T:

@@ -30,6 +30,22 @@ def from_nano(nano: int | None) -> Decimal | None:
     return None if nano is None else (Decimal(nano) * NANO).normalize()
 
 
+def answers(index: int, charge_provider: str | None, row_provider: str | None, cost_lines: list) -> bool:
+    """Whether a row's charge is its answer's own: the first, on the provider that answered,
+    priced from the answer's cost lines (else a billed failed attempt, or an estimate)."""
+    return index == 0 and bool(cost_lines) and charge_provider == row_provider
+
+
+def priced(cost_lines: list[dict[str, Any]], *, answered: bool) -> tuple[int, str]:
+    """What a charge's table priced, in what unit: the images where it prices per image,
+    else the tokens; a charge not priced from an answer is one request."""
+    if not answered:
+        return 1, "Requests"
+    images = [line for line in cost_lines if str(line.get("item")).startswith("image ")]
+    # .get: the writer reads this from every journaled row, and one odd line must not stop it
+    return sum(int(line.get("quantity") or 0) for line in images or cost_lines), "Images" if images else "Tokens"
+
+
 def utc_now() -> str:
     """Now, as `2026-11-30T12:00:00.123456Z`. Every request takes two or three: the part
     up to the second is formatted once a second (a quarter of datetime's cost)."""

@@ -11,77 +11,29 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .barrier import SCHEMA as BARRIER_SCHEMA
-from .row import Charge, LedgerRow
+from . import rollup
+from .columns import (
+    ALL_CHARGE_COLUMNS,
+    CHARGE_COLUMNS,
+    COLUMNS,
+    JSON,
+    JSON_INDEXES,
+    KEPT_ON_UPDATE,
+    ROW_COLUMNS,
+)
+from .filters import Filters, days, days_of_id, where
+from .readback import finished_before
+from .row import Charge, LedgerRow, answers, priced
+from .schema import Schema
+from .spending import GROUPS, SpendGroup, spend
 
-_JSON = ("file_urls", "attempts", "cost_lines", "review")
-_ROW_COLUMNS = tuple(f.name for f in fields(LedgerRow) if f.name != "charges")
-_COLUMNS = (*_ROW_COLUMNS, "day")
-_JSON_INDEXES = tuple(_ROW_COLUMNS.index(name) for name in _JSON)
-_KEPT_ON_UPDATE = ("request_id", "created_at", "review_status", "review")
-_CHARGE_COLUMNS = tuple(f.name for f in fields(Charge))
-_ALL_CHARGE_COLUMNS = ("request_id", "seq", *_CHARGE_COLUMNS)
-_TYPES = {
-    "created_at": "TEXT NOT NULL",
-    "day": "TEXT NOT NULL",
-    "surface": "TEXT NOT NULL",
-    "status": "TEXT NOT NULL",
-    "http_status": "INTEGER",
-    "cost_nanousd": "BIGINT",
-    "estimated_cost_nanousd": "BIGINT",
-    "input_text_tokens": "BIGINT",
-    "input_image_tokens": "BIGINT",
-    "cached_input_tokens": "BIGINT",
-    "output_text_tokens": "BIGINT",
-    "output_image_tokens": "BIGINT",
-    "images": "INTEGER",
-    "latency_ms": "DOUBLE PRECISION",
-    "simulated": "BOOLEAN NOT NULL",
-    "list_cost_nanousd": "BIGINT",
-}
-# Fields a spend report may group by, and the SQL that yields each: charge-level
-# fields come from the charge, so a billed failed attempt counts under its own provider.
-GROUPS = {
-    "billing_owner": "COALESCE(c.billing_owner, l.billing_owner)",
-    "price_table": "COALESCE(c.price_table, l.price_table)",
-    "price_source": "COALESCE(c.price_source, l.price_source)",
-    "provider": "COALESCE(c.provider, l.provider)",
-    "route": "l.route",
-    "team": "l.team",
-    "key_id": "l.key_id",
-    "model": "COALESCE(l.upstream_model, l.route)",
-    "day": "l.day",
-    "surface": "l.surface",
-    "status": "l.status",
-    "purpose": "l.purpose",
-    "simulated": "l.simulated",
-}
-_SPEND_SUMS = ("COALESCE(SUM(c.cost_nanousd), 0)", "COALESCE(SUM(COALESCE(c.list_cost_nanousd, c.cost_nanousd)), 0)")
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    since: str | None = None  # created_at bounds, ISO 8601 (a date works)
-    until: str | None = None
-    route: str | None = None
-    provider: str | None = None
-    status: str | None = None
-    review_status: str | None = None
-    purpose: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SpendGroup:
-    key: dict[str, Any]
-    requests: int
-    cost_nanousd: int
-    list_cost_nanousd: int = 0  # the same usage at list price, as `Charge.listed_nanousd` counts it
+__all__ = ["GROUPS", "BilledRow", "Filters", "SpendGroup", "SqlLedger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +50,11 @@ class BilledRow:
     price_table: str | None
 
 
+def _priced(record: Mapping[str, Any], index: int, charge: Mapping[str, Any]) -> tuple[int, str]:
+    lines = record.get("cost_lines") or []
+    return priced(lines, answered=answers(index, charge.get("provider"), record.get("provider"), lines))
+
+
 class SqlLedger:
     """The ledger tables, reached through a DB-API connection factory."""
 
@@ -105,6 +62,13 @@ class SqlLedger:
         self.url = url
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self._mark = "%s" if self.postgres else "?"
+        self.schema = Schema(self.postgres)
+        self._rolled_up = False  # the rollup exists (checked once per instance, then known)
+
+    @property
+    def mark(self) -> str:
+        """The dialect's placeholder for a parameter."""
+        return self._mark
 
     def open(self) -> Any:
         """A new connection; the caller commits and closes it."""
@@ -132,60 +96,58 @@ class SqlLedger:
         finally:
             connection.close()
 
-    # --- schema and writes (the writer thread) --------------------------------------------
+    # --- schema and writes (the writer process) -------------------------------------------
 
     def create_schema(self, connection: Any) -> None:
-        columns = ", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in _COLUMNS if name != "request_id")
-        statements = [
-            f"CREATE TABLE IF NOT EXISTS ledger (request_id TEXT PRIMARY KEY, {columns})",
-            "CREATE INDEX IF NOT EXISTS ledger_created_at ON ledger (created_at)",
-            "CREATE INDEX IF NOT EXISTS ledger_status_owner ON ledger (status, owner)",
-            "CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route)",
-            "CREATE TABLE IF NOT EXISTS ledger_charges (request_id TEXT NOT NULL, seq INTEGER NOT NULL, "
-            "provider TEXT, billing_owner TEXT, price_table TEXT, price_source TEXT, "
-            "cost_nanousd BIGINT NOT NULL, cost_basis TEXT, list_cost_nanousd BIGINT, list_price_table TEXT, "
-            "PRIMARY KEY (request_id, seq))",
-            *BARRIER_SCHEMA,
-        ]
-        cursor = connection.cursor()
-        for statement in statements:
-            cursor.execute(statement)
-        self._add_missing_columns(cursor, "ledger", _COLUMNS)
-        self._add_missing_columns(cursor, "ledger_charges", _CHARGE_COLUMNS)
-
-    def _add_missing_columns(self, cursor: Any, table: str, columns: Sequence[str]) -> None:
-        """A ledger made by an older Tollgate gains the row's newer fields (NULL in old rows)."""
-        cursor.execute(f"SELECT * FROM {table} LIMIT 0")
-        present = {column[0] for column in cursor.description}
-        for name in columns:
-            if name not in present:
-                kind = _TYPES.get(name, "TEXT").replace(" NOT NULL", "")  # old rows have no value
-                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        self.schema.create(connection)
+        self._rolled_up = True
 
     def upsert(self, connection: Any, records: Sequence[Mapping[str, Any]]) -> None:
         """Write rows given as records (`LedgerRow.record()`, or a journal line parsed):
-        the writer goes from journal to SQL without building objects on the way."""
+        the writer goes from journal to SQL without building objects on the way. The
+        rollup follows in the same transaction: it gains what the rows gained."""
         records = list({record["request_id"]: record for record in records}.values())  # the last snapshot wins
         cursor = connection.cursor()
+        if self.postgres:
+            self.schema.partitions.ensure(cursor, {record["created_at"][:7] for record in records})
+        before = finished_before(cursor, self.postgres, records)
+        # A started snapshot never undoes a finished row (see `_upsert_sql`): those rows keep what they had.
+        changed = [
+            record for record in records if not (record["status"] == "started" and record["request_id"] in before)
+        ]
+        replaced = [before[record["request_id"]] for record in changed if record["request_id"] in before]
+        delta = rollup.difference(replaced, changed)
         rows = [self._values(record) for record in records]
         final = [record for record in records if record["status"] != "started"]
         # .get: a journal written by an older Tollgate has charges without the newer fields
         charges = [
-            (record["request_id"], seq, *(charge.get(name) for name in _CHARGE_COLUMNS))
+            (
+                record["request_id"],
+                record["created_at"][:10],
+                seq,
+                *(charge.get(name) for name in CHARGE_COLUMNS),
+                *paid,
+            )
             for record in final
             for seq, charge in enumerate(record["charges"])
+            for paid in [_priced(record, seq, charge)]
         ]
-        finished = [(record["request_id"],) for record in final]
-        if self.postgres:
-            self._copy_upsert(cursor, rows, finished, charges)
-            return
-        cursor.executemany(self._upsert_sql("VALUES (" + ", ".join(["?"] * len(_COLUMNS)) + ")"), rows)
-        cursor.executemany("DELETE FROM ledger_charges WHERE request_id = ?", finished)
-        cursor.executemany(
-            f"INSERT INTO ledger_charges ({', '.join(_ALL_CHARGE_COLUMNS)}) "
-            f"VALUES ({', '.join(['?'] * len(_ALL_CHARGE_COLUMNS))})",
-            charges,
-        )
+        finished = [(record["request_id"], record["created_at"][:10]) for record in final]
+        try:
+            if self.postgres:
+                self._copy_upsert(cursor, rows, finished, charges)
+            else:
+                cursor.executemany(self._upsert_sql("VALUES (" + ", ".join(["?"] * len(COLUMNS)) + ")"), rows)
+                cursor.executemany("DELETE FROM ledger_charges WHERE request_id = ? AND day = ?", finished)
+                cursor.executemany(
+                    f"INSERT INTO ledger_charges ({', '.join(ALL_CHARGE_COLUMNS)}) "
+                    f"VALUES ({', '.join(['?'] * len(ALL_CHARGE_COLUMNS))})",
+                    charges,
+                )
+            rollup.apply(cursor, delta, mark=self._mark)
+        except Exception:
+            self.schema.partitions.forget()  # a month archived meanwhile, say: look at the partitions again
+            raise
 
     def _copy_upsert(self, cursor: Any, rows: list[tuple], finished: list[tuple], charges: list[tuple]) -> None:
         """PostgreSQL: a batch goes in by COPY, several times faster than a statement per
@@ -193,26 +155,27 @@ class SqlLedger:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ledger_incoming (LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with cursor.copy(f"COPY ledger_incoming ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY ledger_incoming ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(self._upsert_sql(f"SELECT {', '.join(_COLUMNS)} FROM ledger_incoming"))
+        cursor.execute(self._upsert_sql(f"SELECT {', '.join(COLUMNS)} FROM ledger_incoming"))
         # One statement a row, pipelined: a single `= ANY(array)` is planned as a scan of the whole
         # table until the table has statistics, which made each batch slower than the last.
-        cursor.executemany("DELETE FROM ledger_charges WHERE request_id = %s", finished)
+        cursor.executemany("DELETE FROM ledger_charges WHERE request_id = %s AND day = %s", finished)
         if charges:
-            with cursor.copy(f"COPY ledger_charges ({', '.join(_ALL_CHARGE_COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY ledger_charges ({', '.join(ALL_CHARGE_COLUMNS)}) FROM STDIN") as copy:
                 for charge in charges:
                     copy.write_row(charge)
 
-    @staticmethod
-    def _upsert_sql(source: str) -> str:
+    def _upsert_sql(self, source: str) -> str:
         """Insert from `source` (VALUES or a SELECT); a row already there is updated, but
-        never moved backwards to started, nor its review undone."""
-        updates = ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name not in _KEPT_ON_UPDATE)
+        never moved backwards to started, nor its review undone. The conflict is on the
+        table's key: (request_id, day) on PostgreSQL, where partitions require `day` in it."""
+        updates = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS if name not in KEPT_ON_UPDATE)
+        key = "request_id, day" if self.postgres else "request_id"
         return (
-            f"INSERT INTO ledger ({', '.join(_COLUMNS)}) {source} "
-            f"ON CONFLICT (request_id) DO UPDATE SET {updates}, "
+            f"INSERT INTO ledger ({', '.join(COLUMNS)}) {source} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}, "
             "review_status = CASE WHEN ledger.review_status IN ('approved', 'rejected') "
             "THEN ledger.review_status ELSE excluded.review_status END, "
             "review = CASE WHEN ledger.review_status IN ('approved', 'rejected') "
@@ -221,8 +184,8 @@ class SqlLedger:
         )
 
     def _values(self, record: Mapping[str, Any]) -> tuple:
-        values = [record[name] for name in _ROW_COLUMNS]
-        for index in _JSON_INDEXES:
+        values = [record[name] for name in ROW_COLUMNS]
+        for index in JSON_INDEXES:
             if values[index] is not None:
                 values[index] = orjson.dumps(values[index]).decode()
         values.append(record["created_at"][:10])  # day
@@ -231,40 +194,55 @@ class SqlLedger:
     # --- reads (admin API, reports, recovery) ---------------------------------------------
 
     def get(self, connection: Any, request_id: str) -> LedgerRow | None:
-        rows = self._select(connection, f"request_id = {self._mark}", [request_id])
+        """The row, looked for first in the days its id says (on PostgreSQL one month's
+        partition rather than every month's), then everywhere."""
+        m = self._mark
+        if days := days_of_id(request_id):
+            rows = self._select(connection, f"request_id = {m} AND day >= {m} AND day <= {m}", [request_id, *days])
+            if rows:
+                return rows[0]
+        rows = self._select(connection, f"request_id = {m}", [request_id])
         return rows[0] if rows else None
 
     def started_by(self, connection: Any, owner: str) -> list[LedgerRow]:
         return self._select(connection, f"status = 'started' AND owner = {self._mark}", [owner])
 
     def find(self, connection: Any, filters: Filters, limit: int) -> list[LedgerRow]:
-        where, params = self._where(filters, alias="")
-        return self._select(connection, where, params, order="created_at DESC", limit=limit)
+        clause, params = where(filters, alias="", mark=self._mark)
+        return self._select(connection, clause, params, order="created_at DESC", limit=limit)
 
     def each(self, connection: Any, filters: Filters, *, batch: int = 1000) -> Iterator[LedgerRow]:
-        """Every row the filters match, oldest first, with its charges: read a batch at a time,
-        so an export of a month never holds the month in memory."""
-        where, params = self._where(filters, alias="")
-        cursor = connection.cursor()
+        """Every row the filters match, oldest first, with its charges: read a batch at a time
+        (on PostgreSQL through a server-side cursor), so an export of a month never holds
+        more than a batch of it in memory."""
+        clause, params = where(filters, alias="", mark=self._mark)
+        cursor = connection.cursor(name="tollgate_each") if self.postgres else connection.cursor()
+        if self.postgres:
+            cursor.itersize = batch
         cursor.execute(
-            f"SELECT {', '.join(_ROW_COLUMNS)} FROM ledger WHERE {where} ORDER BY created_at, request_id", params
+            f"SELECT {', '.join(ROW_COLUMNS)} FROM ledger WHERE {clause} ORDER BY created_at, request_id", params
         )
         charges = connection.cursor()
-        while records := cursor.fetchmany(batch):
-            rows = [self._row(record) for record in records]
-            self._attach_charges(charges, rows)
-            yield from rows
+        try:
+            while records := cursor.fetchmany(batch):
+                rows = [self._row(record) for record in records]
+                self._attach_charges(charges, rows)
+                yield from rows
+        finally:
+            cursor.close()
 
     def billed_by(self, connection: Any, provider: str, filters: Filters) -> Iterator[BilledRow]:
         """Every row `provider` has a charge on, with the sum of its charges there."""
-        where, params = self._where(filters, alias="l.")
+        clause, params = where(filters, alias="l.", mark=self._mark)
+        # The charges of the period's days only: a month's, not the whole ledger's, are summed.
+        charge_days, day_params = days(filters, alias="", mark=self._mark)
         cursor = connection.cursor()
         cursor.execute(
             "SELECT l.day, COALESCE(l.upstream_model, l.route), l.status, l.cost_basis, l.provider, l.images, "
-            "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, SUM(cost_nanousd) AS cost, "
-            f"MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark} GROUP BY request_id) c "
-            f"ON c.request_id = l.request_id WHERE {where}",
-            [provider, *params],
+            "l.cost_lines, c.cost, c.price_table FROM ledger l JOIN (SELECT request_id, day, SUM(cost_nanousd) AS "
+            f"cost, MAX(price_table) AS price_table FROM ledger_charges WHERE provider = {self._mark}{charge_days} "
+            f"GROUP BY request_id, day) c ON c.request_id = l.request_id AND c.day = l.day WHERE {clause}",
+            [provider, *day_params, *params],
         )
         while records := cursor.fetchmany(1000):
             for day, model, status, basis, answered_by, images, lines, cost, table in records:
@@ -281,69 +259,50 @@ class SqlLedger:
                 )
 
     def set_review(self, connection: Any, request_id: str, status: str, review: dict[str, Any]) -> bool:
+        row = self.get(connection, request_id)
+        if row is None:
+            return False
+        m = self._mark
         cursor = connection.cursor()
         cursor.execute(
-            f"UPDATE ledger SET review_status = {self._mark}, review = {self._mark} WHERE request_id = {self._mark}",
-            (status, orjson.dumps(review).decode(), request_id),
+            f"UPDATE ledger SET review_status = {m}, review = {m} WHERE request_id = {m} AND day = {m}",
+            (status, orjson.dumps(review).decode(), request_id, row.day),
         )
         return cursor.rowcount == 1
 
     def spend(self, connection: Any, group_by: Sequence[str], filters: Filters) -> list[SpendGroup]:
         """Finished requests only: a request still running has been told no cost yet."""
-        selected = [f"{GROUPS[name]} AS {name}" for name in group_by]
-        where, params = self._where(filters, alias="l.")
-        where += " AND l.status <> 'started'"
-        group = f"GROUP BY {', '.join(GROUPS[name] for name in group_by)} ORDER BY 1" if group_by else ""
-        sql = (
-            f"SELECT {', '.join([*selected, 'COUNT(DISTINCT l.request_id)', *_SPEND_SUMS])} "
-            f"FROM ledger l LEFT JOIN ledger_charges c ON c.request_id = l.request_id WHERE {where} {group}"
-        )
         cursor = connection.cursor()
-        cursor.execute(sql, params)
-        groups = []
-        for record in cursor.fetchall():
-            key = dict(zip(group_by, record[: len(group_by)], strict=True))
-            if "simulated" in key:
-                key["simulated"] = bool(key["simulated"])
-            groups.append(SpendGroup(key, int(record[-3]), int(record[-2]), int(record[-1])))
-        return groups
+        if not self._rolled_up:
+            self._rolled_up = self.schema.has(cursor, "ledger_daily")
+        archived = self.archived_months(cursor) if self._rolled_up else set()
+        return spend(cursor, group_by, filters, mark=self._mark, rolled_up=self._rolled_up, archived=archived)
+
+    def archived_months(self, cursor: Any) -> set[str]:
+        cursor.execute("SELECT month FROM ledger_archives")
+        return {month for (month,) in cursor.fetchall()}
 
     def in_flight(self, connection: Any, filters: Filters) -> int:
         """Requests the filters match that are still running (no answer yet, so no spend)."""
-        where, params = self._where(replace(filters, status="started"), alias="")
+        clause, params = where(replace(filters, status="started"), alias="", mark=self._mark)
         cursor = connection.cursor()
-        cursor.execute(f"SELECT COUNT(*) FROM ledger WHERE {where}", params)
+        cursor.execute(f"SELECT COUNT(*) FROM ledger WHERE {clause}", params)
         return int(cursor.fetchone()[0])
 
-    def _where(self, filters: Filters, *, alias: str) -> tuple[str, list[Any]]:
-        clauses, params = ["1 = 1"], []
-        if filters.since:
-            clauses.append(f"{alias}created_at >= {self._mark}")
-            params.append(filters.since)
-        if filters.until:
-            clauses.append(f"{alias}created_at < {self._mark}")
-            params.append(filters.until)
-        for name in ("route", "provider", "status", "review_status", "purpose"):
-            value = getattr(filters, name)
-            if value is not None:
-                clauses.append(f"{alias}{name} = {self._mark}")
-                params.append(value)
-        return " AND ".join(clauses), params
-
     def _select(
-        self, connection: Any, where: str, params: Sequence[Any], *, order: str = "created_at", limit: int | None = None
+        self, connection: Any, clause: str, params: Sequence[Any], *, order: str = "created_at", limit: int = 0
     ) -> list[LedgerRow]:
         cursor = connection.cursor()
         suffix = f" LIMIT {int(limit)}" if limit else ""
-        cursor.execute(f"SELECT {', '.join(_ROW_COLUMNS)} FROM ledger WHERE {where} ORDER BY {order}{suffix}", params)
+        cursor.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM ledger WHERE {clause} ORDER BY {order}{suffix}", params)
         rows = [self._row(record) for record in cursor.fetchall()]
         if rows:
             self._attach_charges(cursor, rows)
         return rows
 
     def _row(self, record: Sequence[Any]) -> LedgerRow:
-        values = dict(zip(_ROW_COLUMNS, record, strict=True))
-        for name in _JSON:
+        values = dict(zip(ROW_COLUMNS, record, strict=True))
+        for name in JSON:
             values[name] = orjson.loads(values[name]) if values[name] is not None else None
         values["file_urls"] = values["file_urls"] or []
         values["attempts"] = values["attempts"] or []
@@ -352,12 +311,14 @@ class SqlLedger:
         return LedgerRow(**values)
 
     def _attach_charges(self, cursor: Any, rows: list[LedgerRow]) -> None:
+        """Their charges, looked for in the rows' own days (their months' partitions)."""
         by_id = {row.request_id: row for row in rows}
-        marks = ", ".join([self._mark] * len(by_id))
+        days = sorted({row.day for row in rows})
+        ids, in_days = ", ".join([self._mark] * len(by_id)), ", ".join([self._mark] * len(days))
         cursor.execute(
-            f"SELECT request_id, {', '.join(_CHARGE_COLUMNS)} FROM ledger_charges "
-            f"WHERE request_id IN ({marks}) ORDER BY request_id, seq",
-            list(by_id),
+            f"SELECT request_id, {', '.join(CHARGE_COLUMNS)} FROM ledger_charges "
+            f"WHERE request_id IN ({ids}) AND day IN ({in_days}) ORDER BY request_id, seq",
+            [*by_id, *days],
         )
         for request_id, *values in cursor.fetchall():
-            by_id[request_id].charges.append(Charge(**dict(zip(_CHARGE_COLUMNS, values, strict=True))))
+            by_id[request_id].charges.append(Charge(**dict(zip(CHARGE_COLUMNS, values, strict=True))))

@@ -14,28 +14,66 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
-from ...ledger import LedgerRow
+from ...ledger import Filters, LedgerRow, SqlLedger
+from ...ledger.charge_sums import DayOfCharges, days_of_charges
 from ...pricing import usd
 from .columns import COLUMNS, FIXED, VALIDATOR_NAMES
-from .lines import FocusLine, charge_lines, daily_lines
+from .lines import FocusLine, charge_lines, daily_lines, summed_daily_lines
 
-__all__ = ["COLUMNS", "focus_csv"]
+__all__ = ["COLUMNS", "focus_chunks", "focus_csv", "focus_daily_chunks", "ledger_focus"]
 
 
 def focus_csv(rows: Iterable[LedgerRow], *, daily: bool = False) -> str:
     """FOCUS CSV: a line per charge, or with `daily` a line per day × route × provider × table."""
+    return "".join(focus_chunks(rows, daily=daily))
+
+
+def focus_chunks(rows: Iterable[LedgerRow], *, daily: bool = False) -> Iterator[str]:
+    """The same CSV in pieces, written as the rows are read (oldest first, as the ledger
+    reads them): an export holds a chunk of lines, or a day's sums, never the period."""
     lines = charge_lines(rows)
+    return _chunks([daily_lines(lines) if daily else lines])
+
+
+def ledger_focus(sql: SqlLedger, connection: Any, filters: Filters, *, daily: bool) -> Iterator[str]:
+    """The ledger's charges in the period as FOCUS CSV, in pieces as they are read: a line
+    per charge, or per day with `daily` (summed in SQL a day at a time)."""
+    if daily:
+        return focus_daily_chunks(days_of_charges(sql, connection, filters))
+    return focus_chunks(sql.each(connection, filters))
+
+
+def focus_daily_chunks(days: Iterable[DayOfCharges]) -> Iterator[str]:
+    """The daily CSV from the ledger's charges summed a day at a time in SQL: the lines
+    `focus_chunks(rows, daily=True)` writes, without reading each row into Python. Each
+    day's lines are sent when that day is summed."""
+    return _chunks(summed_daily_lines(day) for day in days)
+
+
+def _chunks(parts: Iterable[Iterable[FocusLine]], lines_per_chunk: int = 500) -> Iterator[str]:
+    """CSV text: a piece every `lines_per_chunk` lines, and at the end of each part."""
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for line in daily_lines(lines) if daily else lines:
-        writer.writerow(_record(line))
-    return out.getvalue()
+    for part in parts:
+        for count, line in enumerate(part, 1):
+            writer.writerow(_record(line))
+            if count % lines_per_chunk == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        if out.tell():
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    if out.tell():  # the header of an export with no line
+        yield out.getvalue()
 
 
 def _record(line: FocusLine) -> dict[str, str | None]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from ...ledger import Charge, LedgerRow
+from ...ledger.charge_sums import DayOfCharges
+from ...ledger.row import answers, priced
 
 # The model's maker, by how its name starts (a LiteLLM string's `vendor/` prefix is dropped first).
 PUBLISHERS = (
@@ -75,16 +77,22 @@ class FocusLine:
 def charge_lines(rows: Iterable[LedgerRow]) -> Iterator[FocusLine]:
     for row in rows:
         for index, charge in enumerate(row.charges):
-            yield _line(row, charge, answered=index == 0 and bool(row.cost_lines) and charge.provider == row.provider)
+            answered = answers(index, charge.provider, row.provider, row.cost_lines)
+            yield line_of(row, charge, *priced(row.cost_lines, answered=answered))
 
 
-def daily_lines(lines: Iterable[FocusLine]) -> list[FocusLine]:
+def daily_lines(lines: Iterable[FocusLine]) -> Iterator[FocusLine]:
     """Per day × route × provider × price table; split further where the billing owner, model,
-    surface or pricing unit differ, so every column of a summed line is still true."""
+    surface or pricing unit differ, so every column of a summed line is still true. Lines
+    come oldest first: a day's sums are written when the next day begins."""
     days: dict[tuple, FocusLine] = {}
     for line in lines:
+        day = line.start.date()
+        if days and next(iter(days))[0] != day:
+            yield from (_described(total) for total in days.values())
+            days.clear()
         key = (
-            line.start.date(),
+            day,
             line.fields.get("x_Route"),
             line.provider,
             line.billing_owner,
@@ -94,14 +102,24 @@ def daily_lines(lines: Iterable[FocusLine]) -> list[FocusLine]:
             line.unit,
         )
         days[key] = _add(days[key], line) if key in days else _day_of(line)
-    return [_described(line) for line in days.values()]
+    yield from (_described(total) for total in days.values())
 
 
-def _line(row: LedgerRow, charge: Charge, *, answered: bool) -> FocusLine:
+def summed_daily_lines(day: DayOfCharges) -> Iterator[FocusLine]:
+    """`daily_lines` of a day whose charges the ledger summed in SQL: a sum is a line of that
+    many charges, which `daily_lines` adds up as it adds lines of one charge each."""
+    if day.sums is None:
+        return daily_lines(charge_lines(day.rows or ()))
+    return daily_lines(line_of(one.row, one.charge, one.quantity, one.unit, requests=one.charges) for one in day.sums)
+
+
+def line_of(row: LedgerRow, charge: Charge, quantity: int, unit: str, *, requests: int = 1) -> FocusLine:
+    """The line of `charge` on `row`, which priced `quantity` `unit`; or, with `requests`,
+    of that many charges summed (`row` holding what their rows share)."""
     model = row.upstream_model or row.route or "unknown"
     start = _parse(row.created_at).replace(microsecond=0)
     end = max(_to_next_second(_parse(row.finished_at or row.created_at)), start + dt.timedelta(seconds=1))
-    quantity, unit = _priced_quantity(row) if answered else (1, "Requests")
+    answered = unit != "Requests"
     return FocusLine(
         start=start,
         end=end,
@@ -138,14 +156,8 @@ def _line(row: LedgerRow, charge: Charge, *, answered: bool) -> FocusLine:
             for name, value in (("route", row.route), ("route_owner", row.route_owner), ("team", row.team))
             if value
         },
+        requests=requests,
     )
-
-
-def _priced_quantity(row: LedgerRow) -> tuple[int, str]:
-    """What the table priced: images where it prices per image, else tokens."""
-    images = [line for line in row.cost_lines if str(line["item"]).startswith("image ")]
-    priced = images or row.cost_lines
-    return sum(int(line["quantity"]) for line in priced), "Images" if images else "Tokens"
 
 
 def _description(row: LedgerRow, charge: Charge, model: str, quantity: int, unit: str, *, answered: bool) -> str:
