@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 import psycopg
+import sections
 from ledger_plans import plans
 from ledger_rows import Shape, load
-import sections
 from ledger_tools import Served, cli_run, load_average
 from ledger_writer import measure as writer_rows_per_s
 

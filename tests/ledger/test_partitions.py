@@ -18,8 +18,8 @@ from proxy.ledger.filters import where
 from proxy.ledger.partitions import attached_months, next_month, this_month
 from proxy.ledger.sql import SqlLedger
 
-from .databases import postgres_database
-from .rows import ACME, OPENAI, charged_row
+from ..databases import postgres_database
+from ..rows import ACME, OPENAI, charged_row
 
 ROWS = [
     charged_row("req_sep", "2026-09-30T23:59:59.999999Z", [(OPENAI, 1_000)]),

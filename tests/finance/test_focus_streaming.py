@@ -19,7 +19,7 @@ from proxy.ledger import Charge, Filters, LedgerRow
 from proxy.ledger.charge_sums import days_of_charges
 from proxy.ledger.sql import SqlLedger
 
-from .databases import postgres_database
+from ..databases import postgres_database
 
 IMAGE = {"model": "gpt-image-2", "item": "image 1024x1024 low", "quantity": 2, "unit_usd": "0.009"}
 TOKENS = {"model": "gpt-5.4", "item": "text_input tokens", "quantity": 50, "unit_usd": "0.000005"}

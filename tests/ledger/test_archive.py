@@ -21,8 +21,8 @@ from proxy.ledger import ArchivedPeriod, Filters, LedgerRow, SqlLedger
 from proxy.ledger.archive import ArchiveRefused, archived, archived_month_of
 from proxy.ledger.partitions import attached_months, next_month, this_month
 
-from .databases import postgres_database
-from .rows import ACME, OPENAI, charged_row
+from ..databases import postgres_database
+from ..rows import ACME, OPENAI, charged_row
 
 
 def months_ago(count: int) -> str:

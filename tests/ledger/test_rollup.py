@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from proxy.ledger import Filters, rollup, spending
 from proxy.ledger.sql import SqlLedger
 
-from .databases import postgres_database
+from ..databases import postgres_database
 
 DAYS = ("2026-10-31", "2026-11-01", "2026-11-02")
 SOME = st.sampled_from

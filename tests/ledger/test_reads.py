@@ -15,8 +15,8 @@ from proxy.ledger import Ledger
 from proxy.ledger.filters import days_of_id
 from proxy.ledger.sql import SqlLedger
 
-from .databases import postgres_database
-from .rows import OPENAI, charged_row
+from ..databases import postgres_database
+from ..rows import OPENAI, charged_row
 
 MADE_NOV_1 = "req_019a3cb6bc00" + "ab" * 8  # 2025-11-01T00:00:00Z, as ids.py writes it
 
