@@ -4,13 +4,13 @@ Pure functions, no I/O and no imports of ours, so the simulator (which must
 answer with realistic `usage`) and the proxy's cost estimator (which must
 pre-charge before the upstream answers) share one exact implementation.
 
-Sources (see /work/shared/reference/openai-image-contract.md):
-- §7c: the fixed output-token table for gpt-image-1 / 1.5 / 1-mini /
+Sources:
+- the fixed output-token table for gpt-image-1 / 1.5 / 1-mini /
   chatgpt-image-latest (OpenAI image-generation guide, "Calculating costs").
-- §7c: the gpt-image-2 formula, reverse-engineered on the OpenAI community forum
+- the gpt-image-2 formula, reverse-engineered on the OpenAI community forum
   (thread 1382699) from the official calculator; it reproduces every published
   and observed point (196/1756/7024 for 1024x1024, 5063 for 1792x1024 high, …).
-- §1a: the gpt-image-2 size rules (guide table) and the observed error wording.
+- the gpt-image-2 size rules (the guide's table) and the observed error wording.
 - The input-image tile rule is OpenAI's published vision rule (see
   `image_input_tokens`).
 

@@ -23,7 +23,7 @@ NAMED_PATH = re.compile(r"(?<![\w./{-])((?:proxy|providers|policies|tests|script
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 # Spelled in pieces so that this file does not cite them itself.
-OUTSIDE = ("CONTRACT" + ".md", "../" + "shared")
+OUTSIDE = ("CONTRACT" + ".md", "../" + "shared", "/work/" + "shared")
 
 
 def _shown(document: Path) -> str:
