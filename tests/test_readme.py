@@ -27,7 +27,7 @@ def test_the_quick_start_has_a_serve_and_a_test_command():
     assert "--simulate-upstreams" in serve and "OPENAI_API_KEY" in serve
     assert test == "scripts/test"
     script = ROOT.joinpath("scripts/test").read_text()
-    assert "pip install -q -e '.[dev]'" in script and 'exec .venv/bin/python -m pytest "$@"' in script
+    assert "pip install -q -e '.[dev]'" in script and 'exec .venv/bin/python -m pytest -n 2 "$@"' in script
 
 
 def test_ci_runs_the_readme_test_command():
