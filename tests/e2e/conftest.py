@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .configs import ConfigFile, routed
-from .harness import Proxy, Server, free_port, stop_all, tollgate, wait_until_ready
+from .harness import Proxy, Server, free_port, serve_in, stop_all, tollgate, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -43,26 +43,12 @@ def start_proxy(tmp_path_factory) -> Iterator:
         """`config`: built (tests/e2e/configs.py), or a file's text as it is (the example config).
         `folder`: start in an earlier proxy's folder, to find its ledger and journal (a restart).
         `own_group`: in a process group of its own, which a test may signal as a whole."""
+        text = config if isinstance(config, str) else config.yaml()
         folder = folder or tmp_path_factory.mktemp("proxy")
-        config_path = folder / "config.yaml"
-        config_path.write_text(config if isinstance(config, str) else config.yaml())
-        port = port or free_port()
-        log_path = folder / f"proxy-{port}.log"
-        process = tollgate(
-            "serve",
-            "--config",
-            str(config_path),
-            "--port",
-            str(port),
-            *args,
-            log_path=log_path,
-            env={"TOLLGATE_LEDGER_URL": f"sqlite:///{folder}/ledger.db", **(env or {})},
-            own_group=own_group,
-        )
-        proxy = Proxy(f"http://127.0.0.1:{port}", process, log_path, config_path)
-        started.append((proxy, _starting_scope()))
+        proxy = serve_in(folder, text, *args, env=env, port=port, own_group=own_group, ready=False)
+        started.append((proxy, _starting_scope()))  # listed before the wait, so a proxy never ready is stopped too
         if ready:
-            wait_until_ready(f"{proxy.url}/readyz", process)
+            wait_until_ready(f"{proxy.url}/readyz", proxy.process)
         return proxy
 
     start.started = started  # type: ignore[attr-defined]
