@@ -10,17 +10,19 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from .answer_body import EMPTY, AnswerBody
 from .types import Call
 
 
 @dataclass(slots=True)
 class UpstreamReply:
-    """What the upstream answered: a complete body, or a stream of SSE bytes for a
-    successful streamed call. Whoever holds a streamed reply must `aclose` it."""
+    """What the upstream answered: a complete body (as the chunks it arrived in), or a
+    stream of SSE bytes for a successful streamed call. Whoever holds a streamed reply
+    must `aclose` it."""
 
     status: int
     headers: Mapping[str, str]
-    body: bytes = b""
+    body: AnswerBody = EMPTY
     stream: AsyncIterator[bytes] | None = None
     closer: Callable[[], Awaitable[None]] | None = None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from .answer_body import AnswerBody
 from .base import Provider, UpstreamReply
 from .errors import UnsupportedByProvider, UpstreamConnectError, UpstreamTimeout
 from .types import Call, MultipartBody, Surface, UploadedFile
@@ -59,11 +60,11 @@ class LiteLLMProvider(Provider):
             status = getattr(exc, "status_code", None)
             if not isinstance(status, int):
                 raise
-            return UpstreamReply(status, _JSON, body=self._error_body(exc))
+            return UpstreamReply(status, _JSON, body=AnswerBody.of(self._error_body(exc)))
         if call.stream:
             events = self._events(result, call.surface)
             return UpstreamReply(200, _SSE, stream=events, closer=partial(_close_stream, events, result))
-        return UpstreamReply(200, _JSON, body=result.model_dump_json().encode())
+        return UpstreamReply(200, _JSON, body=AnswerBody.of(result.model_dump_json().encode()))
 
     async def _invoke(self, call: Call, arguments: dict[str, Any]) -> Any:
         match call.surface:

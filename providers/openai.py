@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
+from .answer_body import AnswerBody
 from .base import Provider, UpstreamReply
 from .errors import BadUpstreamResponse
 from .transport import Pool, timeouts, upstream_failure
@@ -72,7 +73,7 @@ class OpenAIProvider(Provider):
                     )
                     response = None  # the stream's reader closes it
                     return reply
-                body = await response.read()
+                body = await _read_whole(response)
         except BaseException as exc:
             if response is not None:
                 response.close()  # cut off mid-answer (or cancelled: the client hung up): not back to the pool
@@ -115,11 +116,25 @@ def _closer(response: aiohttp.ClientResponse):
     return close
 
 
-def _looks_like_json(body: bytes) -> bool:
+async def _read_whole(response: aiohttp.ClientResponse) -> AnswerBody:
+    """The whole body as the chunks aiohttp received it in: `read()` would join them
+    into one `bytes`, copying every byte of a 2 MB answer once or twice."""
+    chunks = []
+    while True:
+        chunk, end_of_http_chunk = await response.content.readchunk()
+        if chunk:
+            chunks.append(chunk)
+        elif not end_of_http_chunk:  # (b"", False): the end of the body
+            break
+    response.release()  # read to its end: the connection goes back to the pool
+    return AnswerBody(chunks)
+
+
+def _looks_like_json(body: AnswerBody) -> bool:
     """A cheap check that a success body is a whole JSON object. Parsing a 2 MB
     image body here would cost more than relaying it; truncation shows at the ends,
-    so only the ends are looked at (slicing, not stripping, the whole body)."""
-    return body[:64].lstrip()[:1] == b"{" and body[-64:].rstrip()[-1:] == b"}"
+    so only the ends are looked at."""
+    return body.head(64).lstrip()[:1] == b"{" and body.tail(64).rstrip()[-1:] == b"}"
 
 
 class AzureOpenAIProvider(OpenAIProvider):

@@ -3,7 +3,8 @@ ASGI, without Starlette's router, middleware stack, exception handlers and respo
 objects, which cost about a tenth of a request's CPU at chat c=64 (bench/). What they
 did for these requests is done here the same way: the request id (RequestIds), the
 gateway pinned (PinGateway), errors in OpenAI's shape with the id (render_error), the
-whole answer with its content-type and length, and the work after it once it is sent.
+whole answer with its content-type and length (sent in the chunks it arrived in), and
+the work after it once it is sent.
 
 Everything else takes Starlette's way: other paths and methods, a request before the
 app has started, and every request while `server.cors` is on (CORS stays its part).
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from providers.answer_body import AnswerBody
 from providers.errors import ProxyError
 from providers.types import Surface
 
@@ -62,12 +64,13 @@ async def serve_direct(app: ASGIApp, surface: Surface, scope: Scope, receive: Re
         try:
             answer = await serve(asked, Serving(gateway, held.ledger, held.background, held.files, held.metrics))
         except ProxyError as error:
-            await _send_whole(send, error.status, {"x-request-id": request_id, **error.headers}, error.body())
+            headers = {"x-request-id": request_id, **error.headers}
+            await _send_whole(send, error.status, headers, AnswerBody.of(error.body()))
             return True
         except Exception as exc:  # serve() renders its own failures: this is one outside it
             log.error("unexpected error outside a request handler", exc_info=exc, extra={"request_id": request_id})
             error = InternalError(f"Tollgate failed (request id {request_id}); it has been logged.")
-            await _send_whole(send, error.status, {"x-request-id": request_id}, error.body())
+            await _send_whole(send, error.status, {"x-request-id": request_id}, AnswerBody.of(error.body()))
             return True
         if isinstance(answer, Answered):
             reply = answer.reply
@@ -88,9 +91,11 @@ async def serve_direct(app: ASGIApp, surface: Surface, scope: Scope, receive: Re
 
 
 async def _send_whole(
-    send: Send, status: int, headers: dict[str, str], body: bytes, content_type: str = "application/json"
+    send: Send, status: int, headers: dict[str, str], body: AnswerBody, content_type: str = "application/json"
 ) -> None:
-    """What Starlette's `Response` sends: the headers, lower-cased, then the body in one message."""
+    """What Starlette's `Response` sends: the headers, lower-cased, with the whole body's
+    length; then the body, a message per chunk as it came from the upstream, so a large
+    answer is never joined into one buffer (the relay's way: bench/README.md)."""
     if content_type.startswith("text/") and "charset=" not in content_type.lower():
         content_type += "; charset=utf-8"
     raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
@@ -98,4 +103,7 @@ async def _send_whole(
         raw.append((b"content-length", str(len(body)).encode()))
     raw.append((b"content-type", content_type.encode("latin-1")))
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    *leading, last = body.chunks or (b"",)
+    for chunk in leading:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": last})

@@ -55,7 +55,7 @@ async def proxy_request(request: Request, surface: Surface) -> Response:
         )
     background = BackgroundTask(answer.after) if answer.after is not None else None
     return Response(
-        reply.body,
+        bytes(reply.body),
         status_code=reply.status,
         headers=answer.headers,
         media_type=reply.content_type,
@@ -88,7 +88,9 @@ def _stored_response_endpoint(action: str | None):
         )
         answer = await reach_stored_response(asked, gateway, app_state(request).metrics)
         reply = answer.reply
-        return Response(reply.body, status_code=reply.status, headers=answer.headers, media_type=reply.content_type)
+        return Response(
+            bytes(reply.body), status_code=reply.status, headers=answer.headers, media_type=reply.content_type
+        )
 
     endpoint.__name__ = f"stored_response_{action or 'itself'}"
     return endpoint

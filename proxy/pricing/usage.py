@@ -4,7 +4,8 @@ usage-bearing events of a stream.
 Image answers are megabytes of base64, and the few fields billing needs sit
 outside it. Large bodies are therefore searched, not parsed: base64 has no
 quotes, so a quoted key found in the body is a real key. Small bodies are
-parsed whole, which is both cheap and exact.
+parsed whole, which is both cheap and exact. A body is read as the chunks it
+arrived in (`AnswerBody`): only the ends are copied out, never the whole.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 import orjson
 
+from providers.answer_body import AnswerBody
 from providers.types import Surface
 
 _PARSE_WHOLE_BELOW = 256 * 1024
 _WINDOW = 16 * 1024  # how near the ends the small keys are looked for first
+_VALUE_MAX = 64 * 1024  # how far past its key a value is read (usage objects are small)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +70,10 @@ class Relayed:
     partial_images_since_image: int = 0  # partial images of an image not yet completed
 
 
-def usage_from_body(surface: Surface, body: bytes, *, model: str, image_model: str | None) -> Usage | None:
+def usage_from_body(surface: Surface, body: AnswerBody | bytes, *, model: str, image_model: str | None) -> Usage | None:
     """The usage in a complete (non-streamed) answer; None when it carries none."""
+    if isinstance(body, bytes):
+        body = AnswerBody.of(body)
     fields = _fields(body, ("tool_usage", "size", "quality"))
     if fields is None:
         return None
@@ -84,7 +89,7 @@ def usage_from_events(
     """The usage in a stream's usage-bearing events (see `SseScanner`)."""
     metered: Usage | None = None
     for event in events:
-        data = event[event.find(b"data:") + 5 :] if b"data:" in event else event
+        data = AnswerBody.of(event[event.find(b"data:") + 5 :] if b"data:" in event else event)
         if surface.makes_images:
             found = _fields(data, ("size", "quality"))
             part = _image_usage(found, model, images=1) if found else None
@@ -166,7 +171,7 @@ def _text_usage(
     )
 
 
-def _tool_images(fields: dict[str, Any], body: bytes) -> Metered:
+def _tool_images(fields: dict[str, Any], body: AnswerBody) -> Metered:
     """How many images the Responses image tool drew, and at what size and quality."""
     calls = [item for item in fields.get("output") or () if _mapping(item).get("type") == "image_generation_call"]
     if calls:  # the body was parsed whole
@@ -188,69 +193,121 @@ def _sum(a: Usage, b: Usage) -> Usage:
 # --- reading without parsing megabytes -----------------------------------------------------
 
 
-def _fields(body: bytes, optional: tuple[str, ...]) -> dict[str, Any] | None:
+def _fields(body: AnswerBody, optional: tuple[str, ...]) -> dict[str, Any] | None:
     """`usage` and the `optional` top-level keys of a JSON object: parsed whole when
     small, else searched for. The few small keys sit before or after the base64, so
     they are looked for near the ends first; only `usage` is worth a search of the
     whole body when it is not there."""
     if len(body) < _PARSE_WHOLE_BELOW:
         try:
-            parsed = orjson.loads(body)
+            parsed = orjson.loads(bytes(body))
         except orjson.JSONDecodeError:
             return None
         return parsed if isinstance(parsed, dict) else None
+    ends = _Ends(body)
     found: dict[str, Any] = {}
     for key, anywhere in (("usage", True), *((name, False) for name in optional)):
-        value = _value_after(body, key.encode(), anywhere=anywhere)
+        value = _value_after(ends, key.encode(), anywhere=anywhere)
         if value is not None:
             found[key] = value
     return found
 
 
-def _value_after(body: bytes, key: bytes, *, anywhere: bool) -> Any:
+class _Ends:
+    """A large body's two ends, where its small keys sit, each copied out once when first needed."""
+
+    __slots__ = ("_head", "_tail", "body")
+
+    def __init__(self, body: AnswerBody) -> None:
+        self.body = body
+        self._head: bytes | None = None
+        self._tail: bytes | None = None
+
+    @property
+    def tail(self) -> bytes:
+        """The last `_WINDOW` bytes: a key starting there has its value before the end."""
+        if self._tail is None:
+            self._tail = self.body.tail(_WINDOW)
+        return self._tail
+
+    @property
+    def head(self) -> bytes:
+        """The first `_WINDOW` bytes, and room for the value of a key found there."""
+        if self._head is None:
+            self._head = self.body.head(_WINDOW + _VALUE_MAX)
+        return self._head
+
+
+def _value_after(ends: _Ends, key: bytes, *, anywhere: bool) -> Any:
     """The JSON value (an object or a string) of the last `"key":` near the body's ends,
     or anywhere in it."""
     quoted = b'"' + key + b'"'
-    at = body.rfind(quoted, max(len(body) - _WINDOW, 0))
-    if at < 0:
-        at = body.rfind(quoted, 0, _WINDOW)
-    if at < 0 and anywhere:
-        at = body.rfind(quoted)
-    if at < 0:
-        return None
-    start = at + len(key) + 2
-    while start < len(body) and body[start] in b" \t\r\n:":
+    for region, within in ((ends.tail, _WINDOW), (ends.head, _WINDOW)):
+        at = region.rfind(quoted, 0, within)
+        if at >= 0:
+            return _value_at(region, at + len(quoted))
+    if anywhere:  # neither near an end (no answer seen puts it there): join the body, once
+        whole = bytes(ends.body)
+        at = whole.rfind(quoted)
+        if at >= 0:
+            return _value_at(whole, at + len(quoted))
+    return None
+
+
+def _value_at(region: bytes, start: int) -> Any:
+    """The object or string that follows a key ending at `start`, read within `_VALUE_MAX` bytes."""
+    while start < len(region) and region[start] in b" \t\r\n:":
         start += 1
-    if body[start : start + 1] == b'"':
-        end = body.find(b'"', start + 1)
-        return body[start + 1 : end].decode() if end > 0 else None
-    if body[start : start + 1] != b"{":
+    if region[start : start + 1] == b'"':
+        end = region.find(b'"', start + 1, start + _VALUE_MAX)
+        return region[start + 1 : end].decode() if end > 0 else None
+    if region[start : start + 1] != b"{":
         return None
     depth = 0
-    for index in range(start, min(len(body), start + 65536)):  # usage objects are small
-        char = body[index]
+    for index in range(start, min(len(region), start + _VALUE_MAX)):
+        char = region[index]
         if char == 0x7B:  # {
             depth += 1
         elif char == 0x7D:  # }
             depth -= 1
             if depth == 0:
                 try:
-                    return orjson.loads(body[start : index + 1])
+                    return orjson.loads(region[start : index + 1])
                 except orjson.JSONDecodeError:
                     return None
     return None
 
 
-def _count_values(body: bytes, key: bytes) -> int:
+def _count_values(body: AnswerBody, key: bytes) -> int:
     """How many `"key": "…"` a body holds, jumping over each (base64) value with a
-    one-byte search for its closing quote: far cheaper than scanning for the key."""
+    one-byte search for its closing quote: far cheaper than scanning for the key.
+    Chunk by chunk: a key cut by a chunk's end is found from the bytes carried over."""
     needle = b'"' + key + b'"'
-    count, at = 0, body.find(needle)
-    while at >= 0:
-        count += 1
-        opening = body.find(b'"', at + len(needle))
-        closing = body.find(b'"', opening + 1) if opening >= 0 else -1
-        at = body.find(needle, closing + 1) if closing >= 0 else -1
+    keep = len(needle) - 1  # the most of a key one chunk can end with
+    count, quotes, carry = 0, 0, b""  # quotes: those of the last key's value still to pass
+    for chunk in body.chunks:
+        at = 0
+        if carry:  # a key that starts in the carried bytes ends in this chunk's first ones
+            joined = carry + chunk[:keep]
+            found = joined.find(needle)
+            if found >= 0:
+                count, quotes, at = count + 1, 2, found + len(needle) - len(carry)
+            elif len(chunk) < keep:  # too short to hold a key of its own
+                carry = joined[-keep:]
+                continue
+            carry = b""
+        while True:
+            if quotes:
+                at = chunk.find(b'"', at)
+                if at < 0:
+                    break
+                at, quotes = at + 1, quotes - 1
+            else:
+                found = chunk.find(needle, at)
+                if found < 0:
+                    carry = chunk[max(at, len(chunk) - keep) :]
+                    break
+                count, quotes, at = count + 1, 2, found + len(needle)
     return count
 
 

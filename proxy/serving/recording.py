@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from policies.base import PolicyRefused, Settle
+from providers.answer_body import EMPTY, AnswerBody
 from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
 
@@ -104,7 +105,7 @@ class Recording:
         else:
             self._charge_failures(exchange.attempts)
             self._reason = FailureReason.INVALID_REQUEST  # the upstream's refusal is the client's to fix
-            self._end("error", reply.status, error_type=_upstream_error_type(reply.body))
+            self._end("error", reply.status, error_type=_upstream_error_type(bytes(reply.body)))
 
     def streamed(self, exchange: Exchange, outcome: StreamOutcome) -> None:
         """A relayed stream ended: the upstream bills what it streamed, even if cut short."""
@@ -212,7 +213,9 @@ class Recording:
         assert self._plan is not None
         return self._plan.route
 
-    def _usage(self, exchange: Exchange, *, body: bytes = b"", events: list[bytes] | None = None) -> Usage | None:
+    def _usage(
+        self, exchange: Exchange, *, body: AnswerBody = EMPTY, events: list[bytes] | None = None
+    ) -> Usage | None:
         call = self._call
         assert call is not None
         model, image_model = exchange.target.model, _image_model(call)

@@ -126,7 +126,9 @@ async def serve(asked: Asked, serving: Serving) -> Answer:
         return Streamed(relay, reply, headers)
     recording.answered(exchange)
     if reply.ok and makes_conversations(call):
-        await bind_answer(gateway.conversations, reply.body, binding_of(exchange, plan, principal.owner), request_id)
+        await bind_answer(
+            gateway.conversations, bytes(reply.body), binding_of(exchange, plan, principal.owner), request_id
+        )
     headers |= price_headers(recording.row.price_table, recording.row.price_source)
     if (cost := recording.cost_usd) is not None:
         headers["x-tollgate-cost-usd"] = format(cost, "f")
@@ -135,7 +137,7 @@ async def serve(asked: Asked, serving: Serving) -> Answer:
         kept = files
 
         async def after() -> None:
-            await _keep_files(kept, recording, surface, [reply.body])
+            await _keep_files(kept, recording, surface, [bytes(reply.body)])
 
     return Answered(reply, headers, after)
 

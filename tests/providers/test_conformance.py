@@ -178,7 +178,7 @@ async def test_a_chat_answer_comes_back_whole_with_the_upstreams_usage(gateway, 
     call = chat_call("hello, upstream")
     reply = await provider.send(call, upstream_model(gateway, CHAT), timeout_s=30)
     assert reply.status == 200 and reply.stream is None
-    answer = orjson.loads(reply.body)
+    answer = orjson.loads(bytes(reply.body))
     assert answer["object"] == "chat.completion" and "hello, upstream" in answer["choices"][0]["message"]["content"]
     usage = usage_from_body(Surface.CHAT, reply.body, model=CHAT, image_model=None)
     assert usage == the_upstreams_usage(simulator_url, call) and usage[0].text_input > 0
@@ -198,7 +198,7 @@ async def test_an_image_comes_back_with_the_upstreams_usage(gateway, simulator_u
     call = image_call("a lighthouse at dusk")
     reply = await provider.send(call, upstream_model(gateway, IMAGE), timeout_s=60)
     assert reply.status == 200
-    assert len(orjson.loads(reply.body)["data"][0]["b64_json"]) > 1000
+    assert len(orjson.loads(bytes(reply.body))["data"][0]["b64_json"]) > 1000
     usage = usage_from_body(Surface.IMAGES_GENERATE, reply.body, model=IMAGE, image_model=None)
     assert usage == the_upstreams_usage(simulator_url, call) and usage[0].image_output > 0
 

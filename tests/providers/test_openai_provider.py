@@ -43,17 +43,17 @@ async def provider(simulator_url):
 async def test_a_success_comes_back_as_bytes_with_the_upstreams_headers(provider):
     reply = await provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=5)
     assert reply.status == 200 and reply.request_id.startswith("req_sim_")
-    assert orjson.loads(reply.body)["object"] == "chat.completion"
+    assert orjson.loads(bytes(reply.body))["object"] == "chat.completion"
 
 
 async def test_the_upstream_model_name_replaces_the_clients(provider):
     reply = await provider.send(chat_call("hello", model="my-alias"), "gpt-5.4-mini", timeout_s=5)
-    assert orjson.loads(reply.body)["model"] == "gpt-5.4-mini"
+    assert orjson.loads(bytes(reply.body))["model"] == "gpt-5.4-mini"
 
 
 async def test_an_error_status_is_a_reply_not_an_exception(provider):
     reply = await provider.send(chat_call("[sim fault=server_error]"), "gpt-5.4-mini", timeout_s=5)
-    assert reply.status == 500 and orjson.loads(reply.body)["error"]["code"] == "server_error"
+    assert reply.status == 500 and orjson.loads(bytes(reply.body))["error"]["code"] == "server_error"
 
 
 async def test_a_stream_comes_back_as_chunks(provider):
@@ -126,13 +126,13 @@ async def test_a_stored_response_is_reached_by_its_path_with_the_query_as_it_cam
     made = await provider.send(
         Call("req_t", Surface.RESPONSES, "gpt-5.4", False, JsonBody(orjson.dumps(fields), fields)), "gpt-5.4", 5
     )
-    response_id = orjson.loads(made.body)["id"]
+    response_id = orjson.loads(bytes(made.body))["id"]
     retrieved = await provider.send(stored("GET", f"responses/{response_id}"), "gpt-5.4", timeout_s=5)
-    assert retrieved.status == 200 and orjson.loads(retrieved.body)["id"] == response_id
+    assert retrieved.status == 200 and orjson.loads(bytes(retrieved.body))["id"] == response_id
     page = await provider.send(stored("GET", f"responses/{response_id}/input_items", "order=asc&limit=1"), "x", 5)
-    assert [item["content"][0]["text"] for item in orjson.loads(page.body)["data"]] == ["one"]
+    assert [item["content"][0]["text"] for item in orjson.loads(bytes(page.body))["data"]] == ["one"]
     deleted = await provider.send(stored("DELETE", f"responses/{response_id}"), "gpt-5.4", timeout_s=5)
-    assert orjson.loads(deleted.body)["deleted"] is True
+    assert orjson.loads(bytes(deleted.body))["deleted"] is True
 
 
 async def test_azure_reaches_a_stored_response_on_the_resource_not_the_deployment(simulator_url):
@@ -141,13 +141,13 @@ async def test_azure_reaches_a_stored_response_on_the_resource_not_the_deploymen
     made = await provider.send(
         Call("req_t", Surface.RESPONSES, "gpt-5.4", False, JsonBody(orjson.dumps(fields), fields)), "my-gpt", 5
     )
-    response_id = orjson.loads(made.body)["id"]
+    response_id = orjson.loads(bytes(made.body))["id"]
     call = stored("GET", f"responses/{response_id}/input_items", "limit=5")
     assert provider.resource_url(call.resource) == (
         f"{simulator_url}/azure/openai/responses/{response_id}/input_items?api-version=2025-04-01-preview&limit=5"
     )
     reply = await provider.send(call, "my-gpt", timeout_s=5)
-    assert reply.status == 200 and orjson.loads(reply.body)["data"][0]["content"][0]["text"] == "hello"
+    assert reply.status == 200 and orjson.loads(bytes(reply.body))["data"][0]["content"][0]["text"] == "hello"
     await provider.aclose()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from providers.answer_body import AnswerBody
 from providers.base import Provider, UpstreamReply
 from providers.errors import FailureReason, UpstreamConnectError, UpstreamTimeout
 from providers.types import Call, JsonBody, Surface
@@ -37,7 +38,7 @@ class ScriptedProvider(Provider):
 
 
 def reply(status: int, **headers: str) -> UpstreamReply:
-    return UpstreamReply(status, {"content-type": "application/json", **headers}, body=b'{"ok": true}')
+    return UpstreamReply(status, {"content-type": "application/json", **headers}, body=AnswerBody.of(b'{"ok": true}'))
 
 
 def plan(*providers: str, tries: int = 2, max_wait: float = 10) -> RoutePlan:
@@ -89,7 +90,7 @@ async def test_when_retries_are_spent_the_fallback_answers_with_its_own_model_na
 
 async def test_a_client_fault_is_relayed_without_retry_or_fallback():
     moderation = UpstreamReply(
-        400, {"content-type": "application/json"}, body=b'{"error": {"code": "moderation_blocked"}}'
+        400, {"content-type": "application/json"}, body=AnswerBody.of(b'{"error": {"code": "moderation_blocked"}}')
     )
     a = ScriptedProvider("a", moderation)
     b = ScriptedProvider("b", reply(200))
