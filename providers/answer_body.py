@@ -18,7 +18,7 @@ class AnswerBody:
     __slots__ = ("_chunks", "_size")
 
     def __init__(self, chunks: Iterable[bytes] = ()) -> None:
-        self._chunks = tuple(chunk for chunk in chunks if chunk)
+        self._chunks = tuple(filter(None, chunks))
         self._size = sum(map(len, self._chunks))
 
     @classmethod
@@ -41,6 +41,8 @@ class AnswerBody:
 
     def head(self, size: int) -> bytes:
         """The first `size` bytes (fewer if the body is shorter), copying only the chunks they span."""
+        if len(self._chunks) == 1:
+            return self._chunks[0][:size]
         taken, have = [], 0
         for chunk in self._chunks:
             if have >= size:
@@ -51,6 +53,8 @@ class AnswerBody:
 
     def tail(self, size: int) -> bytes:
         """The last `size` bytes (fewer if the body is shorter), copying only the chunks they span."""
+        if len(self._chunks) == 1:
+            return self._chunks[0][-size:] if size > 0 else b""
         taken: list[bytes] = []
         have = 0
         for chunk in reversed(self._chunks):
