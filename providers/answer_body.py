@@ -1,6 +1,6 @@
 """An upstream's complete answer body, held as the pieces it arrived in.
 
-A 2 MB image answer comes off the socket in a few dozen pieces. Joining them into one
+A 2 MB image answer comes off the socket in a dozen or so pieces. Joining them into one
 `bytes` copies every byte into fresh memory (and the kernel faults that memory in),
 which cost more than the rest of relaying it. So the pieces are kept: they go to the
 client one ASGI message each, billing reads the few bytes it needs from the ends, and

@@ -74,7 +74,8 @@ def usage_from_body(surface: Surface, body: AnswerBody | bytes, *, model: str, i
     """The usage in a complete (non-streamed) answer; None when it carries none."""
     if isinstance(body, bytes):
         body = AnswerBody.of(body)
-    fields = _fields(body, ("tool_usage", "size", "quality"))
+    # Only Responses has `tool_usage`: looking for it in an image answer would search its first bytes too.
+    fields = _fields(body, ("tool_usage", "size", "quality") if surface is Surface.RESPONSES else ("size", "quality"))
     if fields is None:
         return None
     if surface.makes_images:
@@ -264,18 +265,15 @@ def _value_at(region: bytes, start: int) -> Any:
         return region[start + 1 : end].decode() if end > 0 else None
     if region[start : start + 1] != b"{":
         return None
-    depth = 0
-    for index in range(start, min(len(region), start + _VALUE_MAX)):
-        char = region[index]
-        if char == 0x7B:  # {
-            depth += 1
-        elif char == 0x7D:  # }
-            depth -= 1
-            if depth == 0:
-                try:
-                    return orjson.loads(region[start : index + 1])
-                except orjson.JSONDecodeError:
-                    return None
+    limit, depth, at = min(len(region), start + _VALUE_MAX), 0, start
+    while (close := region.find(b"}", at, limit)) >= 0:  # from brace to brace, not byte by byte
+        depth += region.count(b"{", at, close) - 1
+        if depth == 0:
+            try:
+                return orjson.loads(region[start : close + 1])
+            except orjson.JSONDecodeError:
+                return None
+        at = close + 1
     return None
 
 
