@@ -62,7 +62,7 @@ class OpenAIProvider(Provider):
                     data=content or None,
                     headers=headers,
                     allow_redirects=False,
-                    timeout=timeouts(timeout_s),
+                    timeout=timeouts(timeout_s, streaming=call.stream),
                 )
                 if call.stream and 200 <= response.status < 300:
                     reply = UpstreamReply(

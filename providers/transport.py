@@ -43,11 +43,14 @@ class Pool:
             await self._session.close()
 
 
-@lru_cache(maxsize=64)
-def timeouts(timeout_s: float) -> aiohttp.ClientTimeout:
-    """Connecting, and each wait for the upstream's next bytes, may take `timeout_s`;
-    the whole exchange is bounded by the caller. One object per route's timeout."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+@lru_cache(maxsize=128)
+def timeouts(timeout_s: float, *, streaming: bool) -> aiohttp.ClientTimeout:
+    """Connecting, and each wait for a stream's next bytes, may take `timeout_s`. A whole
+    answer is read within the caller's deadline of `timeout_s` for the exchange, which
+    bounds every wait in it: a timer per read there would only cost (aiohttp re-arms it
+    at each read from the socket, a dozen or more for a 2 MB image). One object per
+    route's timeout."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s if streaming else None)
 
 
 def upstream_failure(exc: Exception, provider: str, timeout_s: float, *, streaming: bool) -> UpstreamFailure | None:

@@ -186,3 +186,79 @@ async def test_a_call_cancelled_mid_answer_closes_its_upstream_connection_at_onc
     await asyncio.wait_for(closed.wait(), 2)
     await provider.aclose()
     server.close()
+
+
+class PausingUpstream:
+    """A raw HTTP upstream on a loopback port of the test's own loop: it answers with
+    `head` and the `parts` of the body, pausing `pause_s` after each."""
+
+    def __init__(self, head: bytes, parts: list[bytes], pause_s: float) -> None:
+        self.head, self.parts, self.pause_s = head, parts, pause_s
+        self.answering: set[asyncio.Task] = set()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+
+    async def __aexit__(self, *exc_info) -> None:
+        for task in self.answering:
+            task.cancel()
+        await asyncio.gather(*self.answering, return_exceptions=True)
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.answering.add(asyncio.current_task())
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:"))
+            await reader.readexactly(int(length.split(b":")[1]))
+            writer.write(self.head)
+            for part in self.parts:
+                writer.write(part)
+                await writer.drain()
+                await asyncio.sleep(self.pause_s)
+        finally:
+            writer.close()
+
+
+WHOLE = orjson.dumps({"object": "chat.completion", "filler": "x" * 300_000, "usage": {"prompt_tokens": 1}})
+
+
+def whole_head(length: int) -> bytes:
+    return f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n".encode()
+
+
+async def test_a_whole_answer_is_kept_in_the_chunks_it_was_read_in():
+    parts = [WHOLE[:100_000], WHOLE[100_000:200_000], WHOLE[200_000:]]
+    async with PausingUpstream(whole_head(len(WHOLE)), parts, pause_s=0.02) as url:
+        provider = OpenAIProvider("openai", url, api_key="sk-up")
+        reply = await provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=5)
+        await provider.aclose()
+    assert reply.status == 200 and len(reply.body) == len(WHOLE) and len(reply.body.chunks) >= 3
+    assert b"".join(reply.body.chunks) == WHOLE == bytes(reply.body)
+
+
+async def test_a_whole_answer_that_stops_halfway_is_a_timeout_at_the_deadline():
+    # No per-read timer on a whole answer: the exchange's deadline bounds the wait.
+    async with PausingUpstream(whole_head(len(WHOLE)), [WHOLE[:1000]], pause_s=10) as url:
+        provider = OpenAIProvider("openai", url, api_key="sk-up")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await provider.send(chat_call("hello"), "gpt-5.4-mini", timeout_s=0.3)
+        await provider.aclose()
+    assert "within 0.3s" in caught.value.message and asyncio.get_running_loop().time() - started < 2
+
+
+async def test_a_stream_that_stops_sending_is_a_timeout_mid_stream():
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    event = b'data: {"choices": []}\n\n'
+    async with PausingUpstream(head, [b"%x\r\n%s\r\n" % (len(event), event)], pause_s=10) as url:
+        provider = OpenAIProvider("openai", url, api_key="sk-up")
+        reply = await provider.send(chat_call("hello", stream=True), "gpt-5.4-mini", timeout_s=0.3)
+        with pytest.raises(UpstreamTimeout) as caught:
+            async for _ in reply.stream:
+                pass
+        await reply.aclose()
+        await provider.aclose()
+    assert "mid-stream" in caught.value.message
