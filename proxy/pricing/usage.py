@@ -75,7 +75,7 @@ def usage_from_body(surface: Surface, body: bytes, *, model: str, image_model: s
     if surface.makes_images:
         images = _count_values(body, b"b64_json") or _count_values(body, b"url")
         return _image_usage(fields, model, images)
-    return _text_usage(surface, fields, model, image_model, _tool_images(fields, body))
+    return _text_usage(surface, fields, model, image_model, body)
 
 
 def usage_from_events(
@@ -92,7 +92,7 @@ def usage_from_events(
             found = _fields(data, ("tool_usage", "response", "size", "quality"))
             if found and isinstance(found.get("response"), dict):
                 found = found["response"]  # Responses: the usage rides inside `response`
-            part = _text_usage(surface, found, model, image_model, _tool_images(found, data)) if found else None
+            part = _text_usage(surface, found, model, image_model, data) if found else None
         if part:
             metered = part if metered is None else _sum(metered, part)
     return metered
@@ -136,8 +136,9 @@ def _image_tokens(usage: dict[str, Any], model: str) -> Metered:
 
 
 def _text_usage(
-    surface: Surface, fields: dict[str, Any], model: str, image_model: str | None, tool_images: Metered | None = None
+    surface: Surface, fields: dict[str, Any], model: str, image_model: str | None, body: bytes = b""
 ) -> Usage | None:
+    """`body`: what `fields` came from, searched for the image tool's images only when it drew some."""
     usage = fields.get("usage")
     if not isinstance(usage, dict):
         return None
@@ -151,7 +152,7 @@ def _text_usage(
         )
         tool = _mapping(_mapping(fields.get("tool_usage")).get("image_gen"))
         if tool.get("output_tokens") or tool.get("input_tokens"):
-            drawn = tool_images or Metered("")
+            drawn = _tool_images(fields, body)
             tokens = _image_tokens(tool, image_model or "gpt-image-2")
             return (main, replace(tokens, images=drawn.images, size=drawn.size, quality=drawn.quality))
         return (main,)
