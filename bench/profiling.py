@@ -36,9 +36,9 @@ def ensure_py_spy(out: Path, log: Path) -> Path:
     return py_spy
 
 
-def start_recording(py_spy: Path, pid: int, output: Path) -> subprocess.Popen:
+def start_recording(py_spy: Path, pid: int, output: Path, *, lines: bool = False) -> subprocess.Popen:
     """Sample `pid` and its children (the ledger writer) into collapsed stacks, by
-    function (no line numbers), until SIGINT. Non-blocking: the process is not paused for
+    function (by line with `lines`), until SIGINT. Non-blocking: the process is not paused for
     each sample, so the profile costs the proxy little throughput."""
     argv = [
         str(py_spy),
@@ -52,9 +52,10 @@ def start_recording(py_spy: Path, pid: int, output: Path) -> subprocess.Popen:
         "--output",
         str(output),
         "--nonblocking",
-        "--nolineno",
         "--subprocesses",
     ]
+    if not lines:
+        argv.append("--nolineno")
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy Tollgate during each test, into bench/out/quick-profiles/"
     )
+    parser.add_argument("--lines", action="store_true", help="with --profile: by line, not by function")
     parser.add_argument("--no-relay", action="store_true", help="Tollgate only")
     args = parser.parse_args()
     load.wait_for_quiet.__defaults__ = (args.quiet_wait,)
@@ -82,7 +83,9 @@ def main() -> int:
                     ).to_json()
                     found[proxy.name, test.key] = cell
                     if args.profile and proxy.name == "tollgate":
-                        _profile(bench, proxy, port, test, processes.sessions()[proxy.name], args.duration, logs)
+                        _profile(
+                            bench, proxy, port, test, processes.sessions()[proxy.name], args.duration, logs, args.lines
+                        )
         for test in tests:
             relay = found.get(("relay", test.key))
             for (row, key), cell in found.items():
@@ -101,13 +104,15 @@ def _source(rev: str | None):
     return record.export(record.git("rev-parse", "--verify", f"{rev}^{{commit}}")) if rev else None
 
 
-def _profile(bench: Benchmark, proxy, port: int, test, session: int, duration_s: float, logs) -> None:
+def _profile(
+    bench: Benchmark, proxy, port: int, test, session: int, duration_s: float, logs, lines: bool = False
+) -> None:
     """py-spy while wrk drives `test`; the breakdown into parts printed, the stacks and
     flame graph kept in bench/out/quick-profiles/."""
     py_spy = profiling.ensure_py_spy(OUT, logs / "py-spy-install.log")
     raw = OUT / f"quick-profile-{test.key}.txt"
     raw.unlink(missing_ok=True)
-    recorder = profiling.start_recording(py_spy, session, raw)
+    recorder = profiling.start_recording(py_spy, session, raw, lines=lines)
     time.sleep(0.5)
     before = session_cpu_by_pid(session)
     run = bench._wrk(proxy.base_url(port), test, duration_s)

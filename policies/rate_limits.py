@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from providers.errors import FailureReason
 
-from .base import Hold, Policy, PolicyRefused, Preflight
+from .base import Caller, Hold, Policy, PolicyRefused, Preflight
 from .config import Built, PolicyConfig, RateLimitSettings
 from .counters import Bucket, Counters
+
+_MADE_AT_MOST = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class RateLimits(Policy):
     def __init__(self, counters: Counters, *, keys: Mapping[str, RateLimit], teams: Mapping[str, RateLimit]) -> None:
         self._counters = counters
         self._limits = {"key": dict(keys), "team": dict(teams)}
+        # Callers are the config's keys, and requests ask for a few images each: few entries.
+        self._made: dict[tuple[str | None, str | None, int], dict[Bucket, tuple[str, str, str]]] = {}
 
     @classmethod
     def from_config(cls, config: PolicyConfig, built: Built) -> RateLimits | None:
@@ -41,21 +45,7 @@ class RateLimits(Policy):
 
     async def admit(self, preflight: Preflight) -> Hold | None:
         images = preflight.call.image.n if preflight.call.image is not None else 0
-        owners: dict[Bucket, tuple[str, str, str]] = {}  # bucket -> scope, name, unit
-        for scope, name in preflight.caller.owners():
-            limit = self._limits[scope].get(name)
-            if limit is None:
-                continue
-            for unit, per_minute, cost in (
-                ("requests", limit.requests_per_minute, 1),
-                ("images", limit.images_per_minute, images),
-            ):
-                if per_minute is None or cost == 0:
-                    continue
-                if cost > per_minute:
-                    self._refuse_never(scope, name, cost, per_minute)
-                bucket = Bucket(f"rate:{scope}:{name}:{unit}", per_minute, cost, preflight.caller.counter_group)
-                owners[bucket] = (scope, name, unit)
+        owners = self._buckets_of(preflight.caller, images)
         if not owners:
             return None
         buckets = tuple(owners)
@@ -77,6 +67,33 @@ class RateLimits(Policy):
             await self._counters.give_back(buckets)
 
         return Hold(release)
+
+    def _buckets_of(self, caller: Caller, images: int) -> dict[Bucket, tuple[str, str, str]]:
+        """The buckets a request of `caller` for `images` images takes from, each with its
+        scope, name and unit; made once per caller and image count (the limits are the
+        config's, fixed for this chain's life)."""
+        made_for = (caller.key_id, caller.team, images)
+        if (made := self._made.get(made_for)) is not None:
+            return made
+        owners: dict[Bucket, tuple[str, str, str]] = {}
+        for scope, name in caller.owners():
+            limit = self._limits[scope].get(name)
+            if limit is None:
+                continue
+            for unit, per_minute, cost in (
+                ("requests", limit.requests_per_minute, 1),
+                ("images", limit.images_per_minute, images),
+            ):
+                if per_minute is None or cost == 0:
+                    continue
+                if cost > per_minute:
+                    self._refuse_never(scope, name, cost, per_minute)
+                bucket = Bucket(f"rate:{scope}:{name}:{unit}", per_minute, cost, caller.counter_group)
+                owners[bucket] = (scope, name, unit)
+        if len(self._made) >= _MADE_AT_MOST:  # e.g. image counts without the image_parameters policy's bound
+            self._made.clear()
+        self._made[made_for] = owners
+        return owners
 
     def _refuse_never(self, scope: str, name: str, images: int, limit: int) -> None:
         raise PolicyRefused(

@@ -8,6 +8,7 @@ import logging
 from providers.errors import FailureReason
 
 from ..ledger import LedgerRow, from_nano
+from ..telemetry.logs import json_writer_for
 from ..telemetry.metrics import NONE, Metrics, quality_label, size_label, status_class
 
 access_log = logging.getLogger("tollgate.access")
@@ -92,4 +93,7 @@ def log_access(row: LedgerRow, *, reason: FailureReason | None) -> None:
         "key_id": row.key_id,
         "team": row.team,
     }
+    if (writer := json_writer_for(access_log, logging.INFO)) is not None:
+        writer.write_json(logging.INFO, access_log.name, "request", fields)
+        return
     access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields))

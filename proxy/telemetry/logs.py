@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -23,18 +23,22 @@ class JsonFormatter(logging.Formatter):
         self._second: tuple[int, str] = (-1, "")  # the timestamp up to the second, made once a second
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        extra = {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
+        if record.exc_info:
+            extra["exception"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), extra)
+
+    def line(self, created: float, level: str, logger: str, message: str, extra: dict[str, Any]) -> str:
+        second = int(created)
         if second != self._second[0]:
             self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         entry = {
-            "ts": f"{self._second[1]}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "ts": f"{self._second[1]}.{int((created - second) * 1000):03d}Z",
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+            **extra,
         }
-        entry.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -62,12 +66,47 @@ class LineWriter(logging.StreamHandler):
         except Exception:
             self.handleError(record)
 
+    def write_json(self, level: int, logger: str, message: str, extra: dict[str, Any]) -> None:
+        """The line `emit` would write for such a record, made without the record: one
+        per request (the access log) skips the LogRecord, the handler's lock and its
+        filters, which cost more than the line (see `json_writer_for`)."""
+        assert isinstance(self.formatter, JsonFormatter)
+        line = self.formatter.line(time.time(), logging.getLevelName(level), logger, message, extra)
+        loop = _running_loop()
+        if loop is None:
+            self._waiting.append(line)
+            self.flush()
+            return
+        if not self._waiting:
+            loop.call_soon(self.flush)
+        self._waiting.append(line)
+
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # a Handler's lock exists once it is made
             if self._waiting:
                 lines, self._waiting = self._waiting, []
                 self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
+
+
+def json_writer_for(logger: logging.Logger, level: int) -> LineWriter | None:
+    """The LineWriter that alone would write `logger`'s records at `level` as JSON lines,
+    as `configure_logging` leaves logging; None when anything else would see them (a
+    handler or filter added since, a test's capture), so that they take logging's way."""
+    if logger.handlers or logger.filters or not logger.propagate or not logger.isEnabledFor(level):
+        return None
+    parent = logger.parent
+    while parent is not None and parent is not logging.root:
+        if parent.handlers or parent.filters or not parent.propagate:
+            return None
+        parent = parent.parent
+    handlers = logging.root.handlers
+    if len(handlers) != 1 or logging.root.filters:
+        return None
+    handler = handlers[0]
+    if type(handler) is not LineWriter or handler.filters or not isinstance(handler.formatter, JsonFormatter):
+        return None
+    return handler if level >= handler.level else None
 
 
 def _running_loop() -> AbstractEventLoop | None:

@@ -61,3 +61,17 @@ async def test_a_keys_and_its_teams_limits_are_taken_together(store):
     await policy.admit(preflight(Surface.CHAT, model="gpt-5.4", image=None, caller=WEB))  # the third request
     with pytest.raises(PolicyRefused, match="key 'web-app' is over its rate limit of 3 requests per minute"):
         await policy.admit(preflight(Surface.CHAT, model="gpt-5.4", image=None, caller=WEB))
+
+
+async def test_a_request_never_admissible_is_refused_every_time_and_another_callers_buckets_are_its_own(store):
+    """The buckets are made once per caller and image count: a refusal is not remembered
+    as buckets, and callers do not share theirs."""
+    policy = RateLimits(store, keys={"web-app": RateLimit(images_per_minute=4, requests_per_minute=1)}, teams={})
+    for _ in range(2):
+        with pytest.raises(PolicyRefused, match="could never be admitted"):
+            await policy.admit(preflight(caller=WEB, image=ImageSettings(n=5)))
+    other = Caller(key_id="batch", team="growth", stage="production")
+    assert await policy.admit(preflight(caller=other, image=ImageSettings(n=5))) is None  # no limits of its own
+    await policy.admit(preflight(caller=WEB, image=ImageSettings(n=1)))
+    with pytest.raises(PolicyRefused, match="1 requests per minute"):
+        await policy.admit(preflight(caller=WEB, image=ImageSettings(n=1)))

@@ -9,7 +9,7 @@ import weakref
 
 import orjson
 
-from proxy.telemetry.logs import JsonFormatter, LineWriter
+from proxy.telemetry.logs import JsonFormatter, LineWriter, json_writer_for
 
 
 def test_a_record_becomes_one_json_line_with_its_extras():
@@ -77,3 +77,44 @@ def test_a_line_logged_off_the_loop_is_written_at_once():
     stream = Writes()
     writer_logger(stream).warning("starting")
     assert stream.writes == ["starting\n"]
+
+
+def json_root(stream: Writes, monkeypatch) -> LineWriter:
+    """Logging as `configure_logging(format="json")` leaves it, onto `stream`."""
+    handler = LineWriter(stream)
+    handler.setFormatter(JsonFormatter())
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    monkeypatch.setattr(logging.root, "filters", [])
+    monkeypatch.setattr(logging.root, "level", logging.INFO)
+    return handler
+
+
+def test_the_access_line_written_without_a_record_is_the_line_logging_writes(monkeypatch):
+    stream = Writes()
+    handler = json_root(stream, monkeypatch)
+    access = logging.getLogger("tollgate.access")
+    fields = {"request_id": "req_1", "route": "chat", "status": 200, "cost_usd": "0.000012", "reason": None}
+    assert json_writer_for(access, logging.INFO) is handler
+    handler.write_json(logging.INFO, access.name, "request", fields)
+    access.handle(access.makeRecord(access.name, logging.INFO, "", 0, "request", (), None, extra=fields))
+    fast, logged = (orjson.loads(line) for line in stream.writes)
+    assert fast.pop("ts")[:19] == logged.pop("ts")[:19]
+    assert list(fast.items()) == list(logged.items())  # the same fields, in the same order
+
+
+def test_a_handler_or_filter_added_anywhere_sends_the_access_line_through_logging(monkeypatch):
+    stream = Writes()
+    json_root(stream, monkeypatch)
+    access = logging.getLogger("tollgate.access")
+    monkeypatch.setattr(logging.getLogger("tollgate"), "handlers", [logging.NullHandler()])
+    assert json_writer_for(access, logging.INFO) is None
+    monkeypatch.setattr(logging.getLogger("tollgate"), "handlers", [])
+    monkeypatch.setattr(logging.root, "handlers", [*logging.root.handlers, logging.NullHandler()])  # e.g. caplog
+    assert json_writer_for(access, logging.INFO) is None
+    monkeypatch.setattr(logging.root, "handlers", logging.root.handlers[:1])
+    monkeypatch.setattr(access, "filters", [lambda record: True])
+    assert json_writer_for(access, logging.INFO) is None
+    monkeypatch.setattr(access, "filters", [])
+    assert json_writer_for(access, logging.DEBUG) is None  # below the level: nothing is written at all
+    logging.root.handlers[0].setFormatter(logging.Formatter("%(message)s"))  # server.log.format: text
+    assert json_writer_for(access, logging.INFO) is None
