@@ -145,6 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
     # the app is built (collect_less), with those objects frozen out of its sight.
     gc.disable()
     try:
+        from .runtime import ca_stores
+
+        ca_stores.import_aiohttp()  # first: its CA stores load on a thread while the rest is imported
         from .config import ConfigError
         from .runtime.server import CannotListen, serve
 
