@@ -34,7 +34,7 @@ from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
 
-_BATCH_BYTES = 1024 * 1024  # a backlog is applied in steps, so the writer stays small
+_BATCH_BYTES = 256 * 1024  # a backlog is applied in steps, so the writer stays small
 _POLL_S = 0.1  # wake on a timer (the journal is a file, and requests never wait for the writer), or for a read
 _SYNC_EVERY_S = 1.0  # fsync the journal once a second: that bounds what a machine crash can lose
 _RETRY_WAIT_S = (0.2, 0.5, 1.0, 2.0, 5.0)

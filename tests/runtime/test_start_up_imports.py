@@ -158,3 +158,29 @@ def test_serving_imports_only_what_serving_needs_and_the_first_request_nothing_l
     assert [package for package in NOT_AT_START_UP if _loaded(found["ready"], package)] == []
     added = set(found["after_request"]) - set(found["ready"]) - FIRST_REQUEST_MAY_IMPORT
     assert sorted(added) == []
+
+
+# The ledger writer process (proxy/ledger/writer.py starts it) moves journal lines into
+# the database; its memory counts in the proxy's. None of these does it use.
+NOT_IN_THE_WRITER = (
+    "asyncio",
+    "pydantic",
+    "proxy.config",
+    "aiohttp",
+    "starlette",
+    "_hashlib",  # OpenSSL's libcrypto, ~3.5 MB: the rollup's blake2b comes without it
+    "ssl",
+    "subprocess",  # the parent's handle on the writer, not the writer
+    "tempfile",
+)
+
+
+def test_the_ledger_writer_process_imports_only_what_it_uses():
+    from proxy.ledger.writer import _CHILD
+
+    report = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    modules = json.loads(
+        subprocess.run([sys.executable, "-c", _CHILD.replace("main()", report)], capture_output=True, check=True).stdout
+    )
+    assert "proxy.ledger.writer_process" in modules
+    assert [package for package in NOT_IN_THE_WRITER if _loaded(modules, package)] == []
