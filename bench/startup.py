@@ -1,9 +1,10 @@
 """Tollgate's start-up to ready and its resident memory, alone: what run.py measures for
 them (same config, same bytecode compile, same spawn and poll), in a minute rather than
 the whole run. Start-up: spawn → first 200 from `GET /readyz`, a fresh process each time,
-median of `--runs`. RSS: each process of the session (the server, the ledger writer) idle
-after ready and, with `--memory-requests N`, after N chat requests at c=64 against nginx
-(memory.py's run).
+median of `--runs`; then the first chat completion's time (through to nginx) against the
+second's, as what was left for the first request to do shows there. RSS: each process of
+the session (the server, the ledger writer) idle after ready and, with
+`--memory-requests N`, after N chat requests at c=64 against nginx (memory.py's run).
 
     .venv/bin/python bench/startup.py [--runs 7] [--rev REV] [--memory-requests 100000]
 """
@@ -23,6 +24,7 @@ from memory import memory_under_load
 from processes import Processes, free_port
 from procfs import processes as live_processes
 from procfs import rss_bytes, session_pids
+from relay_check import check_relay
 from run import OUT, REPO, Benchmark
 from upstream import write_exchanges
 
@@ -42,19 +44,28 @@ def main() -> int:
         bench = Benchmark(argparse.Namespace(startup_runs=args.runs), processes, logs, None)
         bench.api_key = "sk-bench-" + secrets.token_hex(24)
         bench.exchanges = write_exchanges(OUT)
-        upstream_url = bench._start_nginx() if args.memory_requests else "http://127.0.0.1:9"
+        upstream_url = bench._start_nginx()
         tollgate = proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, source)
-        runs, cpu = [], []
+        runs, cpu, first, second = [], [], [], []
         for _ in range(args.runs):
-            with bench._serving(tollgate, free_port()) as ready_s:
+            port = free_port()
+            with bench._serving(tollgate, port) as ready_s:
                 runs.append(ready_s)
                 # The server's own CPU until ready: less moved by others' load than the wall time.
                 cpu.append(_main_thread_cpu_s(processes.sessions()[tollgate.name]))
+                for times in (first, second):
+                    started = time.perf_counter()
+                    check_relay(tollgate.base_url(port), bench.exchanges["chat"], bench.api_key)
+                    times.append(time.perf_counter() - started)
                 time.sleep(0.3)  # a pause between starts, as the benchmark's stop and restart give
         print(
             f"start-up to ready: median {statistics.median(runs):.3f} s, min {min(runs):.3f}, max {max(runs):.3f} "
             f"({', '.join(f'{run:.3f}' for run in runs)}); its main thread's CPU until then: median "
             f"{statistics.median(cpu):.3f} s"
+        )
+        print(
+            f"first chat completion after ready: median {statistics.median(first) * 1e3:.1f} ms, "
+            f"the second {statistics.median(second) * 1e3:.1f} ms"
         )
         port = free_port()
         with bench._serving(tollgate, port):

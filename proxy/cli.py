@@ -144,6 +144,10 @@ def _serve(args: argparse.Namespace) -> int:
     # again and again while modules load took ~30 ms. The collector is on again once
     # the app is built (collect_less), with those objects frozen out of its sight.
     gc.disable()
+    # First: the ledger writer's process loads its modules while this one loads its own.
+    from .ledger.writer import discard_early, start_early
+
+    start_early()
     try:
         from .runtime import ca_stores
 
@@ -163,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         return EXIT_OK
     finally:
+        discard_early()  # start-up failed before a ledger took the writer process (else a no-op)
         gc.enable()  # on every way out (serving turned it on already)
 
 

@@ -55,7 +55,10 @@ class Slot(IntEnum):
 def main() -> None:
     """The child process's entry point (writer.py starts it): its settings come on stdin,
     the descriptors it shares with its parent by number."""
-    settings = json.loads(sys.stdin.buffer.read())
+    raw = sys.stdin.buffer.read()
+    if not raw:  # started early for a ledger that was never opened (writer.py), or the parent is gone
+        return
+    settings = json.loads(raw)
     progress_fd = settings.pop("progress")
     progress = memoryview(mmap.mmap(progress_fd, 8 * len(Slot))).cast("q")
     os.set_blocking(settings["wake"], False)

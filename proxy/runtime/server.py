@@ -27,6 +27,7 @@ from ..config import Config, LoadedConfig, read_config_text
 from ..config.checks import parse_checked
 from ..http.app import create_app
 from ..http.connections import ClientLimits, LimitedHttpToolsProtocol
+from ..ledger.writer import discard_early
 from ..reload.board import ENV_FOLDER, ReloadBoard
 from ..reload.reloader import Reloader
 from ..serving.gateway import GatewayFactory
@@ -58,6 +59,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     host = host or config.server.host
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
+    if workers > 1 or not config.ledger.enabled:
+        discard_early()  # each worker opens its own ledger; or there is none
     listener = listen_socket(host, port)
     port = listener.getsockname()[1]  # port 0: the one the system chose
 
