@@ -76,12 +76,15 @@ def test_a_changed_map_is_read_again(a_map):
 
 
 def test_without_a_writable_cache_folder_the_map_is_read_each_time(a_map, tmp_path, monkeypatch):
+    # A file where the folder would be: nothing can be made there, as on a read-only root
+    # (which the tests, run as root here, cannot make: root writes through permissions).
     (tmp_path / "blocked").write_text("a file, not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocked"))
     assert catalog.catalog_prices("gpt-x") is not None
     table = catalog.catalog_table(("gpt-x",))
     assert (table.source, table.provider, list(table.models)) == ("catalog", "litellm", ["gpt-x"])
     assert "/v9.9.9/" in table.url
+    assert (tmp_path / "blocked").read_text() == "a file, not a folder"
 
 
 def test_a_damaged_cache_file_is_made_again(a_map, tmp_path):
