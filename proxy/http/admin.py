@@ -3,19 +3,17 @@ loaded config and its reload. Only `server.admin_key` opens it; a client key doe
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from providers.errors import ProxyError
 
 from ..config.redaction import redacted_config
-from ..errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from ..errors import InvalidRequest
 from ..finance.ledger_queries import (
     RequestsQuery,
     ReviewBody,
@@ -31,11 +29,11 @@ from ..finance.ledger_queries import (
 from ..finance.reports import check_focus_options, render
 from ..ledger import DisabledLedger, Ledger
 from ..serving.gateway import Gateway
+from .admin_key import require_admin
 from .app_state import app_state
 from .intake import read_body
 
 _SPEND_PARAMETERS = {"group_by": "group_by", "aggregate": "aggregate", "format": "format=focus"}
-_SEND_THE_ADMIN_KEY = "Send the admin key (`server.admin_key`) as `Authorization: Bearer <admin key>`."
 
 
 class ConfigRefused(InvalidRequest):
@@ -45,39 +43,6 @@ class ConfigRefused(InvalidRequest):
 class ReloadIncomplete(ProxyError):
     status = 504
     code = "reload_incomplete"
-
-
-# --- who may call ----------------------------------------------------------------------------
-
-
-def require_admin(request: Request) -> None:
-    gateway: Gateway = request.state.gateway
-    admin_key = gateway.config.server.admin_key
-    if admin_key is None or not admin_key.get_secret_value():
-        raise PermissionDenied(
-            "The admin API is off: this proxy has no admin key. Set `server.admin_key` in the config "
-            "(e.g. `admin_key: ${TOLLGATE_ADMIN_KEY}`) and restart the proxy."
-        )
-    authorization = request.headers.get("authorization")
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise AuthenticationFailed(f"No admin key given. {_SEND_THE_ADMIN_KEY}")
-    # Digests first: compare_digest then compares equal lengths, and the time taken says nothing of the key.
-    given = hashlib.sha256(token.encode()).digest()
-    if hmac.compare_digest(given, hashlib.sha256(admin_key.get_secret_value().encode()).digest()):
-        return
-    if not gateway.keys.open and _is_client_key(gateway, authorization):
-        raise PermissionDenied(f"This is a client key; the admin API takes only the admin key. {_SEND_THE_ADMIN_KEY}")
-    raise AuthenticationFailed(f"The admin key is not valid. {_SEND_THE_ADMIN_KEY}")
-
-
-def _is_client_key(gateway: Gateway, authorization: str | None) -> bool:
-    try:
-        gateway.keys.authenticate(authorization)
-    except AuthenticationFailed:
-        return False
-    return True
 
 
 # --- endpoints ---------------------------------------------------------------------------------
@@ -160,11 +125,14 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return parsed
 
 
-admin_routes = [
-    Route("/admin/requests", list_requests, methods=["GET"]),
-    Route("/admin/requests/{request_id}", get_request, methods=["GET"]),
-    Route("/admin/requests/{request_id}/review", review_request, methods=["POST"]),
-    Route("/admin/spend", spend, methods=["GET"]),
-    Route("/admin/config", config, methods=["GET"]),
-    Route("/admin/reload", reload_config, methods=["POST"]),
-]
+# Mounted at /admin (app.py), imported at its first request.
+admin_app = Router(
+    routes=[
+        Route("/requests", list_requests, methods=["GET"]),
+        Route("/requests/{request_id}", get_request, methods=["GET"]),
+        Route("/requests/{request_id}/review", review_request, methods=["POST"]),
+        Route("/spend", spend, methods=["GET"]),
+        Route("/config", config, methods=["GET"]),
+        Route("/reload", reload_config, methods=["POST"]),
+    ]
+)

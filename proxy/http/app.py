@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.errors import ProxyError
@@ -26,10 +27,10 @@ from ..serving.files import FileStore
 from ..serving.gateway import Gateway
 from ..state import StateStore, StoreHealth
 from ..telemetry.metrics import Metrics, process_registry
-from .admin import admin_routes
 from .app_state import LIFESPAN_METRICS, AppState
-from .console import SessionStore, console_routes
+from .console.sessions import SessionStore
 from .cors import Cors
+from .deferred import DeferredApp
 from .direct import serve_direct, takes
 from .endpoints import routes
 from .file_access import file_routes
@@ -103,7 +104,12 @@ def create_app(
             )
 
     return TollgateApp(
-        routes=[*routes, *admin_routes, *file_routes, *console_routes],
+        routes=[
+            *routes,
+            Mount("/admin", app=DeferredApp("proxy.http.admin", "admin_app")),
+            *file_routes,
+            Mount("/ui", app=DeferredApp("proxy.http.console.routes", "console_app")),
+        ],
         lifespan=lifespan,
         middleware=[Middleware(RequestIds), Middleware(PinGateway), Middleware(Cors)],
         exception_handlers={ProxyError: render_error, HTTPException: _http_error, Exception: _unexpected_error},

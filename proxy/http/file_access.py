@@ -10,7 +10,7 @@ from starlette.routing import Route
 from ..errors import AuthenticationFailed, PermissionDenied, UnknownRoute
 from ..serving.files import FILE_NAME
 from ..serving.gateway import Gateway
-from .admin import require_admin
+from .admin_key import require_admin
 from .app_state import app_state
 
 

@@ -16,12 +16,10 @@ import orjson
 
 from .barrier import LedgerBehind, Watermarks, wait_for_writers
 from .journal import Journal
-from .keeper import WriterKeeper
 from .readers import Readers
 from .row import Charge, CostBasis, LedgerRow, from_nano, to_nano, utc_now
 from .spending import ArchivedPeriod
 from .sql import GROUPS, Filters, SpendGroup, SqlLedger
-from .writer import LedgerWriter
 
 if TYPE_CHECKING:  # the writer process imports this package: it stays free of pydantic and the config
     from providers.errors import ProxyError
@@ -100,6 +98,11 @@ class DisabledLedger:
 
 class Ledger:
     def __init__(self, settings: LedgerSettings) -> None:
+        # Here, not above: the writer process imports this package, and needs neither its own
+        # handle nor the subprocess and tempfile modules that handle brings (~1.3 MB).
+        from .keeper import WriterKeeper
+        from .writer import LedgerWriter
+
         self.settings = settings
         self.sql = SqlLedger(settings.url)
         self.journal = Journal(Path(settings.journal_dir))

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .journal import Journal
@@ -48,10 +49,9 @@ class LedgerWriter:
     def __init__(self, journal: Journal, url: str) -> None:
         self._journal = journal
         self._url = url
+        self._early = _take_early()  # a process started already, if `start_early` was called
         # Outlives each process, so a restart resumes from it: an unlinked file, mapped by both.
-        self._progress_fd, unlinked = tempfile.mkstemp(prefix="tollgate-ledger-progress-")
-        os.unlink(unlinked)
-        os.ftruncate(self._progress_fd, 8 * len(Slot))
+        self._progress_fd = self._early.progress_fd if self._early is not None else _progress_file()
         self._progress = memoryview(mmap.mmap(self._progress_fd, 8 * len(Slot))).cast("q")
         self._process: subprocess.Popen[bytes] | None = None
         self._stop_fd: int | None = None  # closing it asks the writer to finish and stop
@@ -61,11 +61,7 @@ class LedgerWriter:
     def start(self) -> None:
         """Start a writer process where the last one stopped (the first: at the beginning)."""
         seq, offset = self._journal.position(self.bytes_applied)
-        stop_receiver, stop_sender = os.pipe()
-        wake_receiver, wake_sender = os.pipe()
-        ended_receiver, ended_sender = os.pipe()
-        # A wake is a hint: it never blocks the event loop, whether the pipe is full or the writer gone.
-        os.set_blocking(wake_sender, False)
+        spawned, self._early = self._early or _spawn(self._progress_fd), None
         settings = {
             "directory": str(self._journal.directory),
             "owner": self._journal.owner,
@@ -74,25 +70,18 @@ class LedgerWriter:
             "seq": seq,
             "offset": offset,
             "progress": self._progress_fd,
-            "stop": stop_receiver,
-            "wake": wake_receiver,
+            "stop": spawned.stop_receiver,  # the numbers of the writer's own ends
+            "wake": spawned.wake_receiver,
         }
-        path = os.environ.get("PYTHONPATH")
-        environment = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
-        with _stop_signals_ignored_by_children():
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD],
-                stdin=subprocess.PIPE,
-                env=environment,
-                pass_fds=(self._progress_fd, stop_receiver, wake_receiver, ended_sender),
-            )
-        for child_end in (stop_receiver, wake_receiver, ended_sender):
-            os.close(child_end)  # the writer holds the only ones: each side sees EOF when the other ends
-        assert self._process.stdin is not None
-        with self._process.stdin:
-            self._process.stdin.write(json.dumps(settings).encode())
+        assert spawned.process.stdin is not None
+        try:
+            with spawned.process.stdin:
+                spawned.process.stdin.write(json.dumps(settings).encode())
+        except BrokenPipeError:  # the early process died meanwhile: its keeper restarts it, loudly
+            pass
         self._close_fds()
-        self._stop_fd, self._wake_fd, self._ended_fd = stop_sender, wake_sender, ended_receiver
+        self._process = spawned.process
+        self._stop_fd, self._wake_fd, self._ended_fd = spawned.stop_sender, spawned.wake_sender, spawned.ended_receiver
         atexit.unregister(self._kill)
         atexit.register(self._kill)
 
@@ -194,6 +183,88 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.01)
     return condition()
+
+
+@dataclass(frozen=True, slots=True)
+class _Spawned:
+    """A writer process, started and waiting on stdin for its settings, and the parent's
+    ends of what the two share."""
+
+    process: subprocess.Popen[bytes]
+    progress_fd: int
+    stop_receiver: int  # the writer's ends, by number (the same in both processes)
+    wake_receiver: int
+    stop_sender: int  # the parent's
+    wake_sender: int
+    ended_receiver: int
+
+
+def _progress_file() -> int:
+    """An unlinked file of the progress slots, for the parent and each writer to map."""
+    descriptor, unlinked = tempfile.mkstemp(prefix="tollgate-ledger-progress-")
+    os.unlink(unlinked)
+    os.ftruncate(descriptor, 8 * len(Slot))
+    return descriptor
+
+
+def _spawn(progress_fd: int) -> _Spawned:
+    stop_receiver, stop_sender = os.pipe()
+    wake_receiver, wake_sender = os.pipe()
+    ended_receiver, ended_sender = os.pipe()
+    # A wake is a hint: it never blocks the event loop, whether the pipe is full or the writer gone.
+    os.set_blocking(wake_sender, False)
+    path = os.environ.get("PYTHONPATH")
+    environment = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
+    with _stop_signals_ignored_by_children():
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            stdin=subprocess.PIPE,
+            env=environment,
+            pass_fds=(progress_fd, stop_receiver, wake_receiver, ended_sender),
+        )
+    for child_end in (stop_receiver, wake_receiver, ended_sender):
+        os.close(child_end)  # the writer holds the only ones: each side sees EOF when the other ends
+    return _Spawned(process, progress_fd, stop_receiver, wake_receiver, stop_sender, wake_sender, ended_receiver)
+
+
+# The writer process `start_early` started, until a LedgerWriter takes it.
+_early: _Spawned | None = None
+
+
+def start_early() -> None:
+    """Start the writer process of the ledger this process is about to open, before the
+    proxy knows where the ledger is. The writer's interpreter and modules load (~50 ms
+    here) while the proxy loads its own, then it waits for its settings on stdin, which
+    the first LedgerWriter sends. Started with the ledger instead, at the end of
+    start-up, it was still loading when the first requests came: a budget's first read
+    of the ledger waited for it (~50 ms). `tollgate serve` calls this first thing."""
+    global _early
+    if _early is None:
+        _early = _spawn(_progress_file())
+
+
+def discard_early() -> None:
+    """No ledger will take the early process (the ledger is off, the workers open their
+    own, start-up failed): it reads an empty stdin and exits, having done nothing."""
+    spawned = _take_early()
+    if spawned is None:
+        return
+    assert spawned.process.stdin is not None
+    spawned.process.stdin.close()
+    for fd in (spawned.progress_fd, spawned.stop_sender, spawned.wake_sender, spawned.ended_receiver):
+        os.close(fd)
+    threading.Thread(target=spawned.process.wait, name="tollgate-writer-reaper", daemon=True).start()
+
+
+def _take_early() -> _Spawned | None:
+    """The early process, once: None if there is none, or it has died (a new one is started)."""
+    global _early
+    spawned, _early = _early, None
+    if spawned is not None and spawned.process.poll() is not None:
+        for fd in (spawned.progress_fd, spawned.stop_sender, spawned.wake_sender, spawned.ended_receiver):
+            os.close(fd)
+        return None
+    return spawned
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from .sql import SqlLedger
 
 log = logging.getLogger("tollgate.ledger")
 
-_BATCH_BYTES = 1024 * 1024  # a backlog is applied in steps, so the writer stays small
+_BATCH_BYTES = 256 * 1024  # a backlog is applied in steps, so the writer stays small
 _POLL_S = 0.1  # wake on a timer (the journal is a file, and requests never wait for the writer), or for a read
 _SYNC_EVERY_S = 1.0  # fsync the journal once a second: that bounds what a machine crash can lose
 _RETRY_WAIT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -55,7 +55,10 @@ class Slot(IntEnum):
 def main() -> None:
     """The child process's entry point (writer.py starts it): its settings come on stdin,
     the descriptors it shares with its parent by number."""
-    settings = json.loads(sys.stdin.buffer.read())
+    raw = sys.stdin.buffer.read()
+    if not raw:  # started early for a ledger that was never opened (writer.py), or the parent is gone
+        return
+    settings = json.loads(raw)
     progress_fd = settings.pop("progress")
     progress = memoryview(mmap.mmap(progress_fd, 8 * len(Slot))).cast("q")
     os.set_blocking(settings["wake"], False)

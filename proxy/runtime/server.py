@@ -27,6 +27,7 @@ from ..config import Config, LoadedConfig, read_config_text
 from ..config.checks import parse_checked
 from ..http.app import create_app
 from ..http.connections import ClientLimits, LimitedHttpToolsProtocol
+from ..ledger.writer import discard_early
 from ..reload.board import ENV_FOLDER, ReloadBoard
 from ..reload.reloader import Reloader
 from ..serving.gateway import GatewayFactory
@@ -34,6 +35,7 @@ from ..serving.simulated_upstreams import banner
 from ..state import open_conversations, open_state
 from ..telemetry.logs import configure_logging
 from ..telemetry.metrics import MULTIPROCESS_DIR, Metrics, process_registry
+from . import ca_stores
 from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
@@ -57,6 +59,8 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     host = host or config.server.host
     port = config.server.port if port is None else port
     workers = workers or config.server.workers
+    if workers > 1 or not config.ledger.enabled:
+        discard_early()  # each worker opens its own ledger; or there is none
     listener = listen_socket(host, port)
     port = listener.getsockname()[1]  # port 0: the one the system chose
 
@@ -117,6 +121,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     if workers == 1:
         app = build_app(loaded, factory, Reloader(config_path, os.environ, factory), metrics)
         collect_less()
+        ca_stores.wait()  # before the first connection: aiohttp's contexts hold their CAs
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run(sockets=[listener])
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.
@@ -127,6 +132,7 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     os.environ[_ENV_CONFIG] = str(Path(config_path).resolve())
     os.environ[_ENV_SIMULATE_ALL] = "1" if simulate_all else ""
     os.environ[_ENV_SIMULATOR_URL] = factory.simulator_url or ""
+    gc.enable()  # the supervisor's start-up is over (each worker has its own collect_less)
     uvicorn_config = uvicorn.Config(
         "proxy.runtime.server:app_for_worker", factory=True, workers=workers, log_config=None, **options
     )
@@ -185,16 +191,21 @@ _GC_YOUNG_THRESHOLD = 20_000
 
 
 def collect_less() -> None:
-    """Before serving: what start-up made (modules, the config: ~60,000 objects) is
+    """Before serving: what start-up made (modules, the config: ~100,000 objects) is
     never garbage, so it is moved out of the collector's sight (`gc.freeze`), and a
     young collection runs every 20,000 allocations, not 700. A request's objects are
     freed by their reference counts; at 700 a collection ran every few requests, and
     with the full ones over start-up's objects took about a tenth of the CPU at chat
-    c=64 (bench/). Cyclic garbage still goes, a little later."""
-    gc.collect()
+    c=64 (bench/). Cyclic garbage still goes, a little later.
+
+    No collection first: `tollgate serve` runs its start-up with the collector off
+    (cli.py), and a full collection over start-up's objects would take ~30 ms to find
+    ~2,000 objects (~0.4 MB: classes and closures left over by building classes),
+    which are frozen with the rest instead. The collector is on again from here."""
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, older, oldest)
+    gc.enable()
 
 
 def build_app(

@@ -467,3 +467,12 @@ def test_config_without_secrets_set_shows_them_as_null(tmp_path):
     assert body["config"]["providers"]["sim"]["api_key"] is None
     assert body["config"]["keys"] is None
     assert orjson.dumps(body).count(MASK.encode()) == 1  # only the admin key
+
+
+def test_an_admin_path_it_does_not_serve_or_the_wrong_method_is_openai_shaped(admin):
+    unknown = admin.get("/admin/nowhere")
+    assert unknown.status_code == 404 and error_of(unknown)["code"] == "unknown_url"
+    assert "GET /admin/nowhere is not served here" in error_of(unknown)["message"]
+    wrong_method = admin.get("/admin/reload")
+    assert wrong_method.status_code == 405 and error_of(wrong_method)["code"] == "unknown_url"
+    assert admin.get("/admin").status_code == 404  # by way of a redirect to /admin/
