@@ -125,23 +125,12 @@ def _two_workers(cells: list[dict]) -> dict:
     if not _answered(one) or two is None:
         return _target(name, "not measured", "—", False)
     scaling = two["rps"] / one["rps"]
-    busy = busy_cores(one)
-    ceiling = f"; at most {2 / busy:.2f}× on 2 cores ({busy:.2f} busy with one worker)" if busy else ""
     return _target(
         name,
-        f"{two['rps']:,.0f} vs {one['rps']:,.0f} req/s: {scaling:.2f}×, {two['errors']} errors{ceiling}",
+        f"{two['rps']:,.0f} vs {one['rps']:,.0f} req/s: {scaling:.2f}×, {two['errors']} errors",
         f"{two['rps'] / relay['rps']:.2f} (relay, one worker)" if _answered(relay) else "—",
         scaling >= TWO_WORKERS_MIN_SCALING and two["errors"] == 0,
     )
-
-
-def busy_cores(found: dict) -> float:
-    """The cores a cell kept busy for its own traffic: the server (with its ledger writer),
-    nginx, wrk and the kernel moving the packets; not other people's work. Two workers
-    share the machine's two cores with all of it, so at the same CPU per request they
-    can serve at most 2 / this times one worker's requests (one worker is held to one
-    core, and nginx, wrk and the kernel grow with the rate)."""
-    return sum(cores for party, cores in found.get("cores", {}).items() if party != "other")
 
 
 def _memory(memory: dict | None, relay_c64: dict | None, requests: int) -> dict:
