@@ -54,15 +54,7 @@ class LineWriter(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record)
-            loop = _running_loop()
-            if loop is None:
-                self._waiting.append(line)
-                self.flush()
-                return
-            if not self._waiting:
-                loop.call_soon(self.flush)
-            self._waiting.append(line)
+            self._write(self.format(record))
         except Exception:
             self.handleError(record)
 
@@ -71,7 +63,9 @@ class LineWriter(logging.StreamHandler):
         per request (the access log) skips the LogRecord, the handler's lock and its
         filters, which cost more than the line (see `json_writer_for`)."""
         assert isinstance(self.formatter, JsonFormatter)
-        line = self.formatter.line(time.time(), logging.getLevelName(level), logger, message, extra)
+        self._write(self.formatter.line(time.time(), logging.getLevelName(level), logger, message, extra))
+
+    def _write(self, line: str) -> None:
         loop = _running_loop()
         if loop is None:
             self._waiting.append(line)
