@@ -198,6 +198,11 @@ class _Spawned:
     wake_sender: int
     ended_receiver: int
 
+    def close_parent_ends(self) -> None:
+        """No ledger will use this process: the parent lets go of all it shares with it."""
+        for fd in (self.progress_fd, self.stop_sender, self.wake_sender, self.ended_receiver):
+            os.close(fd)
+
 
 def _progress_file() -> int:
     """An unlinked file of the progress slots, for the parent and each writer to map."""
@@ -251,8 +256,7 @@ def discard_early() -> None:
         return
     assert spawned.process.stdin is not None
     spawned.process.stdin.close()
-    for fd in (spawned.progress_fd, spawned.stop_sender, spawned.wake_sender, spawned.ended_receiver):
-        os.close(fd)
+    spawned.close_parent_ends()
     threading.Thread(target=spawned.process.wait, name="tollgate-writer-reaper", daemon=True).start()
 
 
@@ -261,8 +265,7 @@ def _take_early() -> _Spawned | None:
     global _early
     spawned, _early = _early, None
     if spawned is not None and spawned.process.poll() is not None:
-        for fd in (spawned.progress_fd, spawned.stop_sender, spawned.wake_sender, spawned.ended_receiver):
-            os.close(fd)
+        spawned.close_parent_ends()
         return None
     return spawned
 
