@@ -1,0 +1,91 @@
+"""Instructions per request: Tollgate's main process under callgrind, counting the
+instructions it executes while wrk drives one test, divided by the requests answered.
+Unlike seconds, the count does not move with how busy or fast this machine is today
+(it moved threefold within a day here), so an A/B of a change is read in one run of
+a few minutes, not in many. It counts user-space work only (Python, uvloop, the C
+libraries), not the kernel's; the ledger writer, a child process, is not counted.
+
+    .venv/bin/python bench/instructions.py [--tests chat_c64,image_c16] [--against REV ...] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import proxies
+import record
+from load import TESTS
+from processes import Processes, free_port
+from run import OUT, REPO, Benchmark
+from upstream import write_exchanges
+
+_READY_TIMEOUT_S = 300.0  # start-up under callgrind is some fifty times slower
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tests", default="chat_c64", help="comma-separated test keys (bench/load.py)")
+    parser.add_argument("--against", action="append", default=[], help="also count Tollgate at this revision")
+    parser.add_argument("--seconds", type=float, default=20, help="counted per test (and 5 s of warm-up before)")
+    args = parser.parse_args()
+    tests = [test for test in TESTS if test.key in args.tests.split(",")]
+    logs = OUT / "logs-instructions"
+    logs.mkdir(parents=True, exist_ok=True)
+    sources = {f"tollgate@{rev}": _export(rev) for rev in args.against} | {"tollgate": None}
+    found: dict[tuple[str, str], tuple[float, int]] = {}
+    with Processes(logs) as processes:
+        bench = Benchmark(argparse.Namespace(warmup=0, duration=args.seconds), processes, logs, None)
+        bench.api_key = "sk-bench-" + secrets.token_hex(24)
+        bench.exchanges = write_exchanges(OUT)
+        upstream_url = bench._start_nginx()
+        for name, source in sources.items():
+            proxy = proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, source)
+            for test in tests:  # a process per test: its count is the one callgrind writes at exit
+                found[name, test.key] = _count(bench, processes, proxy, name, test, args.seconds)
+    for test in tests:
+        base = found.get((next(iter(sources)), test.key))
+        for (name, key), (per_request, requests) in found.items():
+            if key == test.key:
+                ratio = f" {per_request / base[0]:.3f}x {next(iter(sources))}" if base and len(sources) > 1 else ""
+                print(f"{key:10} {name:24} {per_request:12,.0f} instructions/req over {requests:,} requests{ratio}")
+    return 0
+
+
+def _count(bench: Benchmark, processes: Processes, proxy, name: str, test, seconds: float) -> tuple[float, int]:
+    out = OUT / f"callgrind-{name}-{test.key}.out"
+    out.unlink(missing_ok=True)
+    port = free_port()
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=no", f"--callgrind-out-file={out}"]
+    processes.start(
+        name, [*argv, str(REPO / ".venv" / "bin" / "python"), *proxy.command(port)], env=proxy.env, cwd=proxy.cwd
+    )
+    try:
+        processes.wait_until_ready(name, proxy.base_url(port) + proxy.ready_path, _READY_TIMEOUT_S)
+        pid = processes.sessions()[name]
+        bench._wrk(proxy.base_url(port), test, 5)  # warm: pools, caches, first-call imports
+        _control(pid, "--instr=on")
+        run = bench._wrk(proxy.base_url(port), test, seconds)
+        _control(pid, "--instr=off")
+    finally:
+        processes.stop(name, grace_s=60)
+    match = re.search(r"^totals: (\d+)", out.read_text(errors="replace"), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no instruction total in {out}")
+    return int(match.group(1)) / max(run.requests, 1), run.requests
+
+
+def _export(rev: str) -> Path:
+    return record.export(record.git("rev-parse", "--verify", f"{rev}^{{commit}}"))
+
+
+def _control(pid: int, option: str) -> None:
+    subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True, timeout=60)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
