@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
-
 from .answer_body import AnswerBody
 from .base import Provider, UpstreamReply
 from .errors import BadUpstreamResponse
-from .transport import Pool, timeouts, upstream_failure
+from .http1 import Connection, Pool
+from .transport import upstream_failure
 from .types import Call, StoredResource
 
 
 class OpenAIProvider(Provider):
-    """Speaks OpenAI's HTTP API to `base_url` with one pooled client for its lifetime."""
+    """Speaks OpenAI's HTTP API to `base_url` with one pool of connections for its lifetime."""
 
     def __init__(
         self,
@@ -30,68 +29,74 @@ class OpenAIProvider(Provider):
     ) -> None:
         super().__init__(name)
         self.base_url = base_url.rstrip("/")
-        self._headers = {
+        # Sent with every request, as they are: no header of the client's travels upstream.
+        fixed = {
             "accept": "application/json, text/event-stream",
-            **(headers or {}),
+            "accept-encoding": "identity",
+            **{name.lower(): value for name, value in (headers or {}).items()},
             **self.auth_headers(api_key),
         }
-        self._pool = Pool(max_connections=max_connections)
+        self._headers = tuple(fixed.items())
+        self._pool = Pool(self.base_url, max_connections=max_connections)
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
+    def target_for(self, call: Call, model: str) -> str:
+        """The request's path below `base_url`, with its query."""
+        return f"/{call.surface.path}"
+
+    def resource_target(self, resource: StoredResource) -> str:
+        return f"/{resource.path}" + (f"?{resource.query}" if resource.query else "")
+
     def url_for(self, call: Call, model: str) -> str:
-        return f"{self.base_url}/{call.surface.path}"
+        return self.base_url + self.target_for(call, model)
 
     def resource_url(self, resource: StoredResource) -> str:
-        return f"{self.base_url}/{resource.path}" + (f"?{resource.query}" if resource.query else "")
+        return self.base_url + self.resource_target(resource)
 
     async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
         if call.resource is None:
-            method, url, content = "POST", self.url_for(call, model), call.body.for_model(model)
+            method, target, content = "POST", self.target_for(call, model), call.body.for_model(model)
         else:  # a stored response: the path names it; a body, if any, goes as it came
-            method, url, content = call.resource.method, self.resource_url(call.resource), call.body.raw
-        # Only our headers: the client's Authorization and organisation never travel upstream.
-        headers = {**self._headers, "content-type": call.body.content_type}
-        response: aiohttp.ClientResponse | None = None
+            method, target, content = call.resource.method, self.resource_target(call.resource), call.body.raw
+        pool = self._pool
+        head = pool.head(method, target, (*self._headers, ("content-type", call.body.content_type)), len(content))
+        connection: Connection | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self._pool.session().request(
-                    method,
-                    url,
-                    data=content or None,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=timeouts(timeout_s, streaming=call.stream),
-                )
-                if call.stream and 200 <= response.status < 300:
-                    reply = UpstreamReply(
-                        response.status,
-                        response.headers,
-                        stream=self._stream(response, timeout_s),
-                        closer=_closer(response),
+                connection = await pool.acquire()
+                connection.send(head, content)
+                await connection.read_head()
+                if call.stream and 200 <= connection.status < 300:
+                    lent, connection = connection, None  # the stream's reader gives it back
+                    return UpstreamReply(
+                        lent.status,
+                        lent.headers,
+                        stream=self._stream(lent, timeout_s),
+                        closer=_giving_back(pool, lent),
                     )
-                    response = None  # the stream's reader closes it
-                    return reply
-                body = await _read_whole(response)
+                chunks = await connection.read_body()
         except BaseException as exc:
-            if response is not None:
-                response.close()  # cut off mid-answer (or cancelled: the client hung up): not back to the pool
+            if connection is not None:
+                pool.discard(connection)  # cut off mid-answer (or cancelled: the client hung up)
             failure = (
                 upstream_failure(exc, self.name, timeout_s, streaming=False) if isinstance(exc, Exception) else None
             )
             if failure is None:
                 raise
             raise failure from exc
-        status = response.status
+        status, headers = connection.status, connection.headers
+        pool.release(connection)  # read to its end: back to the pool
+        body = AnswerBody(chunks)
         if 200 <= status < 300 and status != 204 and not _looks_like_json(body):
             raise BadUpstreamResponse(f"provider '{self.name}' answered {status} with a body that is not JSON")
-        return UpstreamReply(status, response.headers, body=body)
+        return UpstreamReply(status, headers, body=body)
 
-    async def _stream(self, response: aiohttp.ClientResponse, timeout_s: float) -> AsyncIterator[bytes]:
+    async def _stream(self, connection: Connection, timeout_s: float) -> AsyncIterator[bytes]:
         try:
-            # iter_any hands over what arrived, as it arrives: SSE events are not held back.
-            async for chunk in response.content.iter_any():
+            # What arrived, as it arrives: SSE events are not held back.
+            async for chunk in connection.iter_body(timeout_s):
                 yield chunk
         except Exception as exc:
             failure = upstream_failure(exc, self.name, timeout_s, streaming=True)
@@ -108,26 +113,12 @@ class OpenAIProvider(Provider):
         await self._pool.aclose()
 
 
-def _closer(response: aiohttp.ClientResponse):
+def _giving_back(pool: Pool, connection: Connection):
     async def close() -> None:
         # A body read to the end returns its connection to the pool; one cut short closes it.
-        response.release()
+        pool.release(connection)
 
     return close
-
-
-async def _read_whole(response: aiohttp.ClientResponse) -> AnswerBody:
-    """The whole body as the chunks aiohttp received it in: `read()` would join them
-    into one `bytes`, copying every byte of a 2 MB answer once or twice."""
-    chunks = []
-    while True:
-        chunk, end_of_http_chunk = await response.content.readchunk()
-        if chunk:
-            chunks.append(chunk)
-        elif not end_of_http_chunk:  # (b"", False): the end of the body
-            break
-    response.release()  # read to its end: the connection goes back to the pool
-    return AnswerBody(chunks)
 
 
 def _looks_like_json(body: AnswerBody) -> bool:
@@ -147,10 +138,10 @@ class AzureOpenAIProvider(OpenAIProvider):
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"api-key": api_key} if api_key else {}
 
-    def url_for(self, call: Call, model: str) -> str:
-        return f"{self.base_url}/openai/deployments/{model}/{call.surface.path}?api-version={self.api_version}"
+    def target_for(self, call: Call, model: str) -> str:
+        return f"/openai/deployments/{model}/{call.surface.path}?api-version={self.api_version}"
 
-    def resource_url(self, resource: StoredResource) -> str:
+    def resource_target(self, resource: StoredResource) -> str:
         # Azure keeps responses per resource, not per deployment.
         query = f"&{resource.query}" if resource.query else ""
-        return f"{self.base_url}/openai/{resource.path}?api-version={self.api_version}{query}"
+        return f"/openai/{resource.path}?api-version={self.api_version}{query}"

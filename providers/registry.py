@@ -9,16 +9,20 @@ place in `ProviderSettings`. Nothing else names the kinds.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .base import Provider
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OutputFormat = Literal["png", "jpeg", "webp"]
 Name = Annotated[str, Field(min_length=1)]
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token
+# Written by Tollgate for each request: a second one from the config would contradict it.
+_REQUESTS_OWN_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
 
 
 class VerifiedRecord(BaseModel):
@@ -59,6 +63,18 @@ class ProviderSettingsBase(BaseModel):
     # What the provider bills for an attempt that fails or is refused: nothing, the
     # input tokens (OpenAI bills a refused image request's input), or the full estimate.
     failed_attempts: Literal["not_billed", "input_tokens", "estimate"] = "not_billed"
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_can_be_sent(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name (letters, digits and - are)")
+            if name.lower() in _REQUESTS_OWN_HEADERS:
+                raise ValueError(f"header {name!r} is written by Tollgate for each request; remove it from `headers`")
+            if not value.get_secret_value().isprintable():  # the value is not shown: it may be a secret
+                raise ValueError(f"the value of header {name!r} holds a line break or another control character")
+        return headers
 
     @property
     def needs_api_key(self) -> bool:

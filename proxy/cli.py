@@ -149,9 +149,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     start_early()
     try:
-        from .runtime import ca_stores
-
-        ca_stores.import_aiohttp()  # first: its CA stores load on a thread while the rest is imported
         from .config import ConfigError
         from .runtime.server import CannotListen, serve
 

@@ -35,7 +35,6 @@ from ..serving.simulated_upstreams import banner
 from ..state import open_conversations, open_state
 from ..telemetry.logs import configure_logging
 from ..telemetry.metrics import MULTIPROCESS_DIR, Metrics, process_registry
-from . import ca_stores
 from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
@@ -121,7 +120,6 @@ def serve(config_path: str, *, host: str | None, port: int | None, workers: int 
     if workers == 1:
         app = build_app(loaded, factory, Reloader(config_path, os.environ, factory), metrics)
         collect_less()
-        ca_stores.wait()  # before the first connection: aiohttp's contexts hold their CAs
         uvicorn.Server(uvicorn.Config(app, log_config=None, **options)).run(sockets=[listener])
         return
     # Each worker keeps its metrics in files here, and /metrics in any worker sums them all.

@@ -314,3 +314,22 @@ def test_check_says_the_counters_live_on_a_cluster_without_its_password(tmp_path
     assert main(["check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "(counters: redis://:**********@10.0.0.5:7000/0 (Redis Cluster))" in out and "hunter2" not in out
+
+
+def test_a_providers_headers_must_be_sendable_and_not_the_requests_own():
+    def with_headers(block: str) -> str:
+        return MINIMAL.replace("billing_owner: openai/org-1", f"billing_owner: openai/org-1\n    headers: {block}")
+
+    assert parse_config(with_headers("{x-team: ml, OpenAI-Project: proj_1}"), {}).config.providers["openai"].headers
+    assert errors_of(with_headers("{Content-Type: text/plain}")) == [
+        "providers.openai.headers: header 'Content-Type' is written by Tollgate for each request; "
+        "remove it from `headers`"
+    ]
+    assert errors_of(with_headers('{"x team": a}')) == [
+        "providers.openai.headers: 'x team' is not an HTTP header name (letters, digits and - are)"
+    ]
+    split = errors_of(with_headers('{x-token: "sk-very-secret\\r\\nhost: elsewhere"}'))
+    assert split == [
+        "providers.openai.headers: the value of header 'x-token' holds a line break or another "
+        "control character"
+    ]
