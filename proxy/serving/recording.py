@@ -5,6 +5,7 @@ when the request ends, so an upstream bill never lacks its row."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -265,20 +266,25 @@ class Recording:
         self._ledger.write(row)
         if self._settles and self._spawn is not None:
             self._spawn(_settle(self._settles, from_nano(row.cost_nanousd) or Decimal(0)))
+        # The metrics and the access line wait for the loop's next turn: sending the answer
+        # does not yield, so by then it is on its way and the client does not wait for them.
+        asyncio.get_running_loop().call_soon(self._observe)
+
+    def _observe(self) -> None:
         server = self._gateway.config.server
         if server.metrics:
             if self._in_flight:
                 self._metrics.child(self._metrics.in_flight, self.row.route).dec()
             record_metrics(
                 self._metrics,
-                row,
+                self.row,
                 reason=self._reason,
                 policy=self._policy,
                 waited_s=self._waited_s,
                 streamed=self._streamed,
             )
         if server.log.access_log:
-            log_access(row, reason=self._reason)
+            log_access(self.row, reason=self._reason)
 
 
 async def _settle(settles: list[Settle], cost_usd: Decimal) -> None:

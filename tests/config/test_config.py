@@ -330,6 +330,5 @@ def test_a_providers_headers_must_be_sendable_and_not_the_requests_own():
     ]
     split = errors_of(with_headers('{x-token: "sk-very-secret\\r\\nhost: elsewhere"}'))
     assert split == [
-        "providers.openai.headers: the value of header 'x-token' holds a line break or another "
-        "control character"
+        "providers.openai.headers: the value of header 'x-token' holds a line break or another control character"
     ]
