@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peers
 import proxies
 import record
 from load import TESTS
@@ -32,6 +33,7 @@ def main() -> int:
     parser.add_argument("--tests", default="chat_c64", help="comma-separated test keys (bench/load.py)")
     parser.add_argument("--against", action="append", default=[], help="also count Tollgate at this revision")
     parser.add_argument("--seconds", type=float, default=20, help="counted per test (and 5 s of warm-up before)")
+    parser.add_argument("--relay", action="store_true", help="also count the bare relay (bench/relay.py)")
     args = parser.parse_args()
     tests = [test for test in TESTS if test.key in args.tests.split(",")]
     logs = OUT / "logs-instructions"
@@ -43,15 +45,20 @@ def main() -> int:
         bench.api_key = "sk-bench-" + secrets.token_hex(24)
         bench.exchanges = write_exchanges(OUT)
         upstream_url = bench._start_nginx()
-        for name, source in sources.items():
-            proxy = proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, source)
+        servers = [
+            (name, proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, source)) for name, source in sources.items()
+        ]
+        if args.relay:
+            servers.insert(0, ("relay", peers.relay(REPO, upstream_url)))
+        for name, proxy in servers:
             for test in tests:  # a process per test: its count is the one callgrind writes at exit
                 found[name, test.key] = _count(bench, processes, proxy, name, test, args.seconds)
+    first = "relay" if args.relay else next(iter(sources))
     for test in tests:
-        base = found.get((next(iter(sources)), test.key))
+        base = found.get((first, test.key))
         for (name, key), (per_request, requests) in found.items():
             if key == test.key:
-                ratio = f" {per_request / base[0]:.3f}x {next(iter(sources))}" if base and len(sources) > 1 else ""
+                ratio = f" {per_request / base[0]:.3f}x {first}" if base and len(found) > len(tests) else ""
                 print(f"{key:10} {name:24} {per_request:12,.0f} instructions/req over {requests:,} requests{ratio}")
     return 0
 
@@ -61,9 +68,7 @@ def _count(bench: Benchmark, processes: Processes, proxy, name: str, test, secon
     out.unlink(missing_ok=True)
     port = free_port()
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=no", f"--callgrind-out-file={out}"]
-    processes.start(
-        name, [*argv, str(REPO / ".venv" / "bin" / "python"), *proxy.command(port)], env=proxy.env, cwd=proxy.cwd
-    )
+    processes.start(name, [*argv, *_python_first(proxy.command(port))], env=proxy.env, cwd=proxy.cwd)
     try:
         processes.wait_until_ready(name, proxy.base_url(port) + proxy.ready_path, _READY_TIMEOUT_S)
         pid = processes.sessions()[name]
@@ -77,6 +82,12 @@ def _count(bench: Benchmark, processes: Processes, proxy, name: str, test, secon
     if match is None:
         raise RuntimeError(f"no instruction total in {out}")
     return int(match.group(1)) / max(run.requests, 1), run.requests
+
+
+def _python_first(command: list[str]) -> list[str]:
+    """Callgrind runs a binary: a console script (`tollgate`) goes through the venv's Python."""
+    python = str(REPO / ".venv" / "bin" / "python")
+    return command if command[0] == python else [python, *command]
 
 
 def _export(rev: str) -> Path:
