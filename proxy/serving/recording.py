@@ -30,7 +30,7 @@ from .observation import log_access, record_metrics
 from .routing import RoutePlan
 from .streaming import StreamOutcome
 
-# Runs work after the answer (settling budgets) so that shutdown waits for it.
+# Runs work after the answer (settling budgets), tracked so that shutdown waits for it.
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
@@ -264,13 +264,14 @@ class Recording:
         else:
             row.cost_nanousd = sum(charge.cost_nanousd for charge in row.charges)
         self._ledger.write(row)
-        if self._settles and self._spawn is not None:
-            self._spawn(_settle(self._settles, from_nano(row.cost_nanousd) or Decimal(0)))
-        # The metrics and the access line wait for the loop's next turn: sending the answer
-        # does not yield, so by then it is on its way and the client does not wait for them.
-        asyncio.get_running_loop().call_soon(self._observe)
+        # The rest waits for the loop's next turn: sending the answer does not yield, so by
+        # then it is on its way and the client does not wait for it.
+        asyncio.get_running_loop().call_soon(self._after_answer)
 
-    def _observe(self) -> None:
+    def _after_answer(self) -> None:
+        """The policies' holds settled at the actual cost; the metrics; the access line."""
+        if self._settles and self._spawn is not None:
+            self._spawn(_settle(self._settles, from_nano(self.row.cost_nanousd) or Decimal(0)))
         server = self._gateway.config.server
         if server.metrics:
             if self._in_flight:
