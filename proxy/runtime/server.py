@@ -35,6 +35,7 @@ from ..serving.simulated_upstreams import banner
 from ..state import open_conversations, open_state
 from ..telemetry.logs import configure_logging
 from ..telemetry.metrics import MULTIPROCESS_DIR, Metrics, process_registry
+from . import allocator
 from .supervisor import Supervisor
 
 log = logging.getLogger("tollgate")
@@ -194,12 +195,14 @@ def collect_less() -> None:
     young collection runs every 20,000 allocations, not 700. A request's objects are
     freed by their reference counts; at 700 a collection ran every few requests, and
     with the full ones over start-up's objects took about a tenth of the CPU at chat
-    c=64 (bench/). Cyclic garbage still goes, a little later.
+    c=64 (bench/). Cyclic garbage still goes, a little later. The C allocator's
+    thresholds are fixed too (allocator.py).
 
     No collection first: `tollgate serve` runs its start-up with the collector off
     (cli.py), and a full collection over start-up's objects would take ~30 ms to find
     ~2,000 objects (~0.4 MB: classes and closures left over by building classes),
     which are frozen with the rest instead. The collector is on again from here."""
+    allocator.tune()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, older, oldest)
