@@ -163,9 +163,9 @@ class Connection(asyncio.Protocol):
             if self._chunks:
                 chunks = self._take()
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                yield decoder.decompress(data) if decoder else data
+                yield _decompressed(decoder, data) if decoder else data
             elif self._complete:
-                if decoder is not None and (rest := decoder.flush()):
+                if decoder is not None and (rest := _decompressed(decoder, b"", end=True)):
                     yield rest
                 return
             else:
@@ -175,7 +175,15 @@ class Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         """The answer was read to its end and both sides keep the connection open."""
-        return self._complete and self._keep_alive and not self.closed and not self._chunks
+        return (
+            self._complete
+            and self._keep_alive
+            and not self.closed
+            and not self._chunks
+            # An upstream may answer (413, say) before the request's body is all written.
+            and self.transport is not None
+            and not self.transport.get_write_buffer_size()
+        )
 
     def reset(self) -> None:
         self._start_answer()
@@ -197,7 +205,7 @@ class Connection(asyncio.Protocol):
         decoder = _decoder(self.headers.get("content-encoding"))
         if decoder is None:
             return chunks
-        return [decoder.decompress(b"".join(chunks)) + decoder.flush()]
+        return [_decompressed(decoder, b"".join(chunks), end=True)]
 
     async def _next(self) -> None:
         """Wait for the parser's next step; raise what broke the connection."""
@@ -226,6 +234,13 @@ def _decoder(encoding: str | None):
     if encoding in ("gzip", "x-gzip", "deflate"):
         return zlib.decompressobj(zlib.MAX_WBITS | 32)  # either header, detected
     raise MalformedAnswer(f"the upstream compressed its answer with {encoding!r}, which Tollgate does not decode")
+
+
+def _decompressed(decoder, data: bytes, *, end: bool = False) -> bytes:
+    try:
+        return decoder.decompress(data) + (decoder.flush() if end else b"")
+    except zlib.error as exc:
+        raise MalformedAnswer(f"the upstream's compressed answer does not decompress ({exc})") from None
 
 
 class Pool:

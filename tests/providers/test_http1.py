@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import ssl
 import subprocess
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,4 +325,36 @@ async def test_a_large_answer_is_read_whole_and_a_large_stream_holds_the_socket_
     assert b"".join(received) == big
     pool.release(connection)
     assert server.connections == 1
+    await pool.aclose()
+
+
+async def test_a_compressed_answer_that_does_not_decompress_is_malformed(upstream):
+    server = await upstream(
+        lambda body: (answer(b"\x1f\x8b not gzip at all", headers="content-encoding: gzip\r\n"), False)
+    )
+    pool = Pool(server.url)
+    with pytest.raises(MalformedAnswer, match="does not decompress"):
+        await fetch(pool)
+    await pool.aclose()
+
+
+async def test_an_answer_that_comes_before_the_request_is_written_does_not_keep_the_connection(upstream):
+    async def refuses_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer(b'{"error":"too large"}', status="413 Payload Too Large"))
+        await writer.drain()
+        await asyncio.sleep(0.5)  # reads nothing more: the rest of the body stays with the client
+        writer.close()
+
+    server = await asyncio.start_server(refuses_at_once, "127.0.0.1", 0)
+    pool = Pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+    connection = await pool.acquire()
+    body = b"x" * (32 * 1024 * 1024)
+    connection.send(pool.head("POST", "/images/edits", [], len(body)), body)
+    await connection.read_head()
+    await connection.read_body()
+    assert connection.status == 413 and not connection.reusable
+    pool.release(connection)
+    assert pool._idle == deque() and pool._open == 0
+    server.close()
     await pool.aclose()
