@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--against", action="append", default=[], help="also count Tollgate at this revision")
     parser.add_argument("--seconds", type=float, default=20, help="counted per test (and 5 s of warm-up before)")
     parser.add_argument("--relay", action="store_true", help="also count the bare relay (bench/relay.py)")
+    parser.add_argument(
+        "--variants", default="", help="also count these variants of the working tree (bench/proxies.py VARIANTS)"
+    )
     args = parser.parse_args()
     tests = [test for test in TESTS if test.key in args.tests.split(",")]
     logs = OUT / "logs-instructions"
@@ -50,6 +53,9 @@ def main() -> int:
         ]
         if args.relay:
             servers.insert(0, ("relay", peers.relay(REPO, upstream_url)))
+        for row in filter(None, args.variants.split(",")):
+            variant = proxies.VARIANTS[row]
+            servers.append((row, proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, variant=variant)))
         for name, proxy in servers:
             for test in tests:  # a process per test: its count is the one callgrind writes at exit
                 found[name, test.key] = _count(bench, processes, proxy, name, test, args.seconds)
