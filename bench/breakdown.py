@@ -64,7 +64,7 @@ PARTS = (
     ),
     Part(
         "upstream client",
-        "the provider, aiohttp and its pool",
+        "the provider and its HTTP client (aiohttp's, or httpx's, in older revisions)",
         ("providers/", "httpx/", "httpcore/", "aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/", "propcache/"),
     ),
     Part(
