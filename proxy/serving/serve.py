@@ -78,7 +78,7 @@ async def serve(asked: Asked, serving: Serving) -> Answer:
         estimate = gateway.pricer.estimate(call, plan.route, first.provider, first.model)
         recording.routed(call, plan, estimate, purpose=asked.purpose)
         settles = await gateway.policies.admit(_preflight(gateway, call, plan, principal, estimate))
-        recording.planned(settles, serving.background.start)
+        recording.planned(settles, serving.background.spawn)
         exchange = await dispatch(call, plan, gateway.providers)
     except RouteExhausted as exhausted:
         recording.failed(exhausted, exhausted.attempts)
