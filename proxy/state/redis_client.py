@@ -24,8 +24,8 @@ log = logging.getLogger("tollgate")
 
 # What a store's commands raise when the store cannot serve them now.
 STORE_ERRORS = (RedisError, RedisClusterException)
-_CONNECTIONS = 100  # per process, to a single server
-_WAIT_S = 2  # for a reply, a connection to open, or a pooled one to be free
+CONNECTIONS = 100  # per process, to a single server, and to each node of a cluster
+WAIT_S = 2  # for a reply, a connection to open, or a pooled one to be free
 
 StoreClient = Redis | RedisCluster
 
@@ -46,10 +46,10 @@ def connect(url: str, *, cluster: bool) -> StoreClient:
     # settles); this one makes the command wait for a free connection, as long as a reply may take.
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=_CONNECTIONS,
-        timeout=_WAIT_S,
-        socket_timeout=_WAIT_S,
-        socket_connect_timeout=_WAIT_S,
+        max_connections=CONNECTIONS,
+        timeout=WAIT_S,
+        socket_timeout=WAIT_S,
+        socket_connect_timeout=WAIT_S,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis.from_pool(pool)

@@ -380,6 +380,36 @@ async def _forget(prefix: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_burst_while_the_store_is_slow_waits_for_connections_rather_than_failing(kind, request):
+    """The same burst while the store answers nothing for 0.4 s (CLIENT PAUSE): every
+    connection the client may open is busy at once, and the rest must wait for one.
+    On a cluster a team's counters share one node, where redis-py's own limit (100
+    connections) would refuse the 101st command at once."""
+    import redis.asyncio
+
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    cluster = request.getfixturevalue("redis_cluster") if kind == "cluster" else None
+    url = cluster.url if cluster else REDIS
+    nodes = [f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes] if cluster else [REDIS]
+    store = RedisCounters(url, prefix=prefix, cluster=cluster is not None)
+    try:
+        assert await store.reserve((DAY, TEAM), hold(0)) is None  # connected, the slot map loaded
+        for node in nodes:
+            async with redis.asyncio.Redis.from_url(node) as client:
+                await client.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        outcomes = await asyncio.gather(
+            *(store.reserve((DAY, TEAM), hold(0)) for _ in range(300)), return_exceptions=True
+        )
+        assert outcomes == [None] * 300
+    finally:
+        await store.aclose()
+        if cluster:
+            forget_cluster_keys(url, prefix)
+        else:
+            await _forget(prefix)
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_a_burst_beyond_the_client_s_connections_waits_for_one_rather_than_failing(kind, request):
     """A replica at 64 concurrent requests, each with a reservation, a rate limit and a
     settle in flight, needs more connections than redis-py's pool opens (100): the
