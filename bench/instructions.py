@@ -15,7 +15,6 @@ import re
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import peers
 import proxies
@@ -41,7 +40,7 @@ def main() -> int:
     tests = [test for test in TESTS if test.key in args.tests.split(",")]
     logs = OUT / "logs-instructions"
     logs.mkdir(parents=True, exist_ok=True)
-    sources = {f"tollgate@{rev}": _export(rev) for rev in args.against} | {"tollgate": None}
+    sources = {f"tollgate@{rev}": record.export_rev(rev) for rev in args.against} | {"tollgate": None}
     found: dict[tuple[str, str], tuple[float, int]] = {}
     with Processes(logs) as processes:
         bench = Benchmark(argparse.Namespace(warmup=0, duration=args.seconds), processes, logs, None)
@@ -94,10 +93,6 @@ def _python_first(command: list[str]) -> list[str]:
     """Callgrind runs a binary: a console script (`tollgate`) goes through the venv's Python."""
     python = str(REPO / ".venv" / "bin" / "python")
     return command if command[0] == python else [python, *command]
-
-
-def _export(rev: str) -> Path:
-    return record.export(record.git("rev-parse", "--verify", f"{rev}^{{commit}}"))
 
 
 def _control(pid: int, option: str) -> None:

@@ -101,7 +101,7 @@ def main() -> int:
 
 
 def _source(rev: str | None):
-    return record.export(record.git("rev-parse", "--verify", f"{rev}^{{commit}}")) if rev else None
+    return record.export_rev(rev) if rev else None
 
 
 def _profile(

@@ -85,5 +85,10 @@ def first_line(argv: list[str]) -> str:
     return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
 
 
+def export_rev(rev: str) -> Path:
+    """`export` of the commit that `rev` (a branch, tag or sha) names now."""
+    return export(git("rev-parse", "--verify", f"{rev}^{{commit}}"))
+
+
 def git(*args: str) -> str:
     return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()

@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     logs = OUT / "logs-startup"
     logs.mkdir(parents=True, exist_ok=True)
-    source = record.export(record.git("rev-parse", "--verify", f"{args.rev}^{{commit}}")) if args.rev else None
+    source = record.export_rev(args.rev) if args.rev else None
     with Processes(logs) as processes:
         bench = Benchmark(argparse.Namespace(startup_runs=args.runs), processes, logs, None)
         bench.api_key = "sk-bench-" + secrets.token_hex(24)
