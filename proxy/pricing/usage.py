@@ -70,10 +70,8 @@ class Relayed:
     partial_images_since_image: int = 0  # partial images of an image not yet completed
 
 
-def usage_from_body(surface: Surface, body: AnswerBody | bytes, *, model: str, image_model: str | None) -> Usage | None:
+def usage_from_body(surface: Surface, body: AnswerBody, *, model: str, image_model: str | None) -> Usage | None:
     """The usage in a complete (non-streamed) answer; None when it carries none."""
-    if isinstance(body, bytes):
-        body = AnswerBody.of(body)
     # Only Responses has `tool_usage`: looking for it in an image answer would search its first bytes too.
     fields = _fields(body, ("tool_usage", "size", "quality") if surface is Surface.RESPONSES else ("size", "quality"))
     if fields is None:

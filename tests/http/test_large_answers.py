@@ -19,6 +19,7 @@ import orjson
 import pytest
 import uvicorn
 
+from providers.answer_body import AnswerBody
 from providers.types import Surface
 from proxy.config import parse_config
 from proxy.http.app import create_app
@@ -141,7 +142,7 @@ def test_a_large_answer_read_in_chunks_goes_out_as_them_byte_for_byte_with_its_l
     assert answer.headers["content-length"] == str(len(ANSWER)) and "transfer-encoding" not in answer.headers
     assert sent.messages[-1] > 2  # relayed in the chunks it was read in, not joined into one message
     # Priced from the usage at the answer's end, and the row says what the client was told.
-    usage = usage_from_body(Surface.IMAGES_GENERATE, ANSWER, model="gpt-image-2", image_model=None)
+    usage = usage_from_body(Surface.IMAGES_GENERATE, AnswerBody.of(ANSWER), model="gpt-image-2", image_model=None)
     assert usage is not None and usage[0].images == 1 and usage[0].image_output == 4160
     (line,) = [record for record in caplog.records if record.request_id == answer.headers["x-request-id"]]
     assert (line.cost_basis, line.cost_usd) == ("usage", answer.headers["x-tollgate-cost-usd"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from providers.answer_body import AnswerBody
 from providers.types import Call, ImageSettings, JsonBody, Surface
 from proxy.config import load_config, parse_config
 from proxy.pricing import CATALOG_TABLE, Pricer, usd
@@ -46,7 +47,7 @@ def test_images_output_tokens_without_details_are_priced_at_the_image_rate(price
             },
         }
     )
-    usage = usage_from_body(Surface.IMAGES_GENERATE, body, model="gpt-image-2", image_model=None)
+    usage = usage_from_body(Surface.IMAGES_GENERATE, AnswerBody.of(body), model="gpt-image-2", image_model=None)
     priced = pricer.price(usage, "gpt-image-2", "openai", "gpt-image-2")
     assert priced.usd == Decimal("0.041275")  # not 0.013835, which the text-output rate would give
 

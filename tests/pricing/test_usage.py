@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from providers.answer_body import AnswerBody
 from providers.types import Surface
 from proxy.pricing.usage import Metered, usage_from_body, usage_from_events
 from proxy.serving.streaming import SseScanner
@@ -47,10 +48,10 @@ def test_images_usage_output_tokens_are_image_tokens(simulator_url):
         "images/generations",
         {"model": "gpt-image-2", "prompt": "a cat on a mat", "size": "1536x1024", "quality": "low", "n": 2},
     )
-    small = usage_from_body(Surface.IMAGES_GENERATE, body, model="gpt-image-2", image_model=None)
+    small = usage_from_body(Surface.IMAGES_GENERATE, AnswerBody.of(body), model="gpt-image-2", image_model=None)
     big_body = enlarged(body, "b64_json")
     assert len(big_body) > 256 * 1024
-    big = usage_from_body(Surface.IMAGES_GENERATE, big_body, model="gpt-image-2", image_model=None)
+    big = usage_from_body(Surface.IMAGES_GENERATE, AnswerBody.of(big_body), model="gpt-image-2", image_model=None)
     assert (
         small
         == big
@@ -72,7 +73,7 @@ def test_output_tokens_details_split_text_from_image_tokens():
             },
         }
     )
-    (metered,) = usage_from_body(Surface.IMAGES_EDIT, body, model="gpt-image-2", image_model=None)
+    (metered,) = usage_from_body(Surface.IMAGES_EDIT, AnswerBody.of(body), model="gpt-image-2", image_model=None)
     assert (metered.text_input, metered.image_input, metered.image_output, metered.text_output) == (20, 40, 7024, 6)
 
 
@@ -86,8 +87,10 @@ def test_responses_meter_the_mainline_model_and_the_image_tool_apart(simulator_u
             "tools": [{"type": "image_generation", "quality": "low", "size": "1024x1536"}],
         },
     )
-    small = usage_from_body(Surface.RESPONSES, body, model="gpt-5.4", image_model="gpt-image-2")
-    big = usage_from_body(Surface.RESPONSES, enlarged(body, "result"), model="gpt-5.4", image_model="gpt-image-2")
+    small = usage_from_body(Surface.RESPONSES, AnswerBody.of(body), model="gpt-5.4", image_model="gpt-image-2")
+    big = usage_from_body(
+        Surface.RESPONSES, AnswerBody.of(enlarged(body, "result")), model="gpt-5.4", image_model="gpt-image-2"
+    )
     assert small == big
     main, tool = small
     assert main.model == "gpt-5.4" and main.text_input > 0 and main.text_output > 0
@@ -107,14 +110,17 @@ def test_chat_usage_with_cached_tokens():
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 64}},
         }
     )
-    assert usage_from_body(Surface.CHAT, body, model="m", image_model=None) == (
+    assert usage_from_body(Surface.CHAT, AnswerBody.of(body), model="m", image_model=None) == (
         Metered("m", text_input=36, cached_text_input=64, text_output=20),
     )
 
 
 def test_a_body_without_usage_has_none():
-    assert usage_from_body(Surface.CHAT, b'{"object": "chat.completion"}', model="m", image_model=None) is None
-    assert usage_from_body(Surface.CHAT, b"not json", model="m", image_model=None) is None
+    assert (
+        usage_from_body(Surface.CHAT, AnswerBody.of(b'{"object": "chat.completion"}'), model="m", image_model=None)
+        is None
+    )
+    assert usage_from_body(Surface.CHAT, AnswerBody.of(b"not json"), model="m", image_model=None) is None
 
 
 def stream_usage(simulator_url: str, path: str, body: dict, surface: Surface, **models) -> tuple:

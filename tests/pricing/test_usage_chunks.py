@@ -73,11 +73,11 @@ TOOL_USAGE = (
 )
 
 
-def images(body: AnswerBody | bytes):
+def images(body: AnswerBody):
     return usage_from_body(Surface.IMAGES_GENERATE, body, model="gpt-image-2", image_model=None)
 
 
-def tool(body: AnswerBody | bytes):
+def tool(body: AnswerBody):
     return usage_from_body(Surface.RESPONSES, body, model="gpt-5.4", image_model="gpt-image-2")
 
 
@@ -97,9 +97,9 @@ def near_the_keys(data: bytes) -> set[int]:
 
 def test_the_whole_answers_read_as_expected():
     assert len(IMAGES) > 256 * 1024 and len(TOOL) > 256 * 1024 and len(URLS) < 256 * 1024
-    assert images(IMAGES) == IMAGES_USAGE
-    assert images(URLS) == URLS_USAGE
-    assert tool(TOOL) == TOOL_USAGE
+    assert images(AnswerBody.of(IMAGES)) == IMAGES_USAGE
+    assert images(AnswerBody.of(URLS)) == URLS_USAGE
+    assert tool(AnswerBody.of(TOOL)) == TOOL_USAGE
 
 
 def test_an_image_answer_cut_in_two_anywhere_near_a_key_reads_the_same():

@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from providers import registry
+from providers.answer_body import AnswerBody
 from providers.base import Provider
 from providers.errors import FailureReason
 from providers.types import Call, JsonBody, Surface
@@ -146,7 +147,7 @@ def the_upstreams_usage(simulator_url: str, call: Call) -> Usage | None:
         timeout=30,
     )
     assert answer.status_code == 200, answer.text
-    return usage_from_body(call.surface, answer.content, model=call.model, image_model=None)
+    return usage_from_body(call.surface, AnswerBody.of(answer.content), model=call.model, image_model=None)
 
 
 def seen_upstream(simulator_url: str, tag: str) -> list[dict]:
