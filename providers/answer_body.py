@@ -60,7 +60,7 @@ class AnswerBody:
         for chunk in reversed(self._chunks):
             if have >= size:
                 break
-            taken.append(chunk[len(chunk) - (size - have) :] if len(chunk) > size - have else chunk)
+            taken.append(chunk[have - size :])  # the last size - have bytes, or the whole chunk
             have += len(taken[-1])
         taken.reverse()
         return taken[0] if len(taken) == 1 else b"".join(taken)
