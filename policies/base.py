@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Self
 
 from providers.errors import FailureReason, ProxyError
 from providers.types import Call, Surface
+from providers.values import value
 
 from .config import Built, PolicyConfig
 
@@ -26,7 +26,7 @@ from .config import Built, PolicyConfig
 Settle = Callable[[Decimal], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Hold:
     """What a policy took for a request."""
 
@@ -34,7 +34,7 @@ class Hold:
     settle: Settle | None = None  # the request ran: called with its actual cost (None: keep what was taken)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Caller:
     """Who is asking: from the client key (all None when the proxy runs without keys)."""
 
@@ -54,7 +54,7 @@ class Caller:
         return f"team:{self.team}" if self.team is not None else f"key:{self.key_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Preflight:
     """What a policy may look at before the upstream is called."""
 

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
 from providers.errors import FailureReason, ProxyError
+from providers.values import value
 
 NANO = Decimal("0.000000001")
 
@@ -47,7 +48,7 @@ class Allowance:
     starts_at: int | None = 0
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Reservation:
     """What one request holds of its allowances while it runs."""
 

@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from .values import value
+
 
 class Surface(StrEnum):
     """The OpenAI API a request speaks; the ledger's `surface`."""
@@ -39,7 +41,7 @@ _PATHS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class UploadedFile:
     """One file part of a multipart edit; its bytes stay where they are in the body."""
 
@@ -54,7 +56,7 @@ class UploadedFile:
         return self.end - self.start
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class JsonBody:
     """A JSON request body: the client's bytes, and the object they parse to."""
 
@@ -69,7 +71,7 @@ class JsonBody:
         return orjson.dumps({**self.fields, "model": model})
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MultipartBody:
     """A multipart/form-data body, kept byte for byte: images are never re-encoded."""
 
@@ -92,7 +94,7 @@ class MultipartBody:
 RequestBody = JsonBody | MultipartBody
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ImageSettings:
     """What a request asks of the image model, as the client said it (None: not said).
 
@@ -122,7 +124,7 @@ class StoredResource:
     query: str = ""  # the client's query string, as it came
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Call:
     """One client request, parsed once at the edge and read by everything after it."""
 

@@ -5,8 +5,9 @@ figure on a bill can be traced to the table row it came from."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+
+from providers.values import value
 
 from .prices import ModelPrices, PriceTable
 from .usage import Metered, Usage
@@ -22,7 +23,7 @@ class Unpriced(Exception):
     """The table has no price for something the request consumed."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CostLine:
     model: str
     item: str  # e.g. "image_output tokens", "image 1024x1536 medium"
@@ -43,7 +44,7 @@ class CostLine:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Cost:
     table: str
     source: str  # official | provider | catalog

@@ -3,10 +3,10 @@ before the call, the actual cost from the upstream's usage after it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from providers.types import Call
+from providers.values import value
 
 from .book import PriceBook
 from .config import PricingConfig
@@ -18,7 +18,7 @@ from .usage_estimate import estimate_usage
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Priced:
     """A cost on one table, or why there is none."""
 
@@ -41,7 +41,7 @@ class Priced:
         return self.cost.source if self.cost else None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TargetEstimate:
     provider: str
     model: str

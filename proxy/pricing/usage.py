@@ -18,13 +18,14 @@ import orjson
 
 from providers.answer_body import EMPTY, AnswerBody
 from providers.types import Surface
+from providers.values import value
 
 _PARSE_WHOLE_BELOW = 256 * 1024
 _WINDOW = 16 * 1024  # how near the ends the small keys are looked for first
 _VALUE_MAX = 64 * 1024  # how far past its key a value is read (usage objects are small)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Metered:
     """What one model consumed. Token kinds are named as price tables name them."""
 

@@ -4,16 +4,16 @@ answer or a relayed stream, each with the headers that say how it was served."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from providers.base import UpstreamReply
+from providers.values import value
 
 from .dispatch import Attempt
 from .gateway import Gateway
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Estimated:
     """`x-tollgate-estimate-only`: the estimate, and no upstream call."""
 
@@ -21,7 +21,7 @@ class Estimated:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Answered:
     """A whole answer; `after` is work to run once it has been sent (keeping its images)."""
 
@@ -30,7 +30,7 @@ class Answered:
     after: Callable[[], Awaitable[None]] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Streamed:
     """An answer relayed event by event; the recording ends when the relay does."""
 

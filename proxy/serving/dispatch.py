@@ -22,13 +22,14 @@ from providers.errors import (
     UpstreamServerError,
 )
 from providers.types import Call
+from providers.values import value
 
 from .routing import PlannedTarget, RoutePlan
 
 _BACKOFF_BASE_S = 0.25
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Attempt:
     """One try at one provider, as the ledger records it."""
 

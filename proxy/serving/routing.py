@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from providers.values import value
 
 from ..config import Route
 from ..errors import UnknownRoute
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PlannedTarget:
     provider: str
     model: str  # the upstream's name for the model
     fallback: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RoutePlan:
     route: str
     targets: tuple[PlannedTarget, ...]  # in the order they are tried

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from policies.base import Preflight
 from providers.errors import ProxyError
 from providers.types import Call, Surface
+from providers.values import value
 
 from ..errors import InternalError
 from ..ledger import DisabledLedger, Ledger
@@ -36,7 +36,7 @@ from .streaming import StreamOutcome, is_usage_only_chunk, relay_stream, with_st
 log = logging.getLogger("tollgate")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Asked:
     """What the HTTP face read of a proxied request. The body is read by `read_call`,
     called only once the key is known good, so a stranger's body is never parsed."""
@@ -49,7 +49,7 @@ class Asked:
     purpose: str | None  # what the request is for (e.g. launch_check), kept in the ledger
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Serving:
     """What a request is served with: the gateway it arrived on, and the app's own parts."""
 
