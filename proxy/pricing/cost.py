@@ -49,14 +49,16 @@ class Cost:
     table: str
     source: str  # official | provider | catalog
     lines: tuple[CostLine, ...]
+    total_usd: Decimal  # the lines' amounts summed: read several times a request, summed once
 
-    @property
-    def total_usd(self) -> Decimal:
-        return sum((line.amount_usd for line in self.lines), Decimal(0))
+    @classmethod
+    def of(cls, table: str, source: str, lines: tuple[CostLine, ...]) -> Cost:
+        return cls(table, source, lines, sum((line.amount_usd for line in lines), Decimal(0)))
 
     def inputs_only(self) -> Cost:
         """What a provider that bills a refused request's input would charge."""
-        return Cost(self.table, self.source, tuple(line for line in self.lines if line.item.split()[0] in INPUT_KINDS))
+        inputs = tuple(line for line in self.lines if line.item.split()[0] in INPUT_KINDS)
+        return Cost.of(self.table, self.source, inputs)
 
 
 def usd(amount: Decimal) -> str:
@@ -72,7 +74,7 @@ def cost_of(usage: Usage, name: str, table: PriceTable, prices_for: PricesFor) -
     lines: list[CostLine] = []
     for metered in usage:
         lines.extend(_lines(metered, prices_for(metered), name))
-    return Cost(name, table.source, tuple(lines))
+    return Cost.of(name, table.source, tuple(lines))
 
 
 def _lines(metered: Metered, prices: ModelPrices, table: str) -> list[CostLine]:

@@ -225,17 +225,24 @@ class Recording:
         return usage_from_body(call.surface, body, model=model, image_model=image_model)
 
     def _record_usage(self, usage: Usage) -> None:
+        text_input = cached_input = image_input = text_output = image_output = images = 0
+        drawn = None  # the last part that made images
+        for part in usage:  # one pass: one model's usage, or two with the Responses image tool
+            text_input += part.text_input
+            cached_input += part.cached_text_input + part.cached_image_input
+            image_input += part.image_input
+            text_output += part.text_output
+            image_output += part.image_output
+            if part.images:
+                images += part.images
+                drawn = part
         row = self.row
-        row.input_text_tokens = sum(part.text_input for part in usage)
-        row.cached_input_tokens = sum(part.cached_text_input + part.cached_image_input for part in usage)
-        row.input_image_tokens = sum(part.image_input for part in usage)
-        row.output_text_tokens = sum(part.text_output for part in usage)
-        row.output_image_tokens = sum(part.image_output for part in usage)
-        drawn = [part for part in usage if part.images]
-        if drawn:
-            row.images = sum(part.images for part in drawn)
-            row.size = drawn[-1].size or row.size
-            row.quality = drawn[-1].quality or row.quality
+        row.input_text_tokens, row.cached_input_tokens, row.input_image_tokens = text_input, cached_input, image_input
+        row.output_text_tokens, row.output_image_tokens = text_output, image_output
+        if drawn is not None:
+            row.images = images
+            row.size = drawn.size or row.size
+            row.quality = drawn.quality or row.quality
 
     def _bill_to(self, provider: str, model: str, priced: Priced | None) -> None:
         row = self.row

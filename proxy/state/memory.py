@@ -13,7 +13,7 @@ from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfa
 _PURGE_EVERY_S = 1.0  # look for lapsed holds at most this often: a scan of the requests in flight
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # one per allowance, compared by identity (`None in tallies` is cheap)
 class _Tally:
     """One allowance: what it has spent, and what requests in flight hold of it."""
 
