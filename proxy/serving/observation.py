@@ -26,11 +26,11 @@ def record_metrics(
     route = row.route or NONE
     provider = row.provider or NONE
     duration_s = (row.latency_ms or 0) / 1000
-    metrics.child(metrics.requests, route, provider, row.surface, status_class(row.http_status or 0)).inc()
+    metrics.child(metrics.requests, route, provider, row.surface, status_class(row.http_status or 0)).inc(1)
     metrics.child(metrics.request_duration, route, provider, row.surface).observe(duration_s)
-    metrics.child(metrics.requests_by_config, row.config_version or NONE).inc()
+    metrics.child(metrics.requests_by_config, row.config_version or NONE).inc(1)
     if reason is not None:
-        metrics.child(metrics.failures, route, provider, reason.value, policy or "").inc()
+        metrics.child(metrics.failures, route, provider, reason.value, policy or "").inc(1)
 
     upstream_s = 0.0
     previous = None
@@ -39,9 +39,9 @@ def record_metrics(
         upstream_s += seconds
         metrics.child(metrics.upstream_duration, route, attempt["provider"]).observe(seconds)
         if previous == attempt["provider"]:
-            metrics.child(metrics.retries, route, attempt["provider"]).inc()
+            metrics.child(metrics.retries, route, attempt["provider"]).inc(1)
         elif previous is not None:
-            metrics.child(metrics.fallbacks, route, previous, attempt["provider"]).inc()
+            metrics.child(metrics.fallbacks, route, previous, attempt["provider"]).inc(1)
         previous = attempt["provider"]
     if row.attempts and not streamed:
         metrics.child(metrics.overhead, route).observe(max(duration_s - upstream_s - waited_s, 0.0))

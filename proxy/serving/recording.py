@@ -91,7 +91,7 @@ class Recording:
         self._ledger.write(self.row)
         if self._gateway.config.server.metrics:
             assert self._plan is not None
-            self._metrics.child(self._metrics.in_flight, self._plan.route).inc()
+            self._metrics.child(self._metrics.in_flight, self._plan.route).inc(1)
             self._in_flight = True
 
     # --- after it -----------------------------------------------------------------------
@@ -282,7 +282,7 @@ class Recording:
         server = self._gateway.config.server
         if server.metrics:
             if self._in_flight:
-                self._metrics.child(self._metrics.in_flight, self.row.route).dec()
+                self._metrics.child(self._metrics.in_flight, self.row.route).inc(-1)
             record_metrics(
                 self._metrics,
                 self.row,

@@ -42,3 +42,36 @@ def test_the_exposition_has_the_process_series_and_no_created_series():
     assert "tollgate_request_duration_seconds_count" in text
     assert "python_info" in text and "process_resident_memory_bytes" in text
     assert "_created" not in text
+
+
+def _updated(through_series: bool) -> bytes:
+    """One set of updates, made through `Metrics.child` or through prometheus-client's
+    public API, as exposed."""
+    metrics = Metrics(CollectorRegistry())
+    counter = ("r", "p", "chat", "2xx")
+    if through_series:
+        metrics.child(metrics.requests, *counter).inc(1)
+        metrics.child(metrics.requests, *counter).inc(2)
+        metrics.child(metrics.in_flight, "r").inc(1)
+        metrics.child(metrics.in_flight, "r").inc(1)
+        metrics.child(metrics.in_flight, "r").inc(-1)
+        for seconds in (0.0, 0.005, 0.0051, 1, 599.9, 600, 601, 1e9):  # on, between and past the bounds
+            metrics.child(metrics.request_duration, "r", "p", "chat").observe(seconds)
+    else:
+        metrics.requests.labels(*counter).inc()
+        metrics.requests.labels(*counter).inc(2)
+        metrics.in_flight.labels("r").inc()
+        metrics.in_flight.labels("r").inc()
+        metrics.in_flight.labels("r").dec()
+        for seconds in (0.0, 0.005, 0.0051, 1, 599.9, 600, 601, 1e9):
+            metrics.request_duration.labels("r", "p", "chat").observe(seconds)
+    return metrics.exposition()
+
+
+def test_a_series_updates_exactly_as_prometheus_clients_own_methods_do():
+    through_series = _updated(through_series=True)
+    assert through_series == _updated(through_series=False)
+    text = through_series.decode()
+    assert 'tollgate_request_duration_seconds_bucket{le="0.005",provider="p",route="r",surface="chat"} 2.0' in text
+    assert 'tollgate_request_duration_seconds_bucket{le="600.0",provider="p",route="r",surface="chat"} 6.0' in text
+    assert 'tollgate_request_duration_seconds_bucket{le="+Inf",provider="p",route="r",surface="chat"} 8.0' in text
