@@ -59,7 +59,12 @@ def utc_now() -> str:
 _second: tuple[int, str] = (-1, "")
 
 
-@dataclass(slots=True)
+# A row and its charges keep their fields in a __dict__, not in slots: orjson writes a
+# dataclass's __dict__ as it stands, and reads a slotted one field by field, 3.5x the
+# time (two rows journaled per request). Only the fields are ever set (see LedgerRow).
+
+
+@dataclass
 class Charge:
     provider: str
     billing_owner: str
@@ -80,7 +85,7 @@ class Charge:
         return self.cost_nanousd if self.list_cost_nanousd is None else self.list_cost_nanousd
 
 
-@dataclass(slots=True)
+@dataclass
 class LedgerRow:
     request_id: str
     created_at: str
