@@ -22,11 +22,12 @@ from typing import Any, Literal
 
 import orjson
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from ..telemetry.metrics import Metrics
 from .app_state import LIFESPAN_METRICS
+from .whole_answers import WholeAnswerCycle
 
 Awaiting = Literal["headers", "body"]
 
@@ -82,6 +83,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         self._awaiting = "body"
+        if type(self.cycle) is RequestResponseCycle:
+            self.cycle.__class__ = WholeAnswerCycle  # made just now, its task not yet started
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -28,6 +28,7 @@ from ..serving.serve import Asked, Serving, serve
 from .ids import new_request_id
 from .intake import estimate_only, header, purpose, read_call
 from .relay import RelayResponse
+from .whole_answers import LENGTH
 
 log = logging.getLogger("tollgate")
 
@@ -99,10 +100,12 @@ async def _send_whole(
     if content_type.startswith("text/") and "charset=" not in content_type.lower():
         content_type += "; charset=utf-8"
     raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    start = {"type": "http.response.start", "status": status, "headers": raw}
     if not (status < 200 or status in (204, 304)):  # answers that have no body have no length
         raw.append((b"content-length", str(len(body)).encode()))
+        start[LENGTH] = len(body)  # the head goes with the body, in one write (whole_answers.py)
     raw.append((b"content-type", content_type.encode("latin-1")))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send(start)
     *leading, last = body.chunks or (b"",)
     for chunk in leading:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})

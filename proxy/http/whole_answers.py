@@ -1,0 +1,68 @@
+"""A whole answer written to the client in one piece: its head and its first body
+chunk in a single write, where uvicorn writes each on its own.
+
+uvicorn writes an answer's head when `http.response.start` is sent and each body chunk
+when it follows: for an answer already whole in memory, two syscalls, two TCP
+segments and two wake-ups of the client where one would do. The direct way's answers
+(`_send_whole` in direct.py) say their length in the start message (`LENGTH`); for
+those this cycle checks the headers as uvicorn does (all names with one search, all
+values with another), keeps the head, and sends it with the first body chunk. Every
+other message takes uvicorn's way unchanged, as does any answer whose headers it
+would refuse or that name `connection` or `transfer-encoding`.
+
+At chat c=64 (bench/quick.py, one run): 366 -> 341 µs of CPU per answer, +11 % req/s,
+for 2 % more instructions (the kernel's side, which callgrind does not count, is what
+shrinks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
+
+LENGTH = "tollgate.content_length"  # in an http.response.start message: the body's length, in bytes
+_JOINED_UP_TO = 64 * 1024  # a first chunk beyond this is written after the head, not copied into it
+
+
+class WholeAnswerCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, with whole answers' heads sent with their body."""
+
+    _head: bytes | None = None
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and LENGTH in message and self._takes(message):
+            return
+        head = self._head
+        if head is not None and message["type"] == "http.response.body":
+            self._head = None
+            body = message.get("body", b"")
+            if len(body) > _JOINED_UP_TO:
+                self.transport.write(head)
+            else:
+                self.expected_content_length += len(head)
+                message = {**message, "body": head + body}
+        await super().send(message)
+
+    def _takes(self, message: Any) -> bool:
+        """Keep the head of a whole answer; False (nothing done) where uvicorn's way must run."""
+        if self.response_started or self.disconnected or self.access_log or self.scope["method"] == "HEAD":
+            return False
+        headers = [*self.default_headers, *message.get("headers", ())]
+        names = b"".join([name for name, _ in headers])
+        if HEADER_RE.search(names) or HEADER_VALUE_RE.search(b"".join([value for _, value in headers])):
+            return False  # uvicorn's way says which one is wrong
+        if b"connection" in names or b"transfer-encoding" in names:
+            return False  # headers that change how the connection goes on: uvicorn's to read
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        self.chunked_encoding = False
+        self.expected_content_length = message[LENGTH]
+        content = [STATUS_LINE[message["status"]]]
+        for name, value in headers:
+            content += (name, b": ", value, b"\r\n")
+        if not self.keep_alive:
+            content.append(b"connection: close\r\n")
+        content.append(b"\r\n")
+        self._head = b"".join(content)
+        return True

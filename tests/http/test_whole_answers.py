@@ -1,0 +1,134 @@
+"""A whole answer leaves in one write: its head with its first body chunk, where
+uvicorn alone writes each on its own (whole_answers.py). Served by uvicorn with the
+proxy's own protocol, as `tollgate serve` does; each connection's writes are
+recorded on their way to the socket."""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import uvicorn
+
+from providers.answer_body import AnswerBody
+from providers.base import Provider, UpstreamReply
+from providers.types import Call
+from proxy.config import parse_config
+from proxy.http.app import create_app
+from proxy.http.connections import ClientLimits, LimitedHttpToolsProtocol
+from proxy.http.whole_answers import LENGTH
+from proxy.serving.gateway import Gateway
+from proxy.serving.loopback import LoopbackServer
+
+CONFIG = """
+ledger:
+  url: sqlite:///${LEDGER_DIR}/ledger.db
+  journal_dir: ${LEDGER_DIR}/journal
+providers:
+  up: {kind: openai, api_key: sk-up, billing_owner: openai/org-test, price_table: openai-official}
+routes:
+  gpt-5.4-mini:
+    targets: [{provider: up, model: gpt-5.4-mini}]
+"""
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+}
+WRITES: list[bytes] = []  # every write to a client connection, in order
+
+
+class RecordedTransport:
+    def __init__(self, transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        WRITES.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
+class RecordingProtocol(LimitedHttpToolsProtocol):
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(RecordedTransport(transport))
+
+
+class Answers(Provider):
+    async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
+        return UpstreamReply(200, {"content-type": "application/json"}, body=AnswerBody.of(orjson.dumps(COMPLETION)))
+
+
+def serving(app) -> Iterator[str]:
+    protocol = functools.partial(RecordingProtocol, limits=ClientLimits(30.0, 30.0, None))
+    server = LoopbackServer(
+        lambda host, port: uvicorn.Config(
+            app, host=host, port=port, http=protocol, interface="asgi3", access_log=False, log_config=None
+        ),
+        name="proxy",
+    )
+    WRITES.clear()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def test_a_proxied_answer_is_one_write_and_the_connection_carries_the_next(tmp_path):
+    loaded = parse_config(CONFIG, {"LEDGER_DIR": str(tmp_path)})
+    for url in serving(create_app(lambda: Gateway(loaded, {"up": Answers("up")}, simulated={}))):
+        with httpx.Client(base_url=url) as client:  # one connection, kept alive
+            chat = {"model": "gpt-5.4-mini", "messages": []}
+            answers = [client.post("/v1/chat/completions", json=chat) for _ in "ab"]
+    for answer in answers:
+        assert answer.status_code == 200 and answer.json() == COMPLETION
+        assert answer.headers["x-tollgate-route"] == "gpt-5.4-mini" and answer.headers["x-tollgate-cost-usd"]
+    answered = [write for write in WRITES if write.startswith(b"HTTP/1.1 200 OK\r\n")]
+    assert len(answered) == 2  # each answer's head ...
+    assert all(write.endswith(orjson.dumps(COMPLETION)) for write in answered)  # ... with its body
+    head = answered[0].split(b"\r\n\r\n")[0]
+    assert b"\r\ncontent-length: " in head and b"\r\ndate: " in head  # uvicorn's own headers are kept
+
+
+async def _whole(scope, receive, send, *, headers: list, body: bytes) -> None:
+    await receive()
+    start = {"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)}
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_a_large_body_follows_its_head_uncopied_and_http_1_0_closes():
+    body = b"x" * (256 * 1024)
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/octet-stream")]
+    app = functools.partial(_whole, headers=headers, body=body)
+    for url in serving(app):
+        received = _exchange(url, b"GET / HTTP/1.0\r\n\r\n")  # HTTP/1.0: closed after the answer
+    head, sent = received.split(b"\r\n\r\n", 1)
+    assert sent == body and b"\r\nconnection: close" in head
+    assert WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and WRITES[0].endswith(b"\r\n\r\n")  # the head alone
+    assert b"".join(WRITES[1:]) == body
+
+
+def test_a_header_uvicorn_would_refuse_is_refused_as_uvicorn_does():
+    """uvicorn refuses a header value with a control character once the answer has
+    begun: the connection closes without a byte of it."""
+    app = functools.partial(_whole, headers=[(b"x-bad", b"a\x01b"), (b"content-length", b"2")], body=b"{}")
+    for url in serving(app):
+        assert _exchange(url, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n") == b""
+    assert WRITES == []
+
+
+def _exchange(url: str, request: bytes) -> bytes:
+    """What the server sends back to `request`, to the connection's end."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
