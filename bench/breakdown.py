@@ -64,7 +64,7 @@ PARTS = (
     ),
     Part(
         "upstream client",
-        "the provider and its HTTP client (aiohttp's, or httpx's, in older revisions)",
+        "the provider and its HTTP client (providers/http1.py; aiohttp's or httpx's in older revisions)",
         ("providers/", "httpx/", "httpcore/", "aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/", "propcache/"),
     ),
     Part(
@@ -87,6 +87,7 @@ PARTS = (
         "the handler's own work: headers, the `Response`, sending it",
         (
             "proxy/http/direct.py",
+            "proxy/http/whole_answers.py",
             "proxy/http/endpoints.py",
             "proxy/serving/streaming.py",
             "starlette/responses.py",
