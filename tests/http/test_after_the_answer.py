@@ -8,46 +8,17 @@ from __future__ import annotations
 import logging
 
 import httpx
-import orjson
 import uvicorn
 
-from providers.answer_body import AnswerBody
-from providers.base import Provider, UpstreamReply
-from providers.types import Call
-from proxy.config import parse_config
-from proxy.http.app import create_app
-from proxy.serving.gateway import Gateway
 from proxy.serving.loopback import LoopbackServer
 
-CONFIG = """
-ledger:
-  url: sqlite:///${LEDGER_DIR}/ledger.db
-  journal_dir: ${LEDGER_DIR}/journal
-providers:
-  up: {kind: openai, api_key: sk-up, billing_owner: openai/org-test, price_table: openai-official}
-routes:
-  gpt-5.4-mini:
-    targets: [{provider: up, model: gpt-5.4-mini}]
-"""
-COMPLETION = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "model": "gpt-5.4-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-}
+from .one_route import COMPLETION, answering_app
+
 LABELS = {"route": "gpt-5.4-mini", "provider": "up", "surface": "chat.completions", "status_class": "2xx"}
 
 
-class AnswersAtOnce(Provider):
-    async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
-        body = AnswerBody.of(orjson.dumps(COMPLETION))
-        return UpstreamReply(200, {"content-type": "application/json", "x-request-id": "up_1"}, body=body)
-
-
 def test_the_answer_goes_out_before_its_metrics_and_access_line_are_made(tmp_path, caplog):
-    loaded = parse_config(CONFIG, {"LEDGER_DIR": str(tmp_path)})
-    app = create_app(lambda: Gateway(loaded, {"up": AnswersAtOnce("up")}, simulated={}))
+    app = answering_app(tmp_path)
     when_sent: dict[str, object] = {}
 
     async def watching(scope, receive, send) -> None:

@@ -13,32 +13,12 @@ import httpx
 import orjson
 import uvicorn
 
-from providers.answer_body import AnswerBody
-from providers.base import Provider, UpstreamReply
-from providers.types import Call
-from proxy.config import parse_config
-from proxy.http.app import create_app
 from proxy.http.connections import ClientLimits, LimitedHttpToolsProtocol
 from proxy.http.whole_answers import LENGTH
-from proxy.serving.gateway import Gateway
 from proxy.serving.loopback import LoopbackServer
 
-CONFIG = """
-ledger:
-  url: sqlite:///${LEDGER_DIR}/ledger.db
-  journal_dir: ${LEDGER_DIR}/journal
-providers:
-  up: {kind: openai, api_key: sk-up, billing_owner: openai/org-test, price_table: openai-official}
-routes:
-  gpt-5.4-mini:
-    targets: [{provider: up, model: gpt-5.4-mini}]
-"""
-COMPLETION = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-}
+from .one_route import COMPLETION, answering_app
+
 WRITES: list[bytes] = []  # every write to a client connection, in order
 
 
@@ -59,11 +39,6 @@ class RecordingProtocol(LimitedHttpToolsProtocol):
         super().connection_made(RecordedTransport(transport))
 
 
-class Answers(Provider):
-    async def send(self, call: Call, model: str, timeout_s: float) -> UpstreamReply:
-        return UpstreamReply(200, {"content-type": "application/json"}, body=AnswerBody.of(orjson.dumps(COMPLETION)))
-
-
 def serving(app) -> Iterator[str]:
     protocol = functools.partial(RecordingProtocol, limits=ClientLimits(30.0, 30.0, None))
     server = LoopbackServer(
@@ -80,8 +55,7 @@ def serving(app) -> Iterator[str]:
 
 
 def test_a_proxied_answer_is_one_write_and_the_connection_carries_the_next(tmp_path):
-    loaded = parse_config(CONFIG, {"LEDGER_DIR": str(tmp_path)})
-    for url in serving(create_app(lambda: Gateway(loaded, {"up": Answers("up")}, simulated={}))):
+    for url in serving(answering_app(tmp_path)):
         with httpx.Client(base_url=url) as client:  # one connection, kept alive
             chat = {"model": "gpt-5.4-mini", "messages": []}
             answers = [client.post("/v1/chat/completions", json=chat) for _ in "ab"]
