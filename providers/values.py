@@ -4,8 +4,8 @@ and never changed once made.
 
 Frozen to the type checker, not at run time: a frozen dataclass's `__init__` sets
 each field through `object.__setattr__`, about ten times the cost of a plain store,
-and a chat request makes some thirty of these values, ~120 fields, a twentieth of
-its CPU at chat c=64 (bench/README.md). Nothing assigns to them after they are made.
+and a chat request makes some thirty of these values, ~120 fields: a tenth of its
+instructions at chat c=64 (bench/README.md). Nothing assigns to them after they are made.
 """
 
 from __future__ import annotations
