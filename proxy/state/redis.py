@@ -24,7 +24,16 @@ from policies.counters import Allowance, Bucket, OverLimit, Reservation, Shortfa
 
 from . import scripts
 from .pending import PendingWrites, Report
-from .redis_client import CONNECTIONS, STORE_ERRORS, WAIT_S, StoreClient, check_serving, client_failure, connect, ready
+from .redis_client import (
+    STORE_ERRORS,
+    StoreClient,
+    Turns,
+    check_serving,
+    client_failure,
+    connect,
+    ready,
+    store_failure,
+)
 
 _PING_TIMEOUT_S = 1.0
 
@@ -43,10 +52,7 @@ class RedisCounters:
         self._take = self._redis.register_script(scripts.TAKE)
         self._give_back = self._redis.register_script(scripts.GIVE_BACK)
         self.pending = PendingWrites(report=report_pending)
-        # redis-py's cluster client refuses a command at once while CONNECTIONS are busy on
-        # its node (a team's counters all live on one), where the single server's pool makes
-        # it wait (redis_client.py). So on a cluster at most that many run; the rest wait.
-        self._turns = asyncio.Semaphore(CONNECTIONS) if cluster else None
+        self._turns = Turns(cluster=cluster)
 
     async def reserve(
         self, allowances: tuple[Allowance, ...], reservation: Reservation
@@ -122,20 +128,9 @@ class RedisCounters:
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             await ready(self._redis)
-            if self._turns is None:
+            async with self._turns:
                 return await script(keys=keys, args=args)
-            try:
-                async with asyncio.timeout(WAIT_S):
-                    await self._turns.acquire()
-            except TimeoutError:
-                raise StateUnavailable(f"no connection to it came free within {WAIT_S} s") from None
-            try:
-                return await script(keys=keys, args=args)
-            finally:
-                self._turns.release()
-        except StateUnavailable:
-            raise
-        except STORE_ERRORS as error:  # down, restarting, failing over, loading its data: not usable now
-            raise StateUnavailable(type(error).__name__) from None
+        except STORE_ERRORS as error:  # down, restarting, failing over, loading its data, busy: not usable now
+            raise StateUnavailable(store_failure(error)) from None
         except Exception as error:
             raise StateUnavailable(client_failure(error)) from None

@@ -55,6 +55,41 @@ def connect(url: str, *, cluster: bool) -> StoreClient:
     return Redis.from_pool(pool)
 
 
+class StoreBusy(RedisError):
+    """No turn came free within WAIT_S (`Turns`)."""
+
+
+class Turns:
+    """One client's commands in flight at once: at most CONNECTIONS, the rest waiting up to
+    WAIT_S for a turn, as the single server's pool makes them wait for a connection.
+    redis-py's cluster client would instead refuse a command at once while CONNECTIONS
+    are busy on its node (MaxConnectionsError), which a burst reaches on one node: a
+    team's counters all live on one, as does a conversation's binding. So on a cluster
+    each command, or pipeline, runs `async with turns:`; on a single server that costs
+    nothing."""
+
+    def __init__(self, *, cluster: bool) -> None:
+        self._free = asyncio.Semaphore(CONNECTIONS) if cluster else None
+
+    async def __aenter__(self) -> None:
+        if self._free is None:
+            return
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await self._free.acquire()
+        except TimeoutError:
+            raise StoreBusy(f"no connection to it came free within {WAIT_S} s") from None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._free is not None:
+            self._free.release()
+
+
+def store_failure(error: Exception) -> str:
+    """What a store error says in the 503: why no turn came (StoreBusy), else the error's kind."""
+    return str(error) if isinstance(error, StoreBusy) else type(error).__name__
+
+
 def client_failure(error: Exception) -> str:
     """For an error outside redis-py's own: its cluster client can fail from within
     (dropping every connection after a run of MOVED replies, as in a failover, breaks

@@ -11,7 +11,7 @@ import orjson
 
 from ..errors import ConversationsUnavailable
 from .conversations import MAX_ID_LENGTH, Binding, bindable
-from .redis_client import STORE_ERRORS, StoreClient, client_failure, connect, ready
+from .redis_client import STORE_ERRORS, StoreClient, Turns, client_failure, connect, ready, store_failure
 
 
 class RedisConversations:
@@ -19,6 +19,7 @@ class RedisConversations:
 
     def __init__(self, url: str, *, prefix: str, ttl_s: float, cluster: bool = False) -> None:
         self._redis: StoreClient = connect(url, cluster=cluster)
+        self._turns = Turns(cluster=cluster)
         self._prefix = f"{prefix}:conversation:"
         self._ttl_s = max(int(ttl_s), 1)
 
@@ -26,7 +27,9 @@ class RedisConversations:
         if len(conversation_id) > MAX_ID_LENGTH:
             return None
         try:
-            value = await (await ready(self._redis)).get(self._prefix + conversation_id)
+            client = await ready(self._redis)
+            async with self._turns:
+                value = await client.get(self._prefix + conversation_id)
         except STORE_ERRORS as error:
             raise _unavailable(f"says which provider holds '{conversation_id}'", error) from None
         except Exception as error:
@@ -38,7 +41,8 @@ class RedisConversations:
     async def bind(self, conversation_ids: Sequence[str], binding: Binding) -> None:
         value = orjson.dumps([binding.provider, binding.model, binding.route, binding.owner])
         try:
-            async with (await ready(self._redis)).pipeline(transaction=False) as pipe:
+            client = await ready(self._redis)
+            async with self._turns, client.pipeline(transaction=False) as pipe:
                 for conversation_id in bindable(conversation_ids):
                     pipe.set(self._prefix + conversation_id, value, ex=self._ttl_s)
                 await pipe.execute()
@@ -52,7 +56,7 @@ class RedisConversations:
 
 
 def _unavailable(what: str, error: Exception | str) -> ConversationsUnavailable:
-    cause = error if isinstance(error, str) else type(error).__name__
+    cause = error if isinstance(error, str) else store_failure(error)
     return ConversationsUnavailable(
         f"Tollgate cannot reach its state store (Redis), which {what} ({cause}). "
         "Retry shortly; operators: check `state.url`."

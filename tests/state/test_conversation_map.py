@@ -123,3 +123,32 @@ async def test_an_unreachable_redis_is_a_503_not_a_guess():
             await store.bind(["resp_1"], EAST)
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("kind", ["redis", ON_CLUSTER])
+async def test_a_burst_on_one_id_while_the_store_is_slow_waits_for_connections(kind, request):
+    """300 look-ups of one id while the store answers nothing for 0.4 s (CLIENT PAUSE):
+    every connection the client may open is busy at once, the rest must wait for one.
+    On a cluster the id's key is on one node, where redis-py's own limit (100
+    connections) would refuse the 101st command at once."""
+    prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
+    cluster = request.getfixturevalue("redis_cluster") if kind == "cluster" else None
+    url = cluster.url if cluster else REDIS
+    nodes = [f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes] if cluster else [REDIS]
+    store = open_conversations(StateSettings(url=url, cluster=cluster is not None, prefix=prefix))
+    try:
+        await store.bind(["resp_busy"], EAST)
+        for node in nodes:
+            async with redis.asyncio.Redis.from_url(node) as client:
+                await client.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        found = await asyncio.gather(*(store.find("resp_busy") for _ in range(300)), return_exceptions=True)
+        assert found == [EAST] * 300
+    finally:
+        await store.aclose()
+        if cluster:
+            with redis.RedisCluster.from_url(url) as client:
+                for key in list(client.scan_iter(match=f"{prefix}:*")):
+                    client.delete(key)
+        else:
+            async with redis.asyncio.Redis.from_url(REDIS) as client:
+                await client.delete(f"{prefix}:conversation:resp_busy")
