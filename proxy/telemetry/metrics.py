@@ -225,8 +225,9 @@ class Series:
     (a gauge goes down by `inc(-1)`). A chat request makes eleven updates, four Python
     calls each through those methods, one here (a histogram's, three).
 
-    Reads prometheus-client's internals (`_value`, `_sum`, `_buckets`, `_upper_bounds`,
-    as of 0.21 to 0.26): tests/telemetry/test_metrics.py checks the exposition."""
+    Reads prometheus-client's internals (`_value`, `_sum`, `_buckets`, `_upper_bounds`),
+    as 0.26 has them; tests/telemetry/test_metrics.py compares the exposition with the
+    public methods', and fails on a release that moves them."""
 
     __slots__ = ("inc", "observe")
 
