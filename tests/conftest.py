@@ -72,3 +72,12 @@ def forget_cluster_keys(url: str, prefix: str) -> None:
     with redis.RedisCluster.from_url(url) as client:
         for key in list(client.scan_iter(match=f"{{{prefix}:*", target_nodes=redis.RedisCluster.PRIMARIES)):
             client.delete(key)
+
+
+async def pause_store(cluster: LocalRedisCluster | None, milliseconds: int) -> None:
+    """Every node of the cluster, or the local Redis, answers nothing for a while
+    (CLIENT PAUSE): what a client's commands meet when the store is slow."""
+    nodes = [f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes] if cluster else [REDIS]
+    for node in nodes:
+        async with redis.asyncio.Redis.from_url(node) as client:
+            await client.execute_command("CLIENT", "PAUSE", milliseconds, "ALL")

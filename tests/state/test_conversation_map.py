@@ -19,7 +19,7 @@ from proxy.state import Binding, ConversationMap, MemoryConversations, open_conv
 from proxy.state.conversations import MAX_ID_LENGTH
 from proxy.state.redis_conversations import RedisConversations
 
-from ..conftest import ON_CLUSTER, REDIS
+from ..conftest import ON_CLUSTER, REDIS, pause_store
 
 EAST = Binding("east", "gpt-5.4", "gpt-5.4")
 WEST = Binding("west", "gpt-5.4-2026-03-05", "gpt-5.4")
@@ -134,13 +134,10 @@ async def test_a_burst_on_one_id_while_the_store_is_slow_waits_for_connections(k
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     cluster = request.getfixturevalue("redis_cluster") if kind == "cluster" else None
     url = cluster.url if cluster else REDIS
-    nodes = [f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes] if cluster else [REDIS]
     store = open_conversations(StateSettings(url=url, cluster=cluster is not None, prefix=prefix))
     try:
-        await store.bind(["resp_busy"], EAST)
-        for node in nodes:
-            async with redis.asyncio.Redis.from_url(node) as client:
-                await client.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        await store.bind(["resp_busy"], EAST)  # connected, the slot map loaded
+        await pause_store(cluster, 400)
         found = await asyncio.gather(*(store.find("resp_busy") for _ in range(300)), return_exceptions=True)
         assert found == [EAST] * 300
     finally:

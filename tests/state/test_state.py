@@ -22,7 +22,7 @@ from providers.errors import FailureReason
 from proxy.state import MemoryCounters
 from proxy.state.redis import RedisCounters
 
-from ..conftest import REDIS, forget_cluster_keys
+from ..conftest import REDIS, forget_cluster_keys, pause_store
 from ..e2e.tcp_relay import TcpRelay
 
 # A key of team t and the team: one check changes both, so they share the team's group.
@@ -385,18 +385,13 @@ async def test_a_burst_while_the_store_is_slow_waits_for_connections_rather_than
     connection the client may open is busy at once, and the rest must wait for one.
     On a cluster a team's counters share one node, where redis-py's own limit (100
     connections) would refuse the 101st command at once."""
-    import redis.asyncio
-
     prefix = f"tollgate-test-{uuid.uuid4().hex[:12]}"
     cluster = request.getfixturevalue("redis_cluster") if kind == "cluster" else None
     url = cluster.url if cluster else REDIS
-    nodes = [f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes] if cluster else [REDIS]
     store = RedisCounters(url, prefix=prefix, cluster=cluster is not None)
     try:
         assert await store.reserve((DAY, TEAM), hold(0)) is None  # connected, the slot map loaded
-        for node in nodes:
-            async with redis.asyncio.Redis.from_url(node) as client:
-                await client.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        await pause_store(cluster, 400)
         outcomes = await asyncio.gather(
             *(store.reserve((DAY, TEAM), hold(0)) for _ in range(300)), return_exceptions=True
         )
