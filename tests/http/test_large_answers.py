@@ -73,11 +73,13 @@ class Sent:
         counted = [0]
 
         async def counting(message) -> None:
-            counted[0] += message["type"] == "http.response.body"
+            if message["type"] == "http.response.body":
+                counted[0] += 1
+                if not message.get("more_body"):  # counted before it is sent: the client may look at once
+                    self.messages.append(counted[0])
             await send(message)
 
         await self.app(scope, receive, counting)
-        self.messages.append(counted[0])
 
 
 def config(upstream_url: str, ledger_dir: str):
