@@ -97,7 +97,7 @@ PARTS = (
 )
 SERVER = Part(
     "server and event loop",
-    "uvicorn and httptools, uvloop's sockets, asyncio, Starlette's routing and middleware",
+    "uvicorn and httptools, uvloop's sockets and the turn's held writes, asyncio, Starlette's routing and middleware",
     (
         "uvicorn/",
         "uvloop/",
@@ -109,6 +109,8 @@ SERVER = Part(
         "(no Python frame)",
     ),
 )
+# The loop turn's held writes carry answers and upstream requests alike: socket work, the server's.
+_HELD_WRITES = "(providers/turn_writes.py)"
 OTHER = Part("other", "anything else", ())
 REQUEST_PATH = (*PARTS, SERVER, OTHER)
 # The ledger's writer is a child process (proxy/ledger/writer_process.py): off the request path,
@@ -125,6 +127,8 @@ def _claims(part: Part, frame: str) -> bool:
 def part_of(frames: list[str] | tuple[str, ...]) -> Part:
     """The part of the request path a sample belongs to; `frames` run from the root to the running frame."""
     for frame in reversed(frames):
+        if frame.endswith(_HELD_WRITES):
+            return SERVER
         for part in PARTS:
             if _claims(part, frame):
                 return part

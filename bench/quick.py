@@ -4,6 +4,7 @@ each Tollgate figure over the relay's and the CPU each spent per answer. Not the
 benchmark (run.py is): no peers, no memory run, one try per cell.
 
     .venv/bin/python bench/quick.py [--tests chat_c64,chat_c1,image_c16] [--duration 5] [--rev HEAD] [--against REV]
+        [--variants tollgate-no-ledger,...] [--wakeups]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -41,7 +43,16 @@ def main() -> int:
         "--profile", action="store_true", help="py-spy Tollgate during each test, into bench/out/quick-profiles/"
     )
     parser.add_argument("--lines", action="store_true", help="with --profile: by line, not by function")
+    parser.add_argument(
+        "--wakeups",
+        action="store_true",
+        help="also count, machine-wide, the scheduler's wake-ups and the interrupts between CPUs per answer"
+        " (perf, from Debian's linux-perf)",
+    )
     parser.add_argument("--no-relay", action="store_true", help="Tollgate only")
+    parser.add_argument(
+        "--variants", default="", help="also measure these variants of the working tree (bench/proxies.py VARIANTS)"
+    )
     args = parser.parse_args()
     load.wait_for_quiet.__defaults__ = (args.quiet_wait,)
     tests = tuple(test for test in TESTS if test.key in args.tests.split(","))
@@ -63,6 +74,14 @@ def main() -> int:
                 )
             )
         rows.append(lambda: proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, source, workers=args.workers))
+        for row in filter(None, args.variants.split(",")):
+            variant = proxies.VARIANTS[row]
+            rows.append(
+                lambda variant=variant: replace(
+                    proxies.tollgate(REPO, OUT, upstream_url, bench.api_key, variant=variant, workers=args.workers),
+                    name=variant.row,
+                )
+            )
         found: dict[tuple[str, str], dict] = {}
         for make in rows:
             proxy = make()  # each Tollgate's config and state made just before it runs
@@ -82,6 +101,8 @@ def main() -> int:
                         max_tries=1,
                     ).to_json()
                     found[proxy.name, test.key] = cell
+                    if args.wakeups:
+                        cell["wakeups"] = _wakeups(bench, proxy.base_url(port), test, args.duration)
                     if args.profile and proxy.name == "tollgate":
                         _profile(
                             bench, proxy, port, test, processes.sessions()[proxy.name], args.duration, logs, args.lines
@@ -93,15 +114,38 @@ def main() -> int:
                     continue
                 cpu_us = cell["cores"][row] / cell["rps"] * 1e6 if cell["rps"] else 0
                 ratio = f" {cell['rps'] / relay['rps']:.3f}x relay" if relay and row != "relay" else ""
+                wakeups = cell.get("wakeups")
+                woken = f" wake-ups {wakeups[0]:.2f} IPIs {wakeups[1]:.2f} /req" if wakeups else ""
                 print(
                     f"{test.key:10} {row:22} {cell['rps']:8,.0f} req/s p50 {cell['p50_ms']:6.2f} ms"
-                    f" cpu {cpu_us:6,.0f} us/req errors {cell['errors']} other {cell['cores']['other']:.2f}{ratio}"
+                    f" cpu {cpu_us:6,.0f} us/req errors {cell['errors']} other {cell['cores']['other']:.2f}"
+                    f"{ratio}{woken}"
                 )
     return 0
 
 
 def _source(rev: str | None):
     return record.export_rev(rev) if rev else None
+
+
+def _wakeups(bench: Benchmark, base_url: str, test, duration_s: float) -> tuple[float, float]:
+    """Machine-wide, per answer while wrk drives `test`: tasks woken by the scheduler, and
+    interrupts sent from one CPU to another (most of them to wake a sleeping one)."""
+    counts = OUT / "perf-stat.csv"
+    events = ("sched:sched_wakeup", "ipi:ipi_send_cpu")
+    perf = subprocess.Popen(
+        ["perf", "stat", "-a", "-x,", "-e", ",".join(events), "-o", str(counts), "sleep", str(duration_s)],
+        stderr=subprocess.DEVNULL,
+    )
+    run = bench._wrk(base_url, test, duration_s)
+    perf.wait()
+    found = {}
+    for line in counts.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            found[fields[2]] = int(fields[0])
+    answers = max(run.requests, 1)
+    return found.get(events[0], 0) / answers, found.get(events[1], 0) / answers
 
 
 def _profile(

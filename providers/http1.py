@@ -1,5 +1,5 @@
 """The upstream's HTTP/1.1 client: keep-alive connections to one origin, each request
-written in one piece, each answer parsed by httptools (llhttp, the parser uvicorn
+written in one piece (with the loop turn's others), each answer parsed by httptools (llhttp, the parser uvicorn
 reads Tollgate's own clients with).
 
 Why not aiohttp's `ClientSession`, which the providers used before: at chat c=64 it
@@ -21,6 +21,8 @@ from functools import cache
 from urllib.parse import urlsplit
 
 import httptools
+
+from .turn_writes import this_turn
 
 _PAUSE_AT = 1024 * 1024  # a stream's unread bytes at which reading from the socket pauses
 _SMALL_BODY = 64 * 1024  # written with its head in one piece; a larger body is written after it
@@ -137,12 +139,14 @@ class Connection(asyncio.Protocol):
     # --- the request's side ---------------------------------------------------------------
 
     def send(self, head: bytes, body: bytes | None) -> None:
+        """Write a request: a small one at the end of the loop's turn, with the turn's
+        others (turn_writes.py); a large body at once, after its head, uncopied."""
         assert self.transport is not None
         if body and len(body) > _SMALL_BODY:
             self.transport.write(head)
             self.transport.write(body)
         else:
-            self.transport.write(head + body if body else head)
+            this_turn(self.loop).write(self.transport, head + body if body else head)
 
     async def read_head(self) -> None:
         """Until the status and headers are in (`status`, `headers`)."""

@@ -1,5 +1,6 @@
 """A whole answer written to the client in one piece: its head and its first body
-chunk in a single write, where uvicorn writes each on its own.
+chunk in a single write, where uvicorn writes each on its own; an answer in one
+body message, with the loop turn's others (providers/turn_writes.py).
 
 uvicorn writes an answer's head when `http.response.start` is sent and each body chunk
 when it follows: for an answer already whole in memory, two syscalls, two TCP
@@ -17,9 +18,12 @@ shrinks).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
+
+from providers.turn_writes import this_turn
 
 LENGTH = "tollgate.content_length"  # in an http.response.start message: the body's length, in bytes
 _JOINED_UP_TO = 64 * 1024  # a first chunk beyond this is written after the head, not copied into it
@@ -39,10 +43,30 @@ class WholeAnswerCycle(RequestResponseCycle):
             body = message.get("body", b"")
             if len(body) > _JOINED_UP_TO:
                 self.transport.write(head)
+            elif self._whole(message, body):
+                if self.flow.write_paused and not self.disconnected:
+                    await self.flow.drain()  # as uvicorn: a client that reads nothing is not written more
+                if not self.disconnected:
+                    self._complete(head + body)
+                return
             else:
                 self.expected_content_length += len(head)
                 message = {**message, "body": head + body}
         await super().send(message)
+
+    def _whole(self, message: Any, body: bytes) -> bool:
+        """The answer's one and only body message, on a connection that stays open."""
+        return not message.get("more_body", False) and len(body) == self.expected_content_length and self.keep_alive
+
+    def _complete(self, answer: bytes) -> None:
+        """What uvicorn does with a last body message, the write held to the end of the
+        turn (providers/turn_writes.py): the connection stays open, so nothing closes it
+        before the write is made, and its next answer comes in a later turn."""
+        this_turn(asyncio.get_running_loop()).write(self.transport, answer)
+        self.expected_content_length = 0
+        self.response_complete = True
+        self.message_event.set()
+        self.on_response()
 
     def _takes(self, message: Any) -> bool:
         """Keep the head of a whole answer; False (nothing done) where uvicorn's way must run."""

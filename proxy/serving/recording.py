@@ -16,6 +16,7 @@ import orjson
 from policies.base import PolicyRefused, Settle
 from providers.answer_body import EMPTY, AnswerBody
 from providers.errors import FailureReason, ProxyError
+from providers.turn_writes import this_turn
 from providers.types import Call, Surface
 
 from ..ledger import Charge, CostBasis, DisabledLedger, Ledger, LedgerRow, from_nano, to_nano, utc_now
@@ -271,9 +272,9 @@ class Recording:
         else:
             row.cost_nanousd = sum(charge.cost_nanousd for charge in row.charges)
         self._ledger.write(row)
-        # The rest waits for the loop's next turn: sending the answer does not yield, so by
-        # then it is on its way and the client does not wait for it.
-        asyncio.get_running_loop().call_soon(self._after_answer)
+        # The rest waits for the end of the loop's turn, after the turn's writes: by then the
+        # answer is on its way and the client does not wait for it.
+        this_turn(asyncio.get_running_loop()).then(self._after_answer)
 
     def _after_answer(self) -> None:
         """The policies' holds settled at the actual cost; the metrics; the access line."""

@@ -5,6 +5,7 @@ recorded on their way to the socket."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 from collections.abc import Iterator
@@ -88,6 +89,30 @@ def test_a_large_body_follows_its_head_uncopied_and_http_1_0_closes():
     assert b"".join(WRITES[1:]) == body
 
 
+async def _counting_writes(scope, receive, send, *, counts: list[int]) -> None:
+    """A whole answer; how many writes were made when its send returned, and after the turn."""
+    await receive()
+    body = b'{"ok":true}'
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
+    await send({"type": "http.response.body", "body": body})
+    counts.append(len(WRITES))
+    await asyncio.sleep(0)
+    counts.append(len(WRITES))
+
+
+def test_an_answer_leaves_at_the_end_of_the_turn_unless_its_connection_closes_after_it():
+    """Held with the turn's other writes (providers/turn_writes.py) on a connection that
+    stays open; written at once where the connection closes after it, or it would be lost."""
+    counts: list[int] = []
+    for url in serving(functools.partial(_counting_writes, counts=counts)):
+        kept = _exchange(url, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n", until=b'{"ok":true}')
+        closed = _exchange(url, b"GET / HTTP/1.0\r\n\r\n")
+    assert kept.endswith(b'\r\n\r\n{"ok":true}') and closed.endswith(b'\r\n\r\n{"ok":true}')
+    assert b"\r\nconnection: close" in closed
+    assert counts == [0, 1, 2, 2]  # kept open: held past the send; closing: written in it
+
+
 def test_a_header_uvicorn_would_refuse_is_refused_as_uvicorn_does():
     """uvicorn refuses a header value with a control character once the answer has
     begun: the connection closes without a byte of it."""
@@ -97,12 +122,14 @@ def test_a_header_uvicorn_would_refuse_is_refused_as_uvicorn_does():
     assert WRITES == []
 
 
-def _exchange(url: str, request: bytes) -> bytes:
-    """What the server sends back to `request`, to the connection's end."""
+def _exchange(url: str, request: bytes, *, until: bytes | None = None) -> bytes:
+    """What the server sends back to `request`, to the connection's end (or to `until`)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as connection:
         connection.sendall(request)
         received = b""
         while chunk := connection.recv(65536):
             received += chunk
+            if until is not None and received.endswith(until):
+                break
     return received

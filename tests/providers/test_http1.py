@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 import subprocess
 from collections import deque
@@ -357,4 +358,33 @@ async def test_an_answer_that_comes_before_the_request_is_written_does_not_keep_
     pool.release(connection)
     assert pool._idle == deque() and pool._open == 0
     server.close()
+    await pool.aclose()
+
+
+async def test_a_small_request_is_written_at_the_end_of_the_turn_and_a_large_one_at_once():
+    """Small requests go together at the end of the loop's turn (providers/turn_writes.py);
+    a large body is not held back."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    pool = Pool(f"http://127.0.0.1:{listener.getsockname()[1]}/v1")
+    connection = await pool.acquire()
+    upstream_side, _ = listener.accept()
+    upstream_side.setblocking(False)
+
+    def received() -> bytes:
+        try:
+            return upstream_side.recv(1 << 20)
+        except BlockingIOError:
+            return b""
+
+    connection.send(pool.head("POST", "/chat/completions", [], 2), b"{}")
+    assert received() == b""  # held until the turn ends
+    await asyncio.sleep(0)
+    assert received().endswith(b"\r\n\r\n{}")
+
+    large = b"x" * (128 * 1024)
+    connection.send(pool.head("POST", "/images/edits", [], len(large)), large)
+    assert received().startswith(b"POST /v1/images/edits HTTP/1.1\r\n")  # before the turn ends
+    pool.discard(connection)
+    upstream_side.close()
+    listener.close()
     await pool.aclose()
