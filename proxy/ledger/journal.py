@@ -106,11 +106,6 @@ class Orphan:
     def segments(self) -> list[Segment]:
         return segments(self.directory, self.owner)
 
-    def position(self, applied: int) -> tuple[int, int]:
-        """Where a writer resumes once `applied` bytes are in: (segment seq, offset in it)."""
-        seq = bisect.bisect_right(self._starts, applied) - 1
-        return seq, applied - self._starts[seq]
-
     def lines(self) -> Iterator[bytes]:
         for segment in self.segments():
             with segment.path.open("rb") as file:
