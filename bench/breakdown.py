@@ -141,7 +141,10 @@ def read_stacks(collapsed: Path) -> Counter[tuple[str, ...]]:
     'process PID:"COMMAND LINE"' (a child's after its parent's), are dropped; a command
     line may hold a ';'."""
     stacks: Counter[tuple[str, ...]] = Counter()
-    for line in collapsed.read_text().splitlines():
+    # Lines end at "\n" only: a frame py-spy read while it changed may hold other line breaks ("\x0b").
+    for line in collapsed.read_text().split("\n"):
+        if not line:
+            continue
         stack, _, count = line.rpartition(" ")
         while stack.startswith("process "):
             stack = stack[stack.find('";') + 2 :] if '";' in stack else ""
