@@ -12,9 +12,15 @@ bench/README.md).
 Order is kept. The turn's writes are made by one callback, scheduled when the first is
 held, so before any callback scheduled after it (the loop runs them in order): a
 connection's next request or next answer, which needs a later callback, cannot
-overtake a held one. A transport that is closing by then is skipped: its peer is gone
-or being told so. Only whole messages are held, for connections that stay open; a
+overtake a held one. Only whole messages are held, for connections that stay open; a
 caller that closes a transport after writing writes at once.
+
+The callback runs in the loop's next pass, after it has polled for I/O once more, and
+what that poll delivers may close a connection (a malformed request after a good one,
+a timeout, a shutdown). Whatever closes a connection whose writes may be held calls
+`release_held` first, so they are written before it closes (the client connections'
+transport, proxy/http/connections.py). A transport closed by its peer meanwhile is
+skipped: there is no one left to write to.
 """
 
 from __future__ import annotations
@@ -36,6 +42,13 @@ class TurnWrites:
     def write(self, transport: asyncio.WriteTransport, data: bytes) -> None:
         self._writes.append((transport, data))
 
+    def release(self, transport: asyncio.WriteTransport) -> None:
+        """Write now what is held for `transport`, which is about to close."""
+        if any(held is transport for held, _ in self._writes):
+            for data in [data for held, data in self._writes if held is transport]:
+                transport.write(data)
+            self._writes = [(held, data) for held, data in self._writes if held is not transport]
+
     def then(self, work: Callable[[], None]) -> None:
         """Run `work` once this turn's writes are made (the answers it follows are on their way)."""
         self._after.append(work)
@@ -53,6 +66,12 @@ class TurnWrites:
 
 
 _turns: dict[asyncio.AbstractEventLoop, TurnWrites] = {}
+
+
+def release_held(loop: asyncio.AbstractEventLoop, transport: asyncio.WriteTransport) -> None:
+    """Write now whatever the current turn holds for `transport`: call it before closing one."""
+    if (turn := _turns.get(loop)) is not None:
+        turn.release(transport)
 
 
 def this_turn(loop: asyncio.AbstractEventLoop) -> TurnWrites:

@@ -27,7 +27,7 @@ from uvicorn.server import ServerState
 
 from ..telemetry.metrics import Metrics
 from .app_state import LIFESPAN_METRICS
-from .whole_answers import WholeAnswerCycle
+from .whole_answers import ClientTransport, WholeAnswerCycle
 
 Awaiting = Literal["headers", "body"]
 
@@ -58,7 +58,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(ClientTransport(transport, self.loop))  # type: ignore[arg-type]
         limit = self.limits.max_connections
         if limit is not None and len(self.connections) > limit:
             self.app = over_capacity(limit)  # read when its request's headers are complete

@@ -23,10 +23,45 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
 
-from providers.turn_writes import this_turn
+from providers.turn_writes import release_held, this_turn
 
 LENGTH = "tollgate.content_length"  # in an http.response.start message: the body's length, in bytes
 _JOINED_UP_TO = 64 * 1024  # a first chunk beyond this is written after the head, not copied into it
+
+
+class ClientTransport:
+    """A client connection's transport, given to uvicorn's protocol in its place: closing
+    it first writes the answer the loop's turn may still hold for it. uvicorn closes a
+    connection in many places (a malformed request after a good one, a timeout, a
+    shutdown), any of which may come between an answer held and the turn's end."""
+
+    __slots__ = ("_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+
+    def close(self) -> None:
+        if not self._transport.is_closing():
+            release_held(self._loop, self)
+        self._transport.close()
+
+    # What uvicorn calls per request, passed on without __getattr__'s detour.
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class WholeAnswerCycle(RequestResponseCycle):
@@ -60,8 +95,8 @@ class WholeAnswerCycle(RequestResponseCycle):
 
     def _complete(self, answer: bytes) -> None:
         """What uvicorn does with a last body message, the write held to the end of the
-        turn (providers/turn_writes.py): the connection stays open, so nothing closes it
-        before the write is made, and its next answer comes in a later turn."""
+        turn (providers/turn_writes.py): the connection stays open, its next answer comes
+        in a later turn, and whatever closes it first writes this (`ClientTransport`)."""
         this_turn(asyncio.get_running_loop()).write(self.transport, answer)
         self.expected_content_length = 0
         self.response_complete = True

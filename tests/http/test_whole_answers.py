@@ -37,7 +37,11 @@ class RecordedTransport:
 
 class RecordingProtocol(LimitedHttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
+        PROTOCOLS.append(self)
         super().connection_made(RecordedTransport(transport))
+
+
+PROTOCOLS: list[RecordingProtocol] = []  # every client connection's, in order
 
 
 def serving(app) -> Iterator[str]:
@@ -49,6 +53,7 @@ def serving(app) -> Iterator[str]:
         name="proxy",
     )
     WRITES.clear()
+    PROTOCOLS.clear()
     try:
         yield server.start()
     finally:
@@ -111,6 +116,24 @@ def test_an_answer_leaves_at_the_end_of_the_turn_unless_its_connection_closes_af
     assert kept.endswith(b'\r\n\r\n{"ok":true}') and closed.endswith(b'\r\n\r\n{"ok":true}')
     assert b"\r\nconnection: close" in closed
     assert counts == [0, 1, 2, 2]  # kept open: held past the send; closing: written in it
+
+
+async def _answering_then_shut_down(scope, receive, send) -> None:
+    await receive()
+    body = b'{"ok":true}'
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
+    await send({"type": "http.response.body", "body": body})  # held to the end of the turn
+    for protocol in PROTOCOLS:
+        protocol.shutdown()  # what uvicorn does to each connection at SIGTERM, here before the turn ends
+
+
+def test_an_answer_still_held_when_its_connection_closes_is_written_first():
+    """Whatever closes a client connection (a shutdown, a malformed request after a good
+    one, a timeout) may come between an answer held and the end of the turn."""
+    for url in serving(_answering_then_shut_down):
+        received = _exchange(url, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")  # to the connection's end
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b'\r\n\r\n{"ok":true}')
 
 
 def test_a_header_uvicorn_would_refuse_is_refused_as_uvicorn_does():

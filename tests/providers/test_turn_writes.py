@@ -9,7 +9,7 @@ import socket
 
 import uvloop
 
-from providers.turn_writes import this_turn
+from providers.turn_writes import release_held, this_turn
 
 
 async def _connected_pair() -> tuple[asyncio.Transport, socket.socket]:
@@ -73,3 +73,18 @@ def test_a_closed_transport_is_skipped_and_failing_work_stops_nothing():
 
     sent, done, reported = uvloop.run(turn_with_a_closed_transport())
     assert sent == b"sent" and done == ["ran"] and reported == ["division by zero"]
+
+
+async def test_what_a_transport_holds_is_written_when_it_is_released():
+    """Before a connection closes (release_held): its own writes at once; the others' at the turn's end."""
+    loop = asyncio.get_running_loop()
+    closing, closing_peer = await _connected_pair()
+    other, other_peer = await _connected_pair()
+    this_turn(loop).write(closing, b"answer")
+    this_turn(loop).write(other, b"kept")
+    release_held(loop, closing)
+    closing.close()
+    assert _received(closing_peer) == b"answer" and _received(other_peer) == b""  # the other still held
+    await asyncio.sleep(0)
+    assert _received(other_peer) == b"kept"
+    other.close()
