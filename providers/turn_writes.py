@@ -55,13 +55,18 @@ class TurnWrites:
 
     def _run(self) -> None:
         del _turns[self._loop]
+        # One connection's failure is reported as the loop would report a callback's, and
+        # the rest go on: the turn carries every connection's writes.
         for transport, data in self._writes:
             if not transport.is_closing():
-                transport.write(data)
+                try:
+                    transport.write(data)
+                except Exception as exc:
+                    self._loop.call_exception_handler({"message": "a turn's held write failed", "exception": exc})
         for work in self._after:
             try:
                 work()
-            except Exception as exc:  # as the loop would for a callback of its own: reported, the rest run
+            except Exception as exc:
                 self._loop.call_exception_handler({"message": "work after a turn's writes failed", "exception": exc})
 
 

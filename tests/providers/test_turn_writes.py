@@ -47,7 +47,7 @@ async def test_writes_are_made_at_the_turns_end_in_order_then_the_work_after_the
     second.close()
 
 
-def test_a_closed_transport_is_skipped_and_failing_work_stops_nothing():
+def test_a_closed_transport_is_skipped_and_a_failing_write_or_work_stops_nothing():
     """On uvloop, as Tollgate serves: there a write to a closed transport raises."""
 
     async def turn_with_a_closed_transport() -> tuple[bytes, list[str], list[str]]:
@@ -56,12 +56,15 @@ def test_a_closed_transport_is_skipped_and_failing_work_stops_nothing():
         closed.close()  # its client hung up in an earlier turn
         await asyncio.sleep(0.01)
         open_one, peer = await _connected_pair()
+        ended, _ = await _connected_pair()
+        ended.write_eof()  # open, yet refuses writes: they raise
         reported: list[str] = []
         loop.set_exception_handler(lambda _, context: reported.append(str(context["exception"])))
         done: list[str] = []
 
         turn = this_turn(loop)
         turn.write(closed, b"never")
+        turn.write(ended, b"refused")
         turn.write(open_one, b"sent")
         turn.then(lambda: 1 / 0)
         turn.then(lambda: done.append("ran"))
@@ -69,10 +72,12 @@ def test_a_closed_transport_is_skipped_and_failing_work_stops_nothing():
         assert this_turn(loop) is not turn  # the next turn holds its own
         await asyncio.sleep(0)
         open_one.close()
+        ended.close()
         return _received(peer), done, reported
 
     sent, done, reported = uvloop.run(turn_with_a_closed_transport())
-    assert sent == b"sent" and done == ["ran"] and reported == ["division by zero"]
+    assert sent == b"sent" and done == ["ran"]
+    assert reported == ["Cannot call write() after write_eof()", "division by zero"]
 
 
 async def test_what_a_transport_holds_is_written_when_it_is_released():
