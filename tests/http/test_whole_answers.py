@@ -136,6 +136,24 @@ def test_an_answer_still_held_when_its_connection_closes_is_written_first():
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b'\r\n\r\n{"ok":true}')
 
 
+async def _naming_its_path(scope, receive, send) -> None:
+    await receive()
+    body = scope["path"].encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order():
+    """Answers held to the end of the turn keep their order on a connection: the next
+    request's cycle starts in a later turn."""
+    for url in serving(_naming_its_path):
+        asked = b"".join(b"GET /%d HTTP/1.1\r\nhost: x\r\n\r\n" % n for n in range(3))
+        received = _exchange(url, asked + b"GET /3 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    bodies = [answer.rsplit(b"\r\n\r\n", 1)[-1] for answer in received.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert bodies == [b"/0", b"/1", b"/2", b"/3"]
+
+
 def test_a_header_uvicorn_would_refuse_is_refused_as_uvicorn_does():
     """uvicorn refuses a header value with a control character once the answer has
     begun: the connection closes without a byte of it."""
