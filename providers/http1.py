@@ -1,6 +1,6 @@
 """The upstream's HTTP/1.1 client: keep-alive connections to one origin, each request
-written in one piece (with the loop turn's others), each answer parsed by httptools (llhttp, the parser uvicorn
-reads Tollgate's own clients with).
+written in one piece (with the loop turn's others), each answer parsed by httptools
+(llhttp, the parser uvicorn reads Tollgate's own clients with).
 
 Why not aiohttp's `ClientSession`, which the providers used before: at chat c=64 it
 spent ~94 µs of CPU per request in Tollgate (bench/README.md), as much as the rest of
