@@ -44,10 +44,13 @@ class TurnWrites:
 
     def release(self, transport: asyncio.WriteTransport) -> None:
         """Write now what is held for `transport`, which is about to close."""
-        if any(held is transport for held, _ in self._writes):
-            for data in [data for held, data in self._writes if held is transport]:
+        kept = []
+        for held, data in self._writes:
+            if held is transport:
                 transport.write(data)
-            self._writes = [(held, data) for held, data in self._writes if held is not transport]
+            else:
+                kept.append((held, data))
+        self._writes = kept
 
     def then(self, work: Callable[[], None]) -> None:
         """Run `work` once this turn's writes are made (the answers it follows are on their way)."""
