@@ -82,9 +82,13 @@ async def _whole(scope, receive, send, *, headers: list, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _length(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-length", str(len(body)).encode())]
+
+
 def test_a_large_body_follows_its_head_uncopied_and_http_1_0_closes():
     body = b"x" * (256 * 1024)
-    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/octet-stream")]
+    headers = [*_length(body), (b"content-type", b"application/octet-stream")]
     app = functools.partial(_whole, headers=headers, body=body)
     for url in serving(app):
         received = _exchange(url, b"GET / HTTP/1.0\r\n\r\n")  # HTTP/1.0: closed after the answer
@@ -96,11 +100,8 @@ def test_a_large_body_follows_its_head_uncopied_and_http_1_0_closes():
 
 async def _counting_writes(scope, receive, send, *, counts: list[int]) -> None:
     """A whole answer; how many writes were made when its send returned, and after the turn."""
-    await receive()
     body = b'{"ok":true}'
-    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
-    await send({"type": "http.response.body", "body": body})
+    await _whole(scope, receive, send, headers=[*_length(body), (b"content-type", b"application/json")], body=body)
     counts.append(len(WRITES))
     await asyncio.sleep(0)
     counts.append(len(WRITES))
@@ -119,11 +120,8 @@ def test_an_answer_leaves_at_the_end_of_the_turn_unless_its_connection_closes_af
 
 
 async def _answering_then_shut_down(scope, receive, send) -> None:
-    await receive()
     body = b'{"ok":true}'
-    headers = [(b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
-    await send({"type": "http.response.body", "body": body})  # held to the end of the turn
+    await _whole(scope, receive, send, headers=_length(body), body=body)  # held to the end of the turn
     for protocol in PROTOCOLS:
         protocol.shutdown()  # what uvicorn does to each connection at SIGTERM, here before the turn ends
 
@@ -137,11 +135,8 @@ def test_an_answer_still_held_when_its_connection_closes_is_written_first():
 
 
 async def _naming_its_path(scope, receive, send) -> None:
-    await receive()
     body = scope["path"].encode()
-    headers = [(b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers, LENGTH: len(body)})
-    await send({"type": "http.response.body", "body": body})
+    await _whole(scope, receive, send, headers=_length(body), body=body)
 
 
 def test_pipelined_requests_are_answered_whole_and_in_order():
